@@ -1,0 +1,271 @@
+//! The command line: clap definitions and one function per subcommand, each
+//! calling the library and printing its result. `main.rs` maps the error to
+//! an exit code.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::data::{self, Task};
+use crate::error::{Error, Result};
+use crate::leaderboard::{csv_line, Leaderboard};
+use crate::learners::Family;
+use crate::metrics::Metric;
+use crate::model::Model;
+use crate::output::write_atomic;
+use crate::report::{describe_model, Progress};
+use crate::train::{train, TrainReport, TrainSettings};
+
+/// Turn a table into a deployable model.
+#[derive(Debug, Parser)]
+#[command(name = "automl", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Search learners and hyperparameters within a budget; write the
+    /// leaderboard and the best model.
+    Train(TrainArgs),
+    /// Score a CSV or Parquet file with a trained model.
+    Predict(PredictArgs),
+    /// Print the leaderboard of a training run.
+    Leaderboard(LeaderboardArgs),
+    /// Describe a model file.
+    Inspect(InspectArgs),
+}
+
+/// `automl train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training data (CSV, or Parquet by extension .parquet / .pq).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Column to predict.
+    #[arg(long)]
+    pub target: String,
+    /// Force the task instead of inferring it from the target.
+    #[arg(long, value_enum)]
+    pub task: Option<Task>,
+    /// Column to leave out (repeatable), such as an id.
+    #[arg(long, value_name = "COL")]
+    pub ignore: Vec<String>,
+    /// Metric that ranks models [default: roc_auc (binary), log_loss
+    /// (multiclass), rmse (regression)].
+    #[arg(long, value_enum)]
+    pub metric: Option<Metric>,
+    /// Cross-validation folds (data over 10 000 rows uses one 80/20 holdout).
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Seed for folds and learners.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Wall-clock seconds for the whole command [default: 60, or none when
+    /// --max-trials is given].
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub time_budget: Option<f64>,
+    /// Stop after this many trials (reproducible runs).
+    #[arg(long, value_name = "N")]
+    pub max_trials: Option<usize>,
+    /// Only these families (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub include: Vec<Family>,
+    /// Output folder [default: runs/<data file stem>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print a JSON summary on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress display and no notes on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `automl predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Model file written by `automl train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Rows to score (CSV or Parquet); a target column is ignored.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output CSV [default: stdout].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `automl leaderboard`.
+#[derive(Debug, Args)]
+pub struct LeaderboardArgs {
+    /// Run folder written by `automl train`.
+    pub run: PathBuf,
+    /// Print the JSON leaderboard instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Show only the first N rows.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+}
+
+/// `automl inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Model file.
+    pub model: PathBuf,
+    /// Print the model's metadata and schema as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli, started: Instant) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => run_train(args, started),
+        Command::Predict(args) => run_predict(&args),
+        Command::Leaderboard(args) => run_leaderboard(&args),
+        Command::Inspect(args) => run_inspect(&args),
+    }
+}
+
+fn run_train(args: TrainArgs, started: Instant) -> Result<()> {
+    let time_budget = match (args.time_budget, args.max_trials) {
+        (Some(b), _) => Some(b),
+        (None, Some(_)) => None,
+        (None, None) => Some(60.0),
+    };
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stem = args.data.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
+        Path::new("runs").join(stem)
+    });
+    let settings = TrainSettings {
+        data: args.data,
+        target: args.target,
+        task: args.task,
+        ignore: args.ignore,
+        metric: args.metric,
+        folds: args.folds,
+        seed: args.seed,
+        time_budget,
+        max_trials: args.max_trials,
+        families: args.include,
+        out,
+    };
+    let mut progress = Progress::new(time_budget, args.max_trials, args.quiet || args.json);
+    let result = train(&settings, started, &mut |e| progress.on_event(&e, time_budget));
+    progress.finish();
+    let report = result?;
+    if args.json {
+        print_stdout(&format!("{}\n", summary_json(&report, &settings)?))
+    } else {
+        if !args.quiet && report.record.dropped_rows > 0 {
+            eprintln!(
+                "note: dropped {} rows whose target '{}' was missing",
+                report.record.dropped_rows, settings.target
+            );
+        }
+        print_stdout(&format!(
+            "{}\nbest: {} ({} {} = {:.4}), {} trials in {:.1} s; wrote {}\n",
+            report.leaderboard.to_table(10),
+            report.model.meta.model_id,
+            report.record.validation,
+            report.model.meta.metric,
+            report.model.meta.cv_score,
+            report.record.trials,
+            report.record.timings.total,
+            settings.out.display()
+        ))
+    }
+}
+
+fn summary_json(report: &TrainReport, settings: &TrainSettings) -> Result<String> {
+    let value = serde_json::json!({
+        "best": report.model.meta.model_id,
+        "family": report.model.meta.family,
+        "metric": report.model.meta.metric,
+        "cv_score": report.model.meta.cv_score,
+        "task": report.record.task,
+        "rows": report.record.rows,
+        "dropped_rows": report.record.dropped_rows,
+        "trials": report.record.trials,
+        "seconds": report.record.timings.total,
+        "out": settings.out,
+        "model": settings.out.join("model.json"),
+        "leaderboard": report.leaderboard.rows.iter().take(10).collect::<Vec<_>>(),
+    });
+    serde_json::to_string_pretty(&value).map_err(|e| Error::output("stdout", e))
+}
+
+fn run_predict(args: &PredictArgs) -> Result<()> {
+    let model = Model::load(&args.model)?;
+    let table = data::load(&args.data)?;
+    let pred = model.predict_table(&table)?;
+    let mut header = vec!["prediction".to_string()];
+    header.extend(model.classes.iter().map(|c| format!("p_{c}")));
+    let mut text = csv_line(&header);
+    for r in 0..pred.rows() {
+        let row = pred.row(r);
+        let mut cells = Vec::with_capacity(row.len() + 1);
+        if model.task.is_classification() {
+            cells.push(model.classes[pred.class(r)].clone());
+            cells.extend(row.iter().map(|p| format!("{p}")));
+        } else {
+            cells.push(format!("{}", row[0]));
+        }
+        text.push_str(&csv_line(&cells));
+    }
+    match &args.out {
+        Some(path) => write_atomic(path, text.as_bytes()),
+        None => print_stdout(&text),
+    }
+}
+
+fn run_leaderboard(args: &LeaderboardArgs) -> Result<()> {
+    let path = if args.run.is_dir() { args.run.join("leaderboard.json") } else { args.run.clone() };
+    let mut board = Leaderboard::load(&path)?;
+    if let Some(n) = args.top {
+        board.rows.truncate(n);
+    }
+    if args.json {
+        let text = serde_json::to_string_pretty(&board).map_err(|e| Error::output("stdout", e))?;
+        print_stdout(&format!("{text}\n"))
+    } else {
+        print_stdout(&format!("{}\n", board.to_table(usize::MAX)))
+    }
+}
+
+fn run_inspect(args: &InspectArgs) -> Result<()> {
+    let model = Model::load(&args.model)?;
+    if args.json {
+        let value = serde_json::json!({
+            "format_version": model.format_version,
+            "task": model.task,
+            "target": model.target,
+            "classes": model.classes,
+            "meta": model.meta,
+            "inputs": model.prep.columns.iter().map(|c| serde_json::json!({
+                "name": c.name, "kind": c.kind, "features": c.feature_names(),
+            })).collect::<Vec<_>>(),
+            "estimator": model.estimator.kind(),
+        });
+        let text = serde_json::to_string_pretty(&value).map_err(|e| Error::output("stdout", e))?;
+        print_stdout(&format!("{text}\n"))
+    } else {
+        print_stdout(&describe_model(&model))
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn print_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| Error::output("stdout", e)),
+    }
+}

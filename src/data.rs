@@ -1,0 +1,500 @@
+//! First stage of the data's path: read a table (CSV or Parquet, through
+//! polars) into columns of numbers or texts, infer each column's kind, pick the
+//! target and the task, and cut seeded (stratified) folds for cross-validation.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+
+use polars::prelude::*;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::Value;
+
+/// Cell texts that mean "missing", after trimming white space. Polars itself
+/// only treats empty fields as null; these cover what R, pandas and SQL dumps
+/// write. A numeric cell that parses to NaN or ±infinity is missing too.
+pub const MISSING_TOKENS: [&str; 8] = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"];
+
+/// Data sets with more rows than this are scored on one stratified holdout
+/// split instead of k folds: the folds would cost k fits for little gain.
+pub const HOLDOUT_ROWS: usize = 10_000;
+
+/// One column's cells, as read.
+#[derive(Debug, Clone)]
+pub enum Column {
+    /// Every present cell is a finite number.
+    Numbers(Vec<Option<f64>>),
+    /// At least one present cell is not a number.
+    Texts(Vec<Option<String>>),
+}
+
+impl Column {
+    /// The cell at `row` as a model input value.
+    pub fn value(&self, row: usize) -> Value<'_> {
+        match self {
+            Column::Numbers(v) => v[row].map_or(Value::Missing, Value::Number),
+            Column::Texts(v) => v[row].as_deref().map_or(Value::Missing, Value::Text),
+        }
+    }
+
+    fn is_missing(&self, row: usize) -> bool {
+        match self {
+            Column::Numbers(v) => v[row].is_none(),
+            Column::Texts(v) => v[row].is_none(),
+        }
+    }
+
+    fn present(&self) -> usize {
+        match self {
+            Column::Numbers(v) => v.iter().filter(|c| c.is_some()).count(),
+            Column::Texts(v) => v.iter().filter(|c| c.is_some()).count(),
+        }
+    }
+
+    fn take(&self, rows: &[usize]) -> Column {
+        match self {
+            Column::Numbers(v) => Column::Numbers(rows.iter().map(|&r| v[r]).collect()),
+            Column::Texts(v) => Column::Texts(rows.iter().map(|&r| v[r].clone()).collect()),
+        }
+    }
+}
+
+/// A table: named columns of equal length.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Column names, in file order.
+    pub names: Vec<String>,
+    /// Columns, parallel to `names`.
+    pub columns: Vec<Column>,
+    /// Number of rows.
+    pub rows: usize,
+}
+
+impl Table {
+    /// Index of the column called `name`.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// Column called `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.position(name).map(|i| &self.columns[i])
+    }
+
+    /// The rows at `rows`, in that order.
+    pub fn take(&self, rows: &[usize]) -> Table {
+        Table {
+            names: self.names.clone(),
+            columns: self.columns.iter().map(|c| c.take(rows)).collect(),
+            rows: rows.len(),
+        }
+    }
+}
+
+/// Reads `path` as Parquet (by extension `.parquet` or `.pq`) or CSV.
+pub fn load(path: &Path) -> Result<Table> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::data(path, e.to_string()))?;
+    if meta.is_dir() {
+        return Err(Error::data(path, "is a folder, not a file"));
+    }
+    if meta.len() == 0 {
+        return Err(Error::data(path, "the file is empty"));
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let frame = if matches!(ext.to_ascii_lowercase().as_str(), "parquet" | "pq") {
+        read_parquet(path)?
+    } else {
+        check_csv_shape(path)?;
+        read_csv(path)?
+    };
+    let table = from_frame(&frame).map_err(|e| Error::data(path, e.to_string()))?;
+    if table.names.is_empty() {
+        return Err(Error::data(path, "no columns"));
+    }
+    if table.rows == 0 {
+        return Err(Error::data(path, "has a header but no data rows"));
+    }
+    Ok(table)
+}
+
+fn read_csv(path: &Path) -> Result<DataFrame> {
+    // Every column is read as text (schema length 0) so that training and
+    // scoring parse cells with the same rules, whatever polars would infer.
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|r| r.finish())
+        .map_err(|e| Error::data(path, e.to_string()))
+}
+
+fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let file = File::open(path).map_err(|e| Error::data(path, e.to_string()))?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|e| Error::data(path, e.to_string()))
+}
+
+/// Polars pads short rows with nulls, which would silently invent missing
+/// values; a row whose field count differs from the header's is an error.
+fn check_csv_shape(path: &Path) -> Result<()> {
+    let text = std::fs::read(path).map_err(|e| Error::data(path, e.to_string()))?;
+    let mut expected = None;
+    let (mut fields, mut quoted, mut line, mut blank) = (1usize, false, 1usize, true);
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => fields += 1,
+            b'\n' if !quoted => {
+                if !blank {
+                    check_fields(path, &mut expected, fields, line)?;
+                }
+                fields = 1;
+                line += 1;
+                blank = true;
+                i += 1;
+                continue;
+            }
+            b'\r' => {}
+            _ => {}
+        }
+        if b != b'\r' {
+            blank = false;
+        }
+        i += 1;
+    }
+    if !blank {
+        check_fields(path, &mut expected, fields, line)?;
+    }
+    Ok(())
+}
+
+fn check_fields(path: &Path, expected: &mut Option<usize>, fields: usize, line: usize) -> Result<()> {
+    match *expected {
+        None => *expected = Some(fields),
+        Some(n) if n != fields => {
+            return Err(Error::data(
+                path,
+                format!("line {line} has {fields} fields but the header has {n}"),
+            ))
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+fn from_frame(frame: &DataFrame) -> PolarsResult<Table> {
+    let mut names = Vec::new();
+    let mut columns = Vec::new();
+    for column in frame.columns() {
+        names.push(column.name().to_string());
+        columns.push(to_column(column.as_materialized_series())?);
+    }
+    Ok(Table {
+        names,
+        columns,
+        rows: frame.height(),
+    })
+}
+
+fn to_column(series: &Series) -> PolarsResult<Column> {
+    let dtype = series.dtype();
+    if dtype.is_primitive_numeric() {
+        let floats = series.cast(&DataType::Float64)?;
+        let values = floats.f64()?.iter().map(|v| v.filter(|x| x.is_finite()));
+        return Ok(Column::Numbers(values.collect()));
+    }
+    let texts = series.cast(&DataType::String)?;
+    let cells: Vec<Option<String>> = texts
+        .str()?
+        .iter()
+        .map(|v| v.map(str::trim).filter(|s| !is_missing_token(s)).map(str::to_owned))
+        .collect();
+    Ok(numbers_if_all_parse(cells))
+}
+
+/// Whether a (trimmed) cell text means "missing".
+pub fn is_missing_token(text: &str) -> bool {
+    MISSING_TOKENS.contains(&text)
+}
+
+/// Parses a cell as a number the way every scorer must: trimmed, finite.
+pub fn parse_number(text: &str) -> Option<f64> {
+    text.trim().parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+fn numbers_if_all_parse(cells: Vec<Option<String>>) -> Column {
+    let parsed: Option<Vec<Option<f64>>> = cells
+        .iter()
+        .map(|c| match c {
+            None => Some(None),
+            Some(s) => parse_number(s).map(Some),
+        })
+        .collect();
+    match parsed {
+        Some(numbers) => Column::Numbers(numbers),
+        None => Column::Texts(cells),
+    }
+}
+
+/// What kind of model the target calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Two classes.
+    Binary,
+    /// Three or more classes.
+    Multiclass,
+    /// A numeric target.
+    Regression,
+}
+
+impl Task {
+    /// Whether the task predicts classes.
+    pub fn is_classification(self) -> bool {
+        self != Task::Regression
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Task::Binary => "binary",
+            Task::Multiclass => "multiclass",
+            Task::Regression => "regression",
+        })
+    }
+}
+
+/// The target of a training set.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Class indices into `labels`.
+    Classes {
+        /// Class names, sorted (numerically when all are numbers).
+        labels: Vec<String>,
+        /// One class index per row.
+        y: Vec<usize>,
+    },
+    /// Numeric values.
+    Values(Vec<f64>),
+}
+
+impl Target {
+    /// Number of classes (1 for regression).
+    pub fn width(&self) -> usize {
+        match self {
+            Target::Classes { labels, .. } => labels.len(),
+            Target::Values(_) => 1,
+        }
+    }
+
+    /// The target restricted to `rows`.
+    pub fn take(&self, rows: &[usize]) -> Target {
+        match self {
+            Target::Classes { labels, y } => Target::Classes {
+                labels: labels.clone(),
+                y: rows.iter().map(|&r| y[r]).collect(),
+            },
+            Target::Values(v) => Target::Values(rows.iter().map(|&r| v[r]).collect()),
+        }
+    }
+}
+
+/// A training set: input columns, target, task.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Input columns only (target and ignored columns removed).
+    pub inputs: Table,
+    /// The target column's name.
+    pub target_name: String,
+    /// The target values.
+    pub target: Target,
+    /// The task.
+    pub task: Task,
+    /// Rows dropped because their target was missing.
+    pub dropped_rows: usize,
+}
+
+/// Splits `table` into inputs and target, checks the columns, and infers the
+/// task unless `forced`.
+pub fn prepare(table: Table, target: &str, ignore: &[String], forced: Option<Task>) -> Result<Dataset> {
+    let Some(t) = table.position(target) else {
+        return Err(Error::Schema(format!(
+            "target column '{target}' is not in the data (columns: {})",
+            table.names.join(", ")
+        )));
+    };
+    for col in ignore {
+        if table.position(col).is_none() {
+            return Err(Error::Schema(format!("--ignore column '{col}' is not in the data")));
+        }
+    }
+    let keep: Vec<usize> = (0..table.rows).filter(|&r| !table.columns[t].is_missing(r)).collect();
+    let dropped_rows = table.rows - keep.len();
+    if keep.is_empty() {
+        return Err(Error::Schema(format!("target column '{target}' has no values")));
+    }
+    let table = if dropped_rows > 0 { table.take(&keep) } else { table };
+    let target_col = &table.columns[t];
+    let task = forced.unwrap_or_else(|| infer_task(target_col));
+    let target_values = build_target(target, target_col, task)?;
+    let inputs = input_table(&table, t, ignore)?;
+    Ok(Dataset {
+        inputs,
+        target_name: target.to_string(),
+        target: target_values,
+        task,
+        dropped_rows,
+    })
+}
+
+fn input_table(table: &Table, target: usize, ignore: &[String]) -> Result<Table> {
+    let mut names = Vec::new();
+    let mut columns = Vec::new();
+    for (i, (name, col)) in table.names.iter().zip(&table.columns).enumerate() {
+        if i == target || ignore.contains(name) {
+            continue;
+        }
+        if col.present() == 0 {
+            return Err(Error::Schema(format!(
+                "column '{name}' has no values (every cell is missing); drop it with --ignore '{name}'"
+            )));
+        }
+        names.push(name.clone());
+        columns.push(col.clone());
+    }
+    if names.is_empty() {
+        return Err(Error::Schema("no input columns left besides the target".into()));
+    }
+    Ok(Table {
+        names,
+        columns,
+        rows: table.rows,
+    })
+}
+
+/// Text targets are classes; a numeric target with exactly two values is
+/// binary; any other numeric target is regression (as in H2O: force classes
+/// of a numeric code with `--task multiclass`).
+fn infer_task(target: &Column) -> Task {
+    match target {
+        Column::Texts(cells) => {
+            let distinct: std::collections::BTreeSet<&str> = cells.iter().flatten().map(String::as_str).collect();
+            if distinct.len() <= 2 {
+                Task::Binary
+            } else {
+                Task::Multiclass
+            }
+        }
+        Column::Numbers(cells) => {
+            let distinct: std::collections::BTreeSet<u64> = cells.iter().flatten().map(|x| x.to_bits()).collect();
+            if distinct.len() == 2 {
+                Task::Binary
+            } else {
+                Task::Regression
+            }
+        }
+    }
+}
+
+fn build_target(name: &str, col: &Column, task: Task) -> Result<Target> {
+    if task == Task::Regression {
+        return match col {
+            Column::Numbers(v) => Ok(Target::Values(v.iter().flatten().copied().collect())),
+            Column::Texts(v) => {
+                let bad = v.iter().flatten().find(|s| parse_number(s).is_none());
+                Err(Error::Schema(format!(
+                    "target column '{name}' is not numeric (value '{}'), so it can't be a regression target",
+                    bad.map_or("", String::as_str)
+                )))
+            }
+        };
+    }
+    let texts: Vec<String> = match col {
+        Column::Numbers(v) => v.iter().flatten().map(|x| format!("{x}")).collect(),
+        Column::Texts(v) => v.iter().flatten().cloned().collect(),
+    };
+    let labels = sorted_labels(&texts);
+    if labels.len() < 2 {
+        return Err(Error::Schema(format!(
+            "target column '{name}' has only one class ('{}'); classification needs two or more",
+            labels.first().map_or("", String::as_str)
+        )));
+    }
+    if task == Task::Binary && labels.len() > 2 {
+        return Err(Error::Schema(format!(
+            "target column '{name}' has {} classes; --task binary needs exactly two",
+            labels.len()
+        )));
+    }
+    let index: BTreeMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    let y = texts.iter().map(|t| index[t.as_str()]).collect();
+    Ok(Target::Classes { labels, y })
+}
+
+/// Distinct labels, numerically sorted when all parse as numbers.
+fn sorted_labels(texts: &[String]) -> Vec<String> {
+    let mut labels: Vec<String> = texts.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    if labels.iter().all(|l| parse_number(l).is_some()) {
+        labels.sort_by(|a, b| {
+            let (x, y) = (parse_number(a).unwrap_or(0.0), parse_number(b).unwrap_or(0.0));
+            x.total_cmp(&y)
+        });
+    }
+    labels
+}
+
+/// Row indices of each validation fold; training rows are the rest.
+pub fn folds(target: &Target, k: usize, seed: u64) -> Vec<Vec<usize>> {
+    let n = match target {
+        Target::Classes { y, .. } => y.len(),
+        Target::Values(v) => v.len(),
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let groups: Vec<Vec<usize>> = match target {
+        Target::Classes { labels, y } => (0..labels.len())
+            .map(|c| (0..n).filter(|&r| y[r] == c).collect())
+            .collect(),
+        Target::Values(_) => vec![(0..n).collect()],
+    };
+    if k <= 1 {
+        return holdout(groups, &mut rng);
+    }
+    let mut out = vec![Vec::new(); k];
+    let mut next = 0;
+    for mut group in groups {
+        group.shuffle(&mut rng);
+        for r in group {
+            out[next % k].push(r);
+            next += 1;
+        }
+    }
+    out.iter_mut().for_each(|f| f.sort_unstable());
+    out
+}
+
+/// One validation split holding a fifth of each class.
+fn holdout(groups: Vec<Vec<usize>>, rng: &mut rand::rngs::StdRng) -> Vec<Vec<usize>> {
+    let mut val = Vec::new();
+    for mut group in groups {
+        group.shuffle(rng);
+        let take = (group.len() / 5).max(1).min(group.len().saturating_sub(1));
+        val.extend_from_slice(&group[..take]);
+    }
+    val.sort_unstable();
+    vec![val]
+}
+
+/// Rows not in `fold`, in order.
+pub fn complement(n: usize, fold: &[usize]) -> Vec<usize> {
+    let mut mask = vec![true; n];
+    fold.iter().for_each(|&r| mask[r] = false);
+    (0..n).filter(|&r| mask[r]).collect()
+}

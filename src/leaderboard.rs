@@ -1,0 +1,195 @@
+//! Fifth stage: every trial ranked by the primary metric, written as CSV,
+//! JSON and Markdown and printed as a table. Ties break by family order,
+//! then trial number, so seeded runs produce identical files.
+
+use std::cmp::Ordering;
+use std::path::Path;
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table as TextTable};
+use serde::{Deserialize, Serialize};
+
+use crate::data::Task;
+use crate::error::{Error, Result};
+use crate::metrics::Metric;
+use crate::output::write_atomic;
+use crate::search::space::short;
+use crate::search::{Status, Trial};
+
+/// One leaderboard row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// 1 is best.
+    pub rank: usize,
+    /// Trial identifier.
+    pub model_id: String,
+    /// Learner family.
+    pub family: String,
+    /// Hyperparameters, `name=value` separated by spaces.
+    pub params: String,
+    /// Mean over folds of each metric, primary first (null unless ok).
+    pub metrics: Vec<(String, Option<f64>)>,
+    /// Standard deviation over folds of the primary metric.
+    pub primary_std: Option<f64>,
+    /// Seconds spent fitting (all folds).
+    pub fit_seconds: f64,
+    /// Microseconds to score one row.
+    pub predict_us_per_row: f64,
+    /// Lowered model size in bytes.
+    pub model_bytes: usize,
+    /// `ok`, `failed: …` or `skipped: …`.
+    pub status: String,
+}
+
+/// The ranked trials of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Leaderboard {
+    /// The task.
+    pub task: Task,
+    /// The primary metric.
+    pub metric: Metric,
+    /// Rows, best first.
+    pub rows: Vec<Row>,
+}
+
+impl Leaderboard {
+    /// Ranks `trials`: scored ones by `metric`, then failed, then skipped.
+    pub fn new(task: Task, metric: Metric, trials: &[Trial]) -> Leaderboard {
+        let mut order: Vec<&Trial> = trials.iter().collect();
+        order.sort_by(|a, b| compare(metric, a, b));
+        let metrics: Vec<Metric> = {
+            let mut m = vec![metric];
+            m.extend(Metric::all_for(task).iter().filter(|x| **x != metric));
+            m
+        };
+        let rows = order
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Row {
+                rank: i + 1,
+                model_id: t.model_id.clone(),
+                family: t.family.name().to_string(),
+                params: t.params.describe(),
+                metrics: metrics.iter().map(|m| (m.name().to_string(), t.metric(*m))).collect(),
+                primary_std: (t.status == Status::Ok).then_some(t.primary_std),
+                fit_seconds: t.fit_seconds,
+                predict_us_per_row: t.predict_us_per_row,
+                model_bytes: t.model_bytes,
+                status: t.status.describe(),
+            })
+            .collect();
+        Leaderboard { task, metric, rows }
+    }
+
+    /// Reads `leaderboard.json`.
+    pub fn load(path: &Path) -> Result<Leaderboard> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::data(path, e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| Error::data(path, format!("not a leaderboard: {e}")))
+    }
+
+    fn header(&self) -> Vec<String> {
+        let mut h = vec!["rank".to_string(), "model_id".into(), "family".into(), "params".into()];
+        if let Some(first) = self.rows.first() {
+            h.extend(first.metrics.iter().take(1).map(|(m, _)| format!("{m}_mean")));
+            h.push(format!("{}_std", self.metric));
+            h.extend(first.metrics.iter().skip(1).map(|(m, _)| m.clone()));
+        }
+        h.extend(["fit_seconds", "predict_us_per_row", "model_bytes", "status"].map(String::from));
+        h
+    }
+
+    fn cells(row: &Row, precise: bool) -> Vec<String> {
+        let num = |v: Option<f64>| match v {
+            Some(x) if precise => format!("{x}"),
+            Some(x) => format!("{x:.4}"),
+            None => String::new(),
+        };
+        let mut c = vec![row.rank.to_string(), row.model_id.clone(), row.family.clone(), row.params.clone()];
+        c.extend(row.metrics.iter().take(1).map(|(_, v)| num(*v)));
+        c.push(num(row.primary_std));
+        c.extend(row.metrics.iter().skip(1).map(|(_, v)| num(*v)));
+        c.push(if precise { format!("{}", row.fit_seconds) } else { format!("{:.2}", row.fit_seconds) });
+        c.push(if precise { format!("{}", row.predict_us_per_row) } else { short(row.predict_us_per_row) });
+        c.push(row.model_bytes.to_string());
+        c.push(row.status.clone());
+        c
+    }
+
+    /// CSV text (full precision).
+    pub fn to_csv(&self) -> String {
+        let mut out = csv_line(&self.header());
+        for row in &self.rows {
+            out.push_str(&csv_line(&Self::cells(row, true)));
+        }
+        out
+    }
+
+    /// Markdown table text.
+    pub fn to_markdown(&self) -> String {
+        let header = self.header();
+        let mut out = format!("| {} |\n|{}|\n", header.join(" | "), vec!["---"; header.len()].join("|"));
+        for row in &self.rows {
+            let cells: Vec<String> = Self::cells(row, false).iter().map(|c| c.replace('|', "\\|")).collect();
+            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        }
+        out
+    }
+
+    /// A terminal table of the first `limit` rows.
+    pub fn to_table(&self, limit: usize) -> String {
+        let mut table = TextTable::new();
+        table.load_preset(UTF8_FULL_CONDENSED);
+        let header = self.header();
+        let keep: Vec<usize> = (0..header.len()).filter(|&i| header[i] != "model_bytes").collect();
+        table.set_header(keep.iter().map(|&i| header[i].clone()));
+        for row in self.rows.iter().take(limit) {
+            let cells = Self::cells(row, false);
+            table.add_row(keep.iter().map(|&i| truncate(&cells[i], 48)));
+        }
+        table.to_string()
+    }
+
+    /// Writes `leaderboard.{csv,json,md}` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).map_err(|e| Error::output(dir, e))?;
+        write_atomic(&dir.join("leaderboard.json"), json.as_bytes())?;
+        write_atomic(&dir.join("leaderboard.csv"), self.to_csv().as_bytes())?;
+        write_atomic(&dir.join("leaderboard.md"), self.to_markdown().as_bytes())
+    }
+}
+
+fn compare(metric: Metric, a: &Trial, b: &Trial) -> Ordering {
+    let class = |t: &Trial| match t.status {
+        Status::Ok => 0,
+        Status::Failed(_) => 1,
+        Status::Skipped(_) => 2,
+    };
+    let loss = |t: &Trial| t.metric(metric).map_or(f64::INFINITY, |v| metric.loss(v));
+    class(a)
+        .cmp(&class(b))
+        .then(loss(a).total_cmp(&loss(b)))
+        .then(a.family.cmp(&b.family))
+        .then(a.number.cmp(&b.number))
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// One CSV line, quoting fields that need it.
+pub fn csv_line(fields: &[String]) -> String {
+    let quoted: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            if f.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    format!("{}\n", quoted.join(","))
+}

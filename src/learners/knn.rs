@@ -1,0 +1,137 @@
+//! k nearest neighbours through smartcore. The fitted index is private, but
+//! a kNN model is its training rows: the lowered model stores the scaled
+//! training features and targets and searches them exhaustively.
+
+use smartcore::neighbors::knn_classifier::{KNNClassifier, KNNClassifierParameters};
+use smartcore::neighbors::knn_regressor::{KNNRegressor, KNNRegressorParameters};
+use smartcore::neighbors::KNNWeightFunction;
+
+use super::forest::matrix;
+use super::{Learner, TrainSet};
+use crate::data::Task;
+use crate::model::estimator::{Neighbors, Weighting};
+use crate::model::Estimator;
+use crate::search::space::{Dim, Params};
+
+/// The kNN adapter.
+pub struct Knn;
+
+impl Learner for Knn {
+    fn supports(&self, _task: Task) -> bool {
+        true
+    }
+
+    fn space(&self, _task: Task) -> Vec<Dim> {
+        vec![
+            Dim::int("k", 1, 50, true, 5),
+            Dim::choice("weights", &["uniform", "distance"], 0),
+        ]
+    }
+
+    fn scaled(&self) -> bool {
+        true
+    }
+
+    fn cost(&self, _p: &Params, n: usize, d: usize, _k: usize) -> f64 {
+        // Scoring a fold compares every held-out row with every training row.
+        n as f64 * (n as f64 / 4.0) * d as f64 * 1.5
+    }
+
+    fn fit(&self, data: &TrainSet<'_>, p: &Params, _seed: u64) -> Result<Estimator, String> {
+        // smartcore is fitted too, so a data set it refuses fails the trial
+        // the same way; its index is not needed for scoring.
+        let x = matrix(data)?;
+        let weighting = weighting(p);
+        if data.width() == 1 {
+            KNNRegressor::fit(&x, &data.values().to_vec(), regressor_params(p)).map_err(|e| e.to_string())?;
+        } else {
+            let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
+            KNNClassifier::fit(&x, &y, classifier_params(p)).map_err(|e| e.to_string())?;
+        }
+        let targets = if data.width() == 1 {
+            data.values().to_vec()
+        } else {
+            data.classes().iter().map(|&c| c as f64).collect()
+        };
+        Ok(Estimator::Neighbors(Neighbors {
+            k: p.int("k").max(1) as usize,
+            weighting,
+            points: data.x.to_vec(),
+            targets,
+        }))
+    }
+}
+
+fn weighting(p: &Params) -> Weighting {
+    if p.choice("weights") == "distance" {
+        Weighting::Distance
+    } else {
+        Weighting::Uniform
+    }
+}
+
+fn native_weight(p: &Params) -> KNNWeightFunction {
+    match weighting(p) {
+        Weighting::Distance => KNNWeightFunction::Distance,
+        Weighting::Uniform => KNNWeightFunction::Uniform,
+    }
+}
+
+fn classifier_params(p: &Params) -> KNNClassifierParameters<f64, smartcore::metrics::distance::euclidian::Euclidian<f64>> {
+    KNNClassifierParameters::default()
+        .with_k(p.int("k").max(1) as usize)
+        .with_weight(native_weight(p))
+}
+
+fn regressor_params(p: &Params) -> KNNRegressorParameters<f64, smartcore::metrics::distance::euclidian::Euclidian<f64>> {
+    KNNRegressorParameters::default()
+        .with_k(p.int("k").max(1) as usize)
+        .with_weight(native_weight(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::learners::testdata;
+    use crate::search::space::Param;
+
+    fn params(k: i64, weights: &str) -> Params {
+        let mut p = Params::default();
+        p.0.insert("k".into(), Param::Int(k));
+        p.0.insert("weights".into(), Param::Choice(weights.into()));
+        p
+    }
+
+    #[test]
+    fn lowered_knn_classifier_predicts_like_smartcore() {
+        let (x, n, d, target, _) = testdata::load("breast_cancer.csv", "diagnosis");
+        let data = TrainSet { x: &x, n, d, target: &target };
+        for (k, w) in [(5, "uniform"), (8, "distance")] {
+            let p = params(k, w);
+            let m = matrix(&data).unwrap();
+            let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
+            let native = KNNClassifier::fit(&m, &y, classifier_params(&p)).unwrap().predict(&m).unwrap();
+            let est = Knn.fit(&data, &p, 0).unwrap();
+            let mut out = [0.0; 2];
+            for (r, row) in x.chunks(d).enumerate() {
+                est.score(row, &mut out);
+                assert_eq!(crate::model::argmax(&out) as u32, native[r], "k={k} {w} row {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn lowered_knn_regressor_predicts_like_smartcore() {
+        let (x, n, d, target, _) = testdata::load("diabetes.csv", "progression");
+        let data = TrainSet { x: &x, n, d, target: &target };
+        let p = params(7, "uniform");
+        let m = matrix(&data).unwrap();
+        let native = KNNRegressor::fit(&m, &data.values().to_vec(), regressor_params(&p)).unwrap().predict(&m).unwrap();
+        let est = Knn.fit(&data, &p, 0).unwrap();
+        let mut out = [0.0];
+        for (r, row) in x.chunks(d).enumerate() {
+            est.score(row, &mut out);
+            assert!((out[0] - native[r]).abs() <= 1e-9 * native[r].abs().max(1.0), "row {r}");
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Fourth stage: the learner families. Each adapter declares its search
+//! space and cost, fits its library's model on an encoded training set, and
+//! lowers the fitted model into the portable `Estimator` — a learner whose
+//! internals can't be read is not offered.
+
+mod bayes;
+mod boosting;
+mod forest;
+mod knn;
+mod linear;
+mod tree;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Target, Task};
+use crate::model::estimator::{Rule, Tree};
+use crate::model::Estimator;
+use crate::search::space::{Dim, Params};
+
+/// An encoded training set: row-major features and the target.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainSet<'a> {
+    /// Row-major features, `n * d`.
+    pub x: &'a [f64],
+    /// Rows.
+    pub n: usize,
+    /// Features.
+    pub d: usize,
+    /// Target of the same rows.
+    pub target: &'a Target,
+}
+
+impl TrainSet<'_> {
+    /// Class indices (empty for regression).
+    pub fn classes(&self) -> &[usize] {
+        match self.target {
+            Target::Classes { y, .. } => y,
+            Target::Values(_) => &[],
+        }
+    }
+
+    /// Regression values (empty for classification).
+    pub fn values(&self) -> &[f64] {
+        match self.target {
+            Target::Values(v) => v,
+            Target::Classes { .. } => &[],
+        }
+    }
+
+    /// Number of classes (1 for regression).
+    pub fn width(&self) -> usize {
+        self.target.width()
+    }
+}
+
+/// A learner family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// Gradient-boosted trees (forust-ml).
+    Gbdt,
+    /// Random forest (smartcore).
+    RandomForest,
+    /// One decision tree (linfa-trees for classes, smartcore for values).
+    DecisionTree,
+    /// Regularised logistic / elastic-net linear regression (smartcore).
+    Linear,
+    /// Gaussian naive Bayes (linfa-bayes).
+    NaiveBayes,
+    /// k nearest neighbours (smartcore).
+    Knn,
+}
+
+impl Family {
+    /// Every family, in leaderboard tie-break order.
+    pub const ALL: [Family; 6] = [
+        Family::Gbdt,
+        Family::RandomForest,
+        Family::DecisionTree,
+        Family::Linear,
+        Family::NaiveBayes,
+        Family::Knn,
+    ];
+
+    /// The family's name as shown to users.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Gbdt => "gbdt",
+            Family::RandomForest => "random_forest",
+            Family::DecisionTree => "decision_tree",
+            Family::Linear => "linear",
+            Family::NaiveBayes => "naive_bayes",
+            Family::Knn => "knn",
+        }
+    }
+
+    /// The adapter for this family.
+    pub fn learner(self) -> &'static dyn Learner {
+        match self {
+            Family::Gbdt => &boosting::Gbdt,
+            Family::RandomForest => &forest::RandomForest,
+            Family::DecisionTree => &tree::DecisionTree,
+            Family::Linear => &linear::LinearModel,
+            Family::NaiveBayes => &bayes::NaiveBayes,
+            Family::Knn => &knn::Knn,
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What every family adapter provides.
+pub trait Learner: Sync {
+    /// Whether the family handles `task`.
+    fn supports(&self, task: Task) -> bool;
+    /// Its hyperparameters for `task`.
+    fn space(&self, task: Task) -> Vec<Dim>;
+    /// Whether it wants standardised features.
+    fn scaled(&self) -> bool;
+    /// A machine-independent cost of one fit and one scoring pass on `n`
+    /// training rows of `d` features with `k` outputs, in units of roughly a
+    /// nanosecond on a 2020s core. The search orders work by it, which keeps
+    /// seeded runs reproducible; the budget uses measured seconds.
+    fn cost(&self, params: &Params, n: usize, d: usize, k: usize) -> f64;
+    /// Fits on `data` and lowers the fitted model.
+    fn fit(&self, data: &TrainSet<'_>, params: &Params, seed: u64) -> Result<Estimator, String>;
+}
+
+/// A tree read from a library, before leaf values are decided.
+#[derive(Debug, Clone)]
+pub(crate) struct RawTree {
+    /// Split feature per node, -1 for leaves.
+    pub feature: Vec<i32>,
+    /// Threshold per node.
+    pub threshold: Vec<f64>,
+    /// Left child per node.
+    pub left: Vec<u32>,
+    /// Right child per node.
+    pub right: Vec<u32>,
+    /// The library's own leaf output (class index or value), per node.
+    pub leaf: Vec<f64>,
+    /// Split rule.
+    pub rule: Rule,
+}
+
+impl RawTree {
+    /// A tree whose leaves hold the library's value (regression, boosting).
+    pub fn with_leaf_values(self, output: usize) -> Tree {
+        Tree {
+            output,
+            width: 1,
+            rule: self.rule,
+            values: self.leaf.clone(),
+            feature: self.feature,
+            threshold: self.threshold,
+            left: self.left,
+            right: self.right,
+        }
+    }
+
+    /// A classification tree whose leaves hold the class distribution of the
+    /// training rows that reach them (as scikit-learn does), so that forests
+    /// and trees give probabilities rather than votes.
+    pub fn with_class_distribution(self, data: &TrainSet<'_>) -> Tree {
+        let k = data.width();
+        let mut tree = Tree {
+            output: 0,
+            width: k,
+            rule: self.rule,
+            values: vec![0.0; self.feature.len() * k],
+            feature: self.feature,
+            threshold: self.threshold,
+            left: self.left,
+            right: self.right,
+        };
+        for (row, &class) in data.x.chunks(data.d).zip(data.classes()) {
+            let leaf = tree.leaf(row);
+            tree.values[leaf * k + class] += 1.0;
+        }
+        for node in tree.values.chunks_mut(k) {
+            let total: f64 = node.iter().sum();
+            if total > 0.0 {
+                node.iter_mut().for_each(|v| *v /= total);
+            }
+        }
+        for (node, &f) in tree.feature.iter().enumerate() {
+            let cell = &mut tree.values[node * k..(node + 1) * k];
+            if f < 0 && cell.iter().all(|v| *v == 0.0) {
+                cell.fill(1.0 / k as f64);
+            }
+        }
+        tree
+    }
+
+    /// A classification tree whose leaves hold a one-hot vote for the
+    /// library's own leaf class: used to check a lowering against the
+    /// library's predictions.
+    #[cfg(test)]
+    pub fn with_votes(self, k: usize) -> Tree {
+        let mut values = vec![0.0; self.feature.len() * k];
+        for (node, &f) in self.feature.iter().enumerate() {
+            if f < 0 {
+                values[node * k + self.leaf[node] as usize] = 1.0;
+            }
+        }
+        Tree {
+            output: 0,
+            width: k,
+            rule: self.rule,
+            values,
+            feature: self.feature,
+            threshold: self.threshold,
+            left: self.left,
+            right: self.right,
+        }
+    }
+}
+
+/// smartcore and linfa-bayes keep fitted internals private but serialise
+/// them; these helpers read the serialised form (pinned crate versions,
+/// covered by the differential tests).
+pub(crate) mod serde_read {
+    use serde_json::Value;
+
+    /// Field `key` of an object, or an error naming it.
+    pub fn field<'a>(v: &'a Value, key: &str) -> Result<&'a Value, String> {
+        v.get(key).ok_or_else(|| format!("fitted model has no field '{key}'"))
+    }
+
+    /// An array field.
+    pub fn array<'a>(v: &'a Value, key: &str) -> Result<&'a Vec<Value>, String> {
+        field(v, key)?.as_array().ok_or_else(|| format!("field '{key}' is not an array"))
+    }
+
+    /// A number field.
+    pub fn number(v: &Value, key: &str) -> Result<f64, String> {
+        field(v, key)?.as_f64().ok_or_else(|| format!("field '{key}' is not a number"))
+    }
+
+    /// A vector of numbers.
+    pub fn numbers(v: &Value) -> Result<Vec<f64>, String> {
+        v.as_array()
+            .ok_or("expected an array of numbers")?
+            .iter()
+            .map(|x| x.as_f64().ok_or_else(|| "expected a number".to_string()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testdata {
+    //! Small encoded data sets from the bundled CSVs, for differential tests.
+    use crate::data::{self, Target, Task};
+    use crate::prep::Prep;
+
+    /// Encoded, scaled features and target of a bundled data set.
+    pub fn load(name: &str, target: &str) -> (Vec<f64>, usize, usize, Target, Task) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets").join(name);
+        let table = data::load(&path).expect("bundled data loads");
+        let ds = data::prepare(table, target, &[], None).expect("bundled data prepares");
+        let prep = Prep::fit(&ds.inputs);
+        let (mut x, d) = prep.encode_table(&ds.inputs).expect("encodes");
+        prep.scale_matrix(&mut x, d);
+        (x, ds.inputs.rows, d, ds.target, ds.task)
+    }
+}

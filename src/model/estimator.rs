@@ -1,0 +1,309 @@
+//! The estimator half of the portable model: plain data that every scorer
+//! walks (trees as flat arrays, linear weights, Gaussian class statistics,
+//! stored neighbours). `Estimator::score` is the reference scorer that defines
+//! what a model predicts; CV, `automl predict` and exports follow it.
+
+use serde::{Deserialize, Serialize};
+
+use super::Predictions;
+
+/// A fitted estimator, lowered from whichever library fitted it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Estimator {
+    /// Decision trees combined by sum (boosting) or mean (forests).
+    Trees(TreeEnsemble),
+    /// A linear function, with a link.
+    Linear(Linear),
+    /// Gaussian naive Bayes.
+    NaiveBayes(NaiveBayes),
+    /// k nearest neighbours over stored training rows.
+    Neighbors(Neighbors),
+}
+
+/// Turns raw outputs into the prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Link {
+    /// Outputs are the prediction (regression values or class probabilities).
+    Identity,
+    /// One output, a log-odds of the second class.
+    Sigmoid,
+    /// One output per class, log-scores.
+    Softmax,
+}
+
+/// How the trees' leaf values are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Combine {
+    /// Add every tree's leaf (gradient boosting).
+    Sum,
+    /// Average the trees' leaves (forests, single trees).
+    Mean,
+}
+
+/// Which way a split sends a value equal to its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// `x < threshold` goes left (linfa, forust).
+    Less,
+    /// `x <= threshold` goes left (smartcore).
+    LessOrEqual,
+}
+
+/// One tree as flat arrays indexed by node; node 0 is the root. A node whose
+/// `feature` is negative is a leaf whose values are
+/// `values[node * width .. (node + 1) * width]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tree {
+    /// Where in the output vector this tree's leaf values are added.
+    pub output: usize,
+    /// Values per leaf.
+    pub width: usize,
+    /// Split comparison.
+    pub rule: Rule,
+    /// Split feature per node, -1 for a leaf.
+    pub feature: Vec<i32>,
+    /// Split threshold per node (0 for leaves).
+    pub threshold: Vec<f64>,
+    /// Left child per node (0 for leaves).
+    pub left: Vec<u32>,
+    /// Right child per node (0 for leaves).
+    pub right: Vec<u32>,
+    /// Leaf values, `width` per node (zeros for split nodes).
+    pub values: Vec<f64>,
+}
+
+impl Tree {
+    /// The leaf a row falls into.
+    pub fn leaf(&self, x: &[f64]) -> usize {
+        let mut node = 0;
+        while self.feature[node] >= 0 {
+            let v = x[self.feature[node] as usize];
+            let t = self.threshold[node];
+            let left = match self.rule {
+                Rule::Less => v < t,
+                Rule::LessOrEqual => v <= t,
+            };
+            node = if left { self.left[node] } else { self.right[node] } as usize;
+        }
+        node
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.feature.len()
+    }
+
+    /// Whether the tree has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.feature.is_empty()
+    }
+}
+
+/// Trees plus a base value and a link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TreeEnsemble {
+    /// Start value of each output.
+    pub base: Vec<f64>,
+    /// The trees, in the order their values are added.
+    pub trees: Vec<Tree>,
+    /// Sum or mean.
+    pub combine: Combine,
+    /// Link applied after combining.
+    pub link: Link,
+}
+
+/// `outputs[o] = intercept[o] + sum_j weights[o * d + j] * x[j]`, then a link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Linear {
+    /// Row-major weights, one row per output.
+    pub weights: Vec<f64>,
+    /// One intercept per output.
+    pub intercept: Vec<f64>,
+    /// Link.
+    pub link: Link,
+}
+
+/// Per class: prior, per-feature mean and variance. The class log-score is
+/// `ln prior - 0.5 * sum ln(2 pi var) - 0.5 * sum (x - mean)^2 / var`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NaiveBayes {
+    /// Class priors.
+    pub prior: Vec<f64>,
+    /// Row-major means, one row per class.
+    pub mean: Vec<f64>,
+    /// Row-major variances (smoothed), one row per class.
+    pub variance: Vec<f64>,
+}
+
+/// How neighbours' votes are weighted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Weighting {
+    /// Every neighbour counts once.
+    Uniform,
+    /// By inverse distance; exact matches take all the weight.
+    Distance,
+}
+
+/// Stored training rows; the k nearest by Euclidean distance vote (classes)
+/// or are averaged (regression). Ties in distance go to the earlier row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Neighbors {
+    /// Number of neighbours.
+    pub k: usize,
+    /// Vote weighting.
+    pub weighting: Weighting,
+    /// Row-major training features (scaled).
+    pub points: Vec<f64>,
+    /// Class index or value per training row.
+    pub targets: Vec<f64>,
+}
+
+/// The logistic function.
+pub fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Softmax in place, stable.
+pub fn softmax(z: &mut [f64]) {
+    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for v in z.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    z.iter_mut().for_each(|v| *v /= sum);
+}
+
+impl Estimator {
+    /// Writes the prediction for one encoded row into `out`: class
+    /// probabilities (length = number of classes) or one regression value.
+    /// `d` is the feature count; `out.len()` is the output width.
+    pub fn score(&self, x: &[f64], out: &mut [f64]) {
+        match self {
+            Estimator::Trees(t) => t.score(x, out),
+            Estimator::Linear(l) => l.score(x, out),
+            Estimator::NaiveBayes(nb) => nb.score(x, out),
+            Estimator::Neighbors(nn) => nn.score(x, out),
+        }
+    }
+
+    /// Scores encoded rows (row-major, `d` features), `width` outputs each.
+    pub fn score_rows(&self, x: &[f64], d: usize, width: usize) -> Predictions {
+        let rows = if d == 0 { 0 } else { x.len() / d };
+        let mut outputs = vec![0.0; rows * width];
+        for (row, out) in x.chunks(d.max(1)).zip(outputs.chunks_mut(width)) {
+            self.score(row, out);
+        }
+        Predictions { outputs, width }
+    }
+
+    /// Short name of the estimator kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Estimator::Trees(_) => "trees",
+            Estimator::Linear(_) => "linear",
+            Estimator::NaiveBayes(_) => "naive_bayes",
+            Estimator::Neighbors(_) => "neighbors",
+        }
+    }
+}
+
+impl TreeEnsemble {
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        // Raw outputs live in `out` itself (sigmoid needs one slot, the rest
+        // are filled by the link), so scoring allocates nothing.
+        let raw_len = self.base.len();
+        out[..raw_len].copy_from_slice(&self.base);
+        for tree in &self.trees {
+            let leaf = tree.leaf(x);
+            let vals = &tree.values[leaf * tree.width..(leaf + 1) * tree.width];
+            for (o, v) in out[tree.output..tree.output + tree.width].iter_mut().zip(vals) {
+                *o += v;
+            }
+        }
+        if self.combine == Combine::Mean && !self.trees.is_empty() {
+            let n = self.trees.len() as f64;
+            out[..raw_len].iter_mut().for_each(|o| *o /= n);
+        }
+        link_in_place(self.link, out);
+    }
+}
+
+/// The link applied to raw outputs already in `out`.
+fn link_in_place(link: Link, out: &mut [f64]) {
+    match link {
+        Link::Identity => {}
+        Link::Sigmoid => {
+            let p = sigmoid(out[0]);
+            out[0] = 1.0 - p;
+            out[1] = p;
+        }
+        Link::Softmax => softmax(out),
+    }
+}
+
+impl Linear {
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        let d = x.len();
+        for (o, b) in self.intercept.iter().enumerate() {
+            let w = &self.weights[o * d..(o + 1) * d];
+            out[o] = b + w.iter().zip(x).map(|(w, x)| w * x).sum::<f64>();
+        }
+        link_in_place(self.link, out);
+    }
+}
+
+impl NaiveBayes {
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        let d = x.len();
+        for (c, prior) in self.prior.iter().enumerate() {
+            let mean = &self.mean[c * d..(c + 1) * d];
+            let var = &self.variance[c * d..(c + 1) * d];
+            let norm: f64 = var.iter().map(|v| (2.0 * std::f64::consts::PI * v).ln()).sum();
+            let dist: f64 = x.iter().zip(mean).zip(var).map(|((x, m), v)| (x - m).powi(2) / v).sum();
+            out[c] = prior.ln() - 0.5 * norm - 0.5 * dist;
+        }
+        softmax(&mut out[..self.prior.len()]);
+    }
+}
+
+impl Neighbors {
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        let d = x.len();
+        let n = self.targets.len();
+        // A bounded insertion list keeps the k best without sorting all rows.
+        let k = self.k.min(n).max(1);
+        let mut best: Vec<(f64, usize)> = Vec::with_capacity(k + 1);
+        for i in 0..n {
+            let p = &self.points[i * d..(i + 1) * d];
+            let dist = p.iter().zip(x).map(|(a, b)| (a - b) * (a - b)).sum::<f64>();
+            if best.len() == k && dist >= best[k - 1].0 {
+                continue;
+            }
+            let at = best.partition_point(|(bd, _)| *bd <= dist);
+            best.insert(at, (dist, i));
+            best.truncate(k);
+        }
+        let weights: Vec<f64> = match self.weighting {
+            Weighting::Uniform => vec![1.0; best.len()],
+            Weighting::Distance if best.iter().any(|(d, _)| *d == 0.0) => {
+                best.iter().map(|(d, _)| f64::from(u8::from(*d == 0.0))).collect()
+            }
+            Weighting::Distance => best.iter().map(|(d, _)| 1.0 / d.sqrt()).collect(),
+        };
+        let total: f64 = weights.iter().sum();
+        out.fill(0.0);
+        if out.len() == 1 {
+            out[0] = best.iter().zip(&weights).map(|((_, i), w)| w * self.targets[*i]).sum::<f64>() / total;
+        } else {
+            for ((_, i), w) in best.iter().zip(&weights) {
+                out[self.targets[*i] as usize] += w / total;
+            }
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The portable model: the end of the training path and the start of every
+//! deployment. Plain serde data — input schema and fitted preprocessing,
+//! estimator, label map, training metadata — with one reference scorer.
+//! Cross-validation scores through it, `automl predict` and the library API
+//! load it, and exports are tested against it row by row.
+
+pub mod estimator;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use estimator::Estimator;
+
+use crate::data::{Table, Task};
+use crate::error::{Error, Result};
+use crate::output::write_atomic;
+use crate::prep::Prep;
+
+/// The format version written into `model.json`; loading refuses others.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One raw input value, as a CSV cell, a JSON field or a caller gives it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    /// No value (null, empty, `NA`, …).
+    Missing,
+    /// A number; a categorical column uses its text form.
+    Number(f64),
+    /// Text; a numeric column parses it.
+    Text(&'a str),
+}
+
+/// How the model was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// Learner family.
+    pub family: String,
+    /// Hyperparameters of the winning trial.
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// Leaderboard id of the winning trial.
+    pub model_id: String,
+    /// Primary metric and its cross-validated mean.
+    pub metric: String,
+    /// Cross-validated score of the primary metric.
+    pub cv_score: f64,
+    /// Rows the final model was fitted on.
+    pub trained_rows: usize,
+    /// Seed of the run.
+    pub seed: u64,
+    /// Version of automl that wrote the model.
+    pub tool_version: String,
+}
+
+/// A deployable model: preprocessing plus estimator plus label map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// Format version of this file.
+    pub format_version: u32,
+    /// The task.
+    pub task: Task,
+    /// Name of the target column in training data.
+    pub target: String,
+    /// Class names, by class index (empty for regression).
+    pub classes: Vec<String>,
+    /// Input schema and fitted preprocessing.
+    pub prep: Prep,
+    /// The fitted estimator.
+    pub estimator: Estimator,
+    /// Training metadata.
+    pub meta: ModelMeta,
+}
+
+/// Predictions for many rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    /// Per row: class probabilities (width = classes) or one value.
+    pub outputs: Vec<f64>,
+    /// Values per row.
+    pub width: usize,
+}
+
+impl Predictions {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.outputs.len() / self.width.max(1)
+    }
+
+    /// Row `r`'s outputs.
+    pub fn row(&self, r: usize) -> &[f64] {
+        &self.outputs[r * self.width..(r + 1) * self.width]
+    }
+
+    /// Predicted class index of row `r` (the first most probable class).
+    pub fn class(&self, r: usize) -> usize {
+        argmax(self.row(r))
+    }
+}
+
+/// Index of the first largest value.
+pub fn argmax(v: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+impl Model {
+    /// Values `predict` returns per row.
+    pub fn output_width(&self) -> usize {
+        if self.task.is_classification() {
+            self.classes.len()
+        } else {
+            1
+        }
+    }
+
+    /// Input column names, in the order `predict_row` takes them.
+    pub fn input_columns(&self) -> Vec<&str> {
+        self.prep.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    /// Scores every row of `table`; columns are matched by name and extra
+    /// columns (such as the target) are ignored.
+    pub fn predict_table(&self, table: &Table) -> Result<Predictions> {
+        let (mut x, d) = self.prep.encode_table(table)?;
+        self.prep.scale_matrix(&mut x, d);
+        Ok(self.predict_features(&x, d))
+    }
+
+    /// Scores encoded, scaled rows (row-major, width `d`).
+    pub fn predict_features(&self, x: &[f64], d: usize) -> Predictions {
+        self.estimator.score_rows(x, d, self.output_width())
+    }
+
+    /// Scores one row of raw values given in `input_columns()` order.
+    pub fn predict_row(&self, values: &[Value<'_>]) -> Result<Vec<f64>> {
+        let mut x = vec![0.0; self.prep.width()];
+        self.prep.encode_row(values, &mut x)?;
+        let mut out = vec![0.0; self.output_width()];
+        self.estimator.score(&x, &mut out);
+        Ok(out)
+    }
+
+    /// Reads a model file, refusing other format versions.
+    pub fn load(path: impl AsRef<Path>) -> Result<Model> {
+        let path = path.as_ref();
+        let bad = |reason: String| Error::Model {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        match raw.get("format_version").and_then(serde_json::Value::as_u64) {
+            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(bad(format!(
+                    "format version {v} is not supported (this automl reads version {FORMAT_VERSION})"
+                )))
+            }
+            None => return Err(bad("not an automl model (no format_version)".into())),
+        }
+        let model: Model = serde_json::from_value(raw).map_err(|e| bad(format!("corrupt model: {e}")))?;
+        model.check().map_err(bad)?;
+        Ok(model)
+    }
+
+    /// Writes the model as JSON, atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string(self).map_err(|e| Error::output(path, e))?;
+        write_atomic(path, text.as_bytes())
+    }
+
+    /// Structural checks so a hand-edited or truncated file fails on load,
+    /// not with an out-of-bounds index while scoring.
+    fn check(&self) -> std::result::Result<(), String> {
+        let d = self.prep.width();
+        let w = self.output_width();
+        if self.task.is_classification() && self.classes.len() < 2 {
+            return Err("a classifier needs at least two classes".into());
+        }
+        if let Some(s) = &self.prep.scaler {
+            if s.mean.len() != d || s.scale.len() != d {
+                return Err("scaler does not match the feature count".into());
+            }
+        }
+        estimator_fits(&self.estimator, d, w)
+    }
+}
+
+fn estimator_fits(e: &Estimator, d: usize, w: usize) -> std::result::Result<(), String> {
+    let ok = match e {
+        Estimator::Trees(t) => t.base.len() <= w && t.trees.iter().all(|tree| tree_fits(tree, d, t.base.len())),
+        Estimator::Linear(l) => l.weights.len() == l.intercept.len() * d && l.intercept.len() <= w,
+        Estimator::NaiveBayes(nb) => {
+            nb.prior.len() == w && nb.mean.len() == w * d && nb.variance.len() == w * d
+        }
+        Estimator::Neighbors(nn) => {
+            nn.k > 0
+                && nn.points.len() == nn.targets.len() * d
+                && (w == 1 || nn.targets.iter().all(|t| (*t as usize) < w))
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{} estimator does not match {d} features and {w} outputs", e.kind()))
+    }
+}
+
+fn tree_fits(t: &estimator::Tree, d: usize, outputs: usize) -> bool {
+    let n = t.feature.len();
+    n > 0
+        && t.threshold.len() == n
+        && t.left.len() == n
+        && t.right.len() == n
+        && t.values.len() == n * t.width
+        && t.output + t.width <= outputs
+        && (0..n).all(|i| {
+            t.feature[i] < 0
+                || ((t.feature[i] as usize) < d
+                    && (t.left[i] as usize) < n
+                    && (t.right[i] as usize) < n
+                    && t.left[i] as usize > i
+                    && t.right[i] as usize > i)
+        })
+}

@@ -1,0 +1,456 @@
+//! Second stage: turn raw input columns into a numeric feature matrix.
+//! Imputation, category encoding and scaling are fitted on training rows only
+//! and stored in the portable model, so every scorer applies the same steps.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{is_missing_token, parse_number, Column, Table};
+use crate::error::{Error, Result};
+use crate::model::Value;
+
+/// Categorical columns with at most this many levels are one-hot encoded;
+/// columns with more get a frequency code (one feature).
+pub const ONE_HOT_LEVELS: usize = 20;
+
+/// How a column's kind was inferred from its cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnKind {
+    /// Every present cell parses as a finite number.
+    Numeric,
+    /// Every present cell is `true` or `false` (any case).
+    Boolean,
+    /// Anything else: text levels.
+    Categorical,
+}
+
+/// How one input column becomes features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Encoding {
+    /// The number itself; missing becomes `fill` (the training median).
+    Number {
+        /// Imputed value.
+        fill: f64,
+    },
+    /// 1 for true, 0 for false; missing becomes `fill` (the training mode).
+    Flag {
+        /// Imputed value (0 or 1).
+        fill: f64,
+    },
+    /// One feature per level; missing and unseen levels are all zeros.
+    OneHot {
+        /// Levels, most frequent first.
+        levels: Vec<String>,
+    },
+    /// One feature: the level's share of training rows. Unseen levels get 0,
+    /// missing gets the share of missing cells.
+    Frequency {
+        /// Levels seen in training.
+        levels: Vec<String>,
+        /// Share of training rows of each level.
+        shares: Vec<f64>,
+        /// Share of training rows that were missing.
+        missing: f64,
+    },
+}
+
+/// One input column's fitted preprocessing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnPrep {
+    /// Column name as in the data.
+    pub name: String,
+    /// Inferred kind.
+    pub kind: ColumnKind,
+    /// Encoding into features.
+    pub encoding: Encoding,
+    /// Whether an extra 0/1 feature marks a missing cell (added when the
+    /// column had missing cells in training).
+    pub missing_indicator: bool,
+}
+
+/// Standardisation of the feature vector: `(x - mean) / scale`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scaler {
+    /// Per-feature mean on training rows.
+    pub mean: Vec<f64>,
+    /// Per-feature standard deviation on training rows (1 where it was 0).
+    pub scale: Vec<f64>,
+}
+
+/// The fitted preprocessing of a model: columns in input order, then an
+/// optional scaler for the families that need one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prep {
+    /// Input columns, in the order a row must list them.
+    pub columns: Vec<ColumnPrep>,
+    /// Standardisation, applied after encoding when present.
+    pub scaler: Option<Scaler>,
+}
+
+impl ColumnPrep {
+    /// Number of features this column produces.
+    pub fn width(&self) -> usize {
+        let base = match &self.encoding {
+            Encoding::OneHot { levels } => levels.len(),
+            _ => 1,
+        };
+        base + usize::from(self.missing_indicator)
+    }
+
+    /// Feature names, for inspection.
+    pub fn feature_names(&self) -> Vec<String> {
+        let mut out = match &self.encoding {
+            Encoding::OneHot { levels } => levels.iter().map(|l| format!("{}={l}", self.name)).collect(),
+            Encoding::Frequency { .. } => vec![format!("{}:frequency", self.name)],
+            _ => vec![self.name.clone()],
+        };
+        if self.missing_indicator {
+            out.push(format!("{}:missing", self.name));
+        }
+        out
+    }
+
+    /// Writes this column's features for one value into `out` (of `width()`).
+    pub fn encode(&self, value: Value<'_>, out: &mut [f64]) -> Result<()> {
+        let missing = self.normalise(value)?;
+        let is_missing = missing.is_none();
+        match (&self.encoding, missing) {
+            (Encoding::Number { fill }, v) => out[0] = v.map_or(*fill, |c| c.number()),
+            (Encoding::Flag { fill }, v) => out[0] = v.map_or(*fill, |c| c.number()),
+            (Encoding::OneHot { levels }, v) => {
+                out[..levels.len()].fill(0.0);
+                if let Some(s) = v.as_ref().and_then(Cell::as_level) {
+                    if let Some(i) = levels.iter().position(|l| l == s) {
+                        out[i] = 1.0;
+                    }
+                }
+            }
+            (Encoding::Frequency { levels, shares, missing }, v) => {
+                out[0] = match v.as_ref().and_then(Cell::as_level) {
+                    Some(s) => levels.iter().position(|l| l == s).map_or(0.0, |i| shares[i]),
+                    None => *missing,
+                }
+            }
+        }
+        if self.missing_indicator {
+            out[out.len() - 1] = f64::from(u8::from(is_missing));
+        }
+        Ok(())
+    }
+
+    /// The cell as this column's kind reads it, `None` when missing.
+    fn normalise<'a>(&self, value: Value<'a>) -> Result<Option<Cell<'a>>> {
+        let text = match value {
+            Value::Missing => return Ok(None),
+            Value::Number(x) if !x.is_finite() => return Ok(None),
+            Value::Number(x) => match self.kind {
+                ColumnKind::Numeric => return Ok(Some(Cell::Number(x))),
+                ColumnKind::Boolean if x == 0.0 || x == 1.0 => return Ok(Some(Cell::Number(x))),
+                ColumnKind::Boolean => return Err(self.refuse(&format!("{x}"), "is not true or false")),
+                ColumnKind::Categorical => return Ok(Some(Cell::Owned(format!("{x}")))),
+            },
+            Value::Text(s) => s.trim(),
+        };
+        if is_missing_token(text) {
+            return Ok(None);
+        }
+        match self.kind {
+            ColumnKind::Numeric => parse_number(text)
+                .map(|x| Some(Cell::Number(x)))
+                .ok_or_else(|| self.refuse(text, "is not a number")),
+            ColumnKind::Boolean => parse_flag(text)
+                .map(|x| Some(Cell::Number(x)))
+                .ok_or_else(|| self.refuse(text, "is not true or false")),
+            ColumnKind::Categorical => Ok(Some(Cell::Level(text))),
+        }
+    }
+
+    fn refuse(&self, value: &str, why: &str) -> Error {
+        Error::Input {
+            column: self.name.clone(),
+            reason: format!("value '{value}' {why}"),
+        }
+    }
+}
+
+/// A present cell after kind-specific reading.
+enum Cell<'a> {
+    Number(f64),
+    Level(&'a str),
+    Owned(String),
+}
+
+impl Cell<'_> {
+    fn number(&self) -> f64 {
+        match self {
+            Cell::Number(x) => *x,
+            Cell::Level(_) | Cell::Owned(_) => f64::NAN,
+        }
+    }
+}
+
+// `Owned` texts come from numbers given to a categorical column; they match
+// levels by their text form.
+impl<'a> Cell<'a> {
+    fn as_level(&'a self) -> Option<&'a str> {
+        match self {
+            Cell::Level(s) => Some(s),
+            Cell::Owned(s) => Some(s.as_str()),
+            Cell::Number(_) => None,
+        }
+    }
+}
+
+fn parse_flag(text: &str) -> Option<f64> {
+    if text.eq_ignore_ascii_case("true") {
+        Some(1.0)
+    } else if text.eq_ignore_ascii_case("false") {
+        Some(0.0)
+    } else {
+        None
+    }
+}
+
+impl Prep {
+    /// Fits imputation and encodings on `table` (training rows only), and a
+    /// scaler on the encoded features.
+    pub fn fit(table: &Table) -> Prep {
+        let columns: Vec<ColumnPrep> = table
+            .names
+            .iter()
+            .zip(&table.columns)
+            .map(|(name, col)| fit_column(name, col))
+            .collect();
+        let mut prep = Prep { columns, scaler: None };
+        let (x, d) = prep.encode_table(table).unwrap_or_default();
+        prep.scaler = Some(fit_scaler(&x, d));
+        prep
+    }
+
+    /// Number of encoded features.
+    pub fn width(&self) -> usize {
+        self.columns.iter().map(ColumnPrep::width).sum()
+    }
+
+    /// Names of the encoded features.
+    pub fn feature_names(&self) -> Vec<String> {
+        self.columns.iter().flat_map(ColumnPrep::feature_names).collect()
+    }
+
+    /// Encodes every row of `table` (columns matched by name) into a
+    /// row-major matrix; returns it with its width. Scaling is not applied.
+    pub fn encode_table(&self, table: &Table) -> Result<(Vec<f64>, usize)> {
+        let d = self.width();
+        let mut x = vec![0.0; table.rows * d];
+        let mut offset = 0;
+        for prep in &self.columns {
+            let Some(col) = table.column(&prep.name) else {
+                return Err(Error::Schema(format!(
+                    "the data lacks column '{}', which the model needs",
+                    prep.name
+                )));
+            };
+            let w = prep.width();
+            for r in 0..table.rows {
+                let start = r * d + offset;
+                prep.encode(col.value(r), &mut x[start..start + w]).map_err(|e| at_row(e, r))?;
+            }
+            offset += w;
+        }
+        Ok((x, d))
+    }
+
+    /// Encodes one row of raw values (in `columns` order) into `out`, scaled
+    /// when the model has a scaler.
+    pub fn encode_row(&self, values: &[Value<'_>], out: &mut [f64]) -> Result<()> {
+        if values.len() != self.columns.len() {
+            return Err(Error::Schema(format!(
+                "a row has {} values but the model takes {} columns",
+                values.len(),
+                self.columns.len()
+            )));
+        }
+        let mut offset = 0;
+        for (prep, v) in self.columns.iter().zip(values) {
+            let w = prep.width();
+            prep.encode(*v, &mut out[offset..offset + w])?;
+            offset += w;
+        }
+        self.scale_row(out);
+        Ok(())
+    }
+
+    /// Applies the scaler, if any, to one encoded row.
+    pub fn scale_row(&self, row: &mut [f64]) {
+        if let Some(s) = &self.scaler {
+            for ((x, m), sd) in row.iter_mut().zip(&s.mean).zip(&s.scale) {
+                *x = (*x - m) / sd;
+            }
+        }
+    }
+
+    /// Applies the scaler, if any, to a row-major matrix of width `d`.
+    pub fn scale_matrix(&self, x: &mut [f64], d: usize) {
+        if d > 0 {
+            x.chunks_mut(d).for_each(|row| self.scale_row(row));
+        }
+    }
+}
+
+fn at_row(e: Error, row: usize) -> Error {
+    match e {
+        Error::Input { column, reason } => Error::Input {
+            column,
+            reason: format!("{reason} (data row {})", row + 1),
+        },
+        other => other,
+    }
+}
+
+fn fit_column(name: &str, col: &Column) -> ColumnPrep {
+    let (kind, encoding, missing) = match col {
+        Column::Numbers(v) => {
+            let mut present: Vec<f64> = v.iter().flatten().copied().collect();
+            let missing = present.len() < v.len();
+            (ColumnKind::Numeric, Encoding::Number { fill: median(&mut present) }, missing)
+        }
+        Column::Texts(v) => {
+            let missing = v.iter().any(Option::is_none);
+            let present: Vec<&str> = v.iter().flatten().map(String::as_str).collect();
+            if present.iter().all(|s| parse_flag(s).is_some()) {
+                let ones = present.iter().filter(|s| parse_flag(s) == Some(1.0)).count();
+                let fill = f64::from(u8::from(2 * ones > present.len()));
+                (ColumnKind::Boolean, Encoding::Flag { fill }, missing)
+            } else {
+                (ColumnKind::Categorical, encode_levels(&present, v.len()), missing)
+            }
+        }
+    };
+    ColumnPrep {
+        name: name.to_string(),
+        kind,
+        encoding,
+        missing_indicator: missing,
+    }
+}
+
+/// Levels by descending count, ties by name, so encodings are deterministic.
+fn encode_levels(present: &[&str], rows: usize) -> Encoding {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    present.iter().for_each(|s| *counts.entry(s).or_default() += 1);
+    let mut levels: Vec<(&str, usize)> = counts.into_iter().collect();
+    levels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    if levels.len() <= ONE_HOT_LEVELS {
+        return Encoding::OneHot {
+            levels: levels.iter().map(|(l, _)| l.to_string()).collect(),
+        };
+    }
+    let n = rows as f64;
+    Encoding::Frequency {
+        levels: levels.iter().map(|(l, _)| l.to_string()).collect(),
+        shares: levels.iter().map(|(_, c)| *c as f64 / n).collect(),
+        missing: (rows - present.len()) as f64 / n,
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let m = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[m]
+    } else {
+        (values[m - 1] + values[m]) / 2.0
+    }
+}
+
+fn fit_scaler(x: &[f64], d: usize) -> Scaler {
+    let n = if d == 0 { 0 } else { x.len() / d };
+    let mut mean = vec![0.0; d];
+    let mut var = vec![0.0; d];
+    for row in x.chunks(d.max(1)) {
+        mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+    }
+    mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
+    for row in x.chunks(d.max(1)) {
+        for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
+            *s += (v - m) * (v - m);
+        }
+    }
+    let scale = var
+        .iter()
+        .map(|s| {
+            let sd = (s / n.max(1) as f64).sqrt();
+            if sd > 1e-12 {
+                sd
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    Scaler { mean, scale }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(v: &[Option<&str>]) -> Column {
+        Column::Texts(v.iter().map(|c| c.map(str::to_owned)).collect())
+    }
+
+    #[test]
+    fn unseen_and_missing_levels_encode_as_zeros_with_indicator() {
+        let col = texts(&[Some("a"), Some("b"), Some("a"), None]);
+        let prep = fit_column("c", &col);
+        assert_eq!(prep.width(), 3);
+        let mut out = [9.0; 3];
+        prep.encode(Value::Text("zzz"), &mut out).unwrap();
+        assert_eq!(out, [0.0, 0.0, 0.0]);
+        prep.encode(Value::Missing, &mut out).unwrap();
+        assert_eq!(out, [0.0, 0.0, 1.0]);
+        prep.encode(Value::Text(" b "), &mut out).unwrap();
+        assert_eq!(out, [0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn numeric_column_imputes_median_and_refuses_text() {
+        let col = Column::Numbers(vec![Some(1.0), Some(5.0), Some(3.0), None]);
+        let prep = fit_column("x", &col);
+        let mut out = [0.0; 2];
+        prep.encode(Value::Text("NA"), &mut out).unwrap();
+        assert_eq!(out, [3.0, 1.0]);
+        let err = prep.encode(Value::Text("abc"), &mut out).unwrap_err();
+        assert!(err.to_string().contains("'x'") && err.to_string().contains("abc"));
+    }
+
+    #[test]
+    fn booleans_are_flags() {
+        let col = texts(&[Some("True"), Some("false"), Some("TRUE")]);
+        let prep = fit_column("b", &col);
+        assert_eq!(prep.kind, ColumnKind::Boolean);
+        let mut out = [0.0];
+        prep.encode(Value::Text("False"), &mut out).unwrap();
+        assert_eq!(out, [0.0]);
+        prep.encode(Value::Missing, &mut out).unwrap();
+        assert_eq!(out, [1.0]);
+    }
+
+    #[test]
+    fn many_levels_get_a_frequency_code() {
+        let names: Vec<String> = (0..30).map(|i| format!("l{i}")).collect();
+        let mut cells: Vec<Option<&str>> = names.iter().map(|s| Some(s.as_str())).collect();
+        cells.push(Some("l0"));
+        let prep = fit_column("c", &texts(&cells));
+        let mut out = [0.0];
+        prep.encode(Value::Text("l0"), &mut out).unwrap();
+        assert!((out[0] - 2.0 / 31.0).abs() < 1e-15);
+        prep.encode(Value::Text("new"), &mut out).unwrap();
+        assert_eq!(out, [0.0]);
+    }
+}

@@ -1,0 +1,279 @@
+//! The training path end to end, as the library runs it for `automl train`:
+//! load → prepare → fold and encode → search → refit the winner on all rows
+//! → write the model, leaderboard and run record. The budget covers it all.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::data::{self, Dataset, Task, HOLDOUT_ROWS};
+use crate::error::{Error, Result};
+use crate::leaderboard::Leaderboard;
+use crate::learners::{Family, TrainSet};
+use crate::metrics::Metric;
+use crate::model::{Model, ModelMeta, FORMAT_VERSION};
+use crate::output::{prepare_dir, write_atomic};
+use crate::prep::{ColumnKind, Prep};
+use crate::search::{self, cv, Budget, Event, SearchConfig, Status, Trial};
+
+/// Everything `automl train` was asked to do.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSettings {
+    /// Data file.
+    pub data: PathBuf,
+    /// Target column.
+    pub target: String,
+    /// Forced task, else inferred.
+    pub task: Option<Task>,
+    /// Columns to drop.
+    pub ignore: Vec<String>,
+    /// Primary metric, else the task's default.
+    pub metric: Option<Metric>,
+    /// CV folds (data over `HOLDOUT_ROWS` rows uses one holdout split).
+    pub folds: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Wall-clock budget in seconds for the whole command.
+    pub time_budget: Option<f64>,
+    /// Most trials to run.
+    pub max_trials: Option<usize>,
+    /// Families to try (empty: all that fit the task).
+    pub families: Vec<Family>,
+    /// Output folder.
+    pub out: PathBuf,
+}
+
+/// A column of the inferred schema, for `run.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SchemaColumn {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: ColumnKind,
+    /// Features it encodes to.
+    pub features: usize,
+}
+
+/// Seconds spent in each phase.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Reading and preparing data.
+    pub load: f64,
+    /// Encoding folds and searching.
+    pub search: f64,
+    /// Refitting the winner on all rows.
+    pub refit: f64,
+    /// Writing outputs.
+    pub write: f64,
+    /// Whole command.
+    pub total: f64,
+}
+
+/// The record written as `run.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// automl version.
+    pub tool_version: String,
+    /// Settings as given.
+    pub settings: TrainSettings,
+    /// Task used.
+    pub task: Task,
+    /// Primary metric used.
+    pub metric: Metric,
+    /// Rows used for training.
+    pub rows: usize,
+    /// Rows dropped for a missing target.
+    pub dropped_rows: usize,
+    /// Validation scheme: `5-fold` or `holdout`.
+    pub validation: String,
+    /// Inferred input schema.
+    pub schema: Vec<SchemaColumn>,
+    /// Trials run (ok or failed).
+    pub trials: usize,
+    /// Winning model id.
+    pub best: String,
+    /// Phase timings.
+    pub timings: Timings,
+}
+
+/// What a finished training run produced.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    /// The leaderboard.
+    pub leaderboard: Leaderboard,
+    /// The final model (also in `out/model.json`).
+    pub model: Model,
+    /// The run record (also in `out/run.json`).
+    pub record: RunRecord,
+}
+
+/// Runs training as configured, reporting progress through `on_event`.
+/// `started` is when the command began: the budget counts from there.
+pub fn train(settings: &TrainSettings, started: Instant, on_event: &mut dyn FnMut(Event<'_>)) -> Result<TrainReport> {
+    check(settings)?;
+    prepare_dir(&settings.out)?;
+    let budget = Budget {
+        start: started,
+        seconds: settings.time_budget,
+        max_trials: settings.max_trials,
+    };
+    let dataset = data::prepare(
+        data::load(&settings.data)?,
+        &settings.target,
+        &settings.ignore,
+        settings.task,
+    )?;
+    let metric = settings.metric.unwrap_or(Metric::default_for(dataset.task));
+    if !metric.fits(dataset.task) {
+        return Err(Error::Settings(format!("metric {metric} does not apply to a {} task", dataset.task)));
+    }
+    let families = families(settings, dataset.task)?;
+    let mut timings = Timings {
+        load: budget.elapsed(),
+        ..Timings::default()
+    };
+    let k = if dataset.inputs.rows > HOLDOUT_ROWS { 1 } else { settings.folds };
+    let folds = cv::encode_folds(&dataset, &data::folds(&dataset.target, k, settings.seed))?;
+    let config = SearchConfig {
+        families,
+        metric,
+        seed: settings.seed,
+        budget,
+    };
+    let outcome = search::run(&dataset, &folds, &config, on_event);
+    timings.search = budget.elapsed() - timings.load;
+    let leaderboard = Leaderboard::new(dataset.task, metric, &outcome.trials);
+    let best = winner(&outcome.trials, &leaderboard)?;
+    let model = refit(&dataset, best, metric, settings.seed)?;
+    timings.refit = budget.elapsed() - timings.load - timings.search;
+    let record = RunRecord {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        settings: settings.clone(),
+        task: dataset.task,
+        metric,
+        rows: dataset.inputs.rows,
+        dropped_rows: dataset.dropped_rows,
+        validation: if k == 1 { "holdout".into() } else { format!("{k}-fold") },
+        schema: schema(&model.prep),
+        trials: outcome.trials.iter().filter(|t| !matches!(t.status, Status::Skipped(_))).count(),
+        best: best.model_id.clone(),
+        timings,
+    };
+    let record = write_outputs(settings, &model, &leaderboard, record, &budget)?;
+    Ok(TrainReport {
+        leaderboard,
+        model,
+        record,
+    })
+}
+
+fn check(s: &TrainSettings) -> Result<()> {
+    if let Some(b) = s.time_budget {
+        if !(b > 0.0 && b.is_finite()) {
+            return Err(Error::Settings(format!("--time-budget must be a positive number of seconds, not {b}")));
+        }
+    }
+    if s.max_trials == Some(0) {
+        return Err(Error::Settings("--max-trials must be at least 1".into()));
+    }
+    if s.folds < 2 {
+        return Err(Error::Settings(format!("--folds must be at least 2, not {}", s.folds)));
+    }
+    Ok(())
+}
+
+fn families(s: &TrainSettings, task: Task) -> Result<Vec<Family>> {
+    let asked: Vec<Family> = if s.families.is_empty() { Family::ALL.to_vec() } else { s.families.clone() };
+    let usable: Vec<Family> = asked.into_iter().filter(|f| f.learner().supports(task)).collect();
+    if usable.is_empty() {
+        return Err(Error::Settings(format!("none of the chosen families handles a {task} task")));
+    }
+    Ok(usable)
+}
+
+fn winner<'a>(trials: &'a [Trial], board: &Leaderboard) -> Result<&'a Trial> {
+    board
+        .rows
+        .first()
+        .filter(|r| r.status == "ok")
+        .and_then(|r| trials.iter().find(|t| t.model_id == r.model_id))
+        .ok_or_else(|| {
+            let failed = trials.iter().filter(|t| matches!(t.status, Status::Failed(_))).count();
+            Error::Training(if failed > 0 {
+                format!("all {failed} trials failed; see the leaderboard for their errors")
+            } else {
+                "no trial could finish within the time budget; raise --time-budget".into()
+            })
+        })
+}
+
+/// Fits the winning configuration on every row, preprocessing included.
+fn refit(data: &Dataset, best: &Trial, metric: Metric, seed: u64) -> Result<Model> {
+    let learner = best.family.learner();
+    let mut prep = Prep::fit(&data.inputs);
+    let (mut x, d) = prep.encode_table(&data.inputs)?;
+    if learner.scaled() {
+        prep.scale_matrix(&mut x, d);
+    } else {
+        prep.scaler = None;
+    }
+    let set = TrainSet {
+        x: &x,
+        n: data.inputs.rows,
+        d,
+        target: &data.target,
+    };
+    let estimator = learner
+        .fit(&set, &best.params, best.seed)
+        .map_err(|e| Error::Training(format!("refitting {} on all rows failed: {e}", best.model_id)))?;
+    Ok(Model {
+        format_version: FORMAT_VERSION,
+        task: data.task,
+        target: data.target_name.clone(),
+        classes: match &data.target {
+            data::Target::Classes { labels, .. } => labels.clone(),
+            data::Target::Values(_) => Vec::new(),
+        },
+        prep,
+        estimator,
+        meta: ModelMeta {
+            family: best.family.name().to_string(),
+            params: best.params.to_json(),
+            model_id: best.model_id.clone(),
+            metric: metric.name().to_string(),
+            cv_score: best.metric(metric).unwrap_or(f64::NAN),
+            trained_rows: data.inputs.rows,
+            seed,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+    })
+}
+
+fn schema(prep: &Prep) -> Vec<SchemaColumn> {
+    prep.columns
+        .iter()
+        .map(|c| SchemaColumn {
+            name: c.name.clone(),
+            kind: c.kind,
+            features: c.width(),
+        })
+        .collect()
+}
+
+fn write_outputs(
+    s: &TrainSettings,
+    model: &Model,
+    board: &Leaderboard,
+    mut record: RunRecord,
+    budget: &Budget,
+) -> Result<RunRecord> {
+    let before = budget.elapsed();
+    model.save(&s.out.join("model.json"))?;
+    board.write(&s.out)?;
+    record.timings.write = budget.elapsed() - before;
+    record.timings.total = budget.elapsed();
+    let json = serde_json::to_string_pretty(&record).map_err(|e| Error::output(&s.out, e))?;
+    write_atomic(&s.out.join("run.json"), json.as_bytes())?;
+    Ok(record)
+}

@@ -1,0 +1,190 @@
+//! Bad input: a message naming the file, column or value, the documented
+//! exit code, never a panic, and no output files left behind.
+
+use std::path::Path;
+
+use predicates::prelude::*;
+
+use crate::support::{automl, dataset, train};
+
+const DATA: i32 = 3;
+const MODEL: i32 = 4;
+const OUTPUT: i32 = 5;
+const USAGE: i32 = 2;
+
+/// Runs `train` on `csv` (written to a temp file) and checks the failure.
+fn train_fails(csv: &str, target: &str, extra: &[&str], code: i32, message: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.csv");
+    std::fs::write(&data, csv).unwrap();
+    let out = dir.path().join("run");
+    automl()
+        .args(["train", "--data"])
+        .arg(&data)
+        .args(["--target", target, "--max-trials", "2", "--quiet", "--out"])
+        .arg(&out)
+        .args(extra)
+        .assert()
+        .code(code)
+        .stderr(predicate::str::contains(message))
+        .stderr(predicate::str::contains("panicked").not());
+    assert_no_outputs(&out);
+}
+
+fn assert_no_outputs(out: &Path) {
+    for f in ["model.json", "leaderboard.csv", "leaderboard.json", "run.json"] {
+        assert!(!out.join(f).exists(), "{f} was written");
+    }
+}
+
+#[test]
+fn missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    automl()
+        .args(["train", "--data", "no/such/file.csv", "--target", "y", "--out"])
+        .arg(dir.path().join("run"))
+        .assert()
+        .code(DATA)
+        .stderr(predicate::str::contains("no/such/file.csv"));
+}
+
+#[test]
+fn empty_file() {
+    train_fails("", "y", &[], DATA, "empty");
+}
+
+#[test]
+fn header_only() {
+    train_fails("a,b,y\n", "y", &[], DATA, "no data rows");
+}
+
+#[test]
+fn ragged_rows() {
+    train_fails("a,b,y\n1,2,0\n3,4\n5,6,1\n", "y", &[], DATA, "line 3 has 2 fields");
+}
+
+#[test]
+fn unknown_target() {
+    train_fails("a,b,y\n1,2,0\n3,4,1\n", "nope", &[], DATA, "target column 'nope'");
+}
+
+#[test]
+fn single_class_target() {
+    train_fails("a,y\n1,x\n2,x\n3,x\n", "y", &["--task", "binary"], DATA, "only one class ('x')");
+}
+
+#[test]
+fn all_missing_column() {
+    train_fails("a,b,y\n1,,0\n2,NA,1\n3,,0\n4,,1\n", "y", &[], DATA, "column 'b' has no values");
+}
+
+#[test]
+fn non_numeric_regression_target() {
+    train_fails("a,y\n1,2.5\n2,abc\n3,4\n", "y", &["--task", "regression"], DATA, "value 'abc'");
+}
+
+#[test]
+fn unknown_ignore_column() {
+    train_fails("a,b,y\n1,2,0\n3,4,1\n", "y", &["--ignore", "zzz"], DATA, "--ignore column 'zzz'");
+}
+
+#[test]
+fn non_positive_budget() {
+    train_fails("a,y\n1,0\n2,1\n", "y", &["--time-budget", "0"], USAGE, "--time-budget");
+    train_fails("a,y\n1,0\n2,1\n", "y", &["--time-budget", "-5"], USAGE, "--time-budget");
+}
+
+#[test]
+fn unwritable_output_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    automl()
+        .args(["train", "--data"])
+        .arg(dataset("iris.csv"))
+        .args(["--target", "species", "--max-trials", "1", "--out"])
+        .arg(blocker.join("run"))
+        .assert()
+        .code(OUTPUT)
+        .stderr(predicate::str::contains("cannot write"));
+}
+
+fn trained_iris(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("run");
+    train(&dataset("iris.csv"), "species", &out, 2, &["--include", "linear"]);
+    out.join("model.json")
+}
+
+#[test]
+fn corrupt_model_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = trained_iris(dir.path());
+    let text = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(&model, &text[..text.len() / 2]).unwrap();
+    let out = dir.path().join("pred.csv");
+    automl()
+        .args(["predict", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(dataset("iris.csv"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(MODEL)
+        .stderr(predicate::str::contains("model.json"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn model_of_another_format_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = trained_iris(dir.path());
+    let text = std::fs::read_to_string(&model).unwrap().replace("\"format_version\":1", "\"format_version\":99");
+    std::fs::write(&model, text).unwrap();
+    automl()
+        .args(["inspect"])
+        .arg(&model)
+        .assert()
+        .code(MODEL)
+        .stderr(predicate::str::contains("format version 99"));
+}
+
+#[test]
+fn predict_data_lacking_a_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = trained_iris(dir.path());
+    let data = dir.path().join("new.csv");
+    std::fs::write(&data, "sepal_length_cm,sepal_width_cm,petal_length_cm\n5.1,3.5,1.4\n").unwrap();
+    let out = dir.path().join("pred.csv");
+    automl()
+        .args(["predict", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(DATA)
+        .stderr(predicate::str::contains("petal_width_cm"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn predict_data_with_text_in_a_numeric_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = trained_iris(dir.path());
+    let data = dir.path().join("new.csv");
+    std::fs::write(
+        &data,
+        "sepal_length_cm,sepal_width_cm,petal_length_cm,petal_width_cm\n5.1,3.5,1.4,0.2\n5.0,wide,1.3,0.2\n",
+    )
+    .unwrap();
+    automl()
+        .args(["predict", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .assert()
+        .code(DATA)
+        .stderr(predicate::str::contains("'sepal_width_cm'").and(predicate::str::contains("'wide'")));
+}

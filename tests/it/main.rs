@@ -1,0 +1,11 @@
+//! Integration tests: every test drives the real `automl` binary.
+//!
+//! - `train`: quality floors on held-out rows, reproducibility, the budget.
+//! - `errors`: bad inputs give a clear message, a documented exit code and
+//!   no output files.
+//! - `commands`: predict, leaderboard, inspect and the library API agree.
+
+mod commands;
+mod errors;
+mod support;
+mod train;

@@ -1,0 +1,110 @@
+//! Training through the binary: quality on held-out rows, reproducible
+//! leaderboards, and the time budget.
+
+use std::time::Instant;
+
+use automl::data::Target;
+use automl::metrics::Metric;
+use automl::model::Predictions;
+
+use crate::support::{column, predict, read_csv, split, train};
+
+/// Trains on 3/4 of a bundled set, predicts the rest, returns the metric.
+fn held_out(name: &str, target: &str, metric: Metric, trials: usize) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let (tr, te) = split(name, dir.path());
+    let out = dir.path().join("run");
+    train(&tr, target, &out, trials, &[]);
+    let pred_path = dir.path().join("pred.csv");
+    predict(&out.join("model.json"), &te, &pred_path);
+    let truth = column(&te, target);
+    let (header, rows) = read_csv(&pred_path);
+    assert_eq!(rows.len(), truth.len(), "one prediction per row");
+    if header.len() == 1 {
+        let outputs = rows.iter().map(|r| r[0].parse::<f64>().unwrap()).collect();
+        let values = truth.iter().map(|t| t.parse::<f64>().unwrap()).collect();
+        return metric.compute(&Target::Values(values), &Predictions { outputs, width: 1 });
+    }
+    let labels: Vec<String> = header[1..].iter().map(|h| h.trim_start_matches("p_").to_string()).collect();
+    let y = truth
+        .iter()
+        .map(|t| labels.iter().position(|l| l == t || l.parse::<f64>().ok() == t.parse::<f64>().ok()).unwrap())
+        .collect();
+    let outputs = rows.iter().flat_map(|r| r[1..].iter().map(|p| p.parse::<f64>().unwrap())).collect();
+    metric.compute(
+        &Target::Classes { labels: labels.clone(), y },
+        &Predictions { outputs, width: labels.len() },
+    )
+}
+
+#[test]
+fn iris_held_out_accuracy_floor() {
+    let acc = held_out("iris.csv", "species", Metric::Accuracy, 12);
+    assert!(acc >= 0.93, "accuracy {acc}");
+}
+
+#[test]
+fn breast_cancer_held_out_auc_floor() {
+    let auc = held_out("breast_cancer.csv", "diagnosis", Metric::RocAuc, 12);
+    assert!(auc >= 0.97, "auc {auc}");
+}
+
+#[test]
+fn diabetes_held_out_r2_floor() {
+    let r2 = held_out("diabetes.csv", "progression", Metric::R2, 12);
+    assert!(r2 >= 0.40, "r2 {r2}");
+}
+
+#[test]
+fn titanic_held_out_auc_floor() {
+    let auc = held_out("titanic.csv", "survived", Metric::RocAuc, 12);
+    assert!(auc >= 0.82, "auc {auc}");
+}
+
+/// Leaderboard columns that measure time and so differ between runs.
+const TIMING: [&str; 2] = ["fit_seconds", "predict_us_per_row"];
+
+fn without_timing(path: &std::path::Path) -> Vec<Vec<String>> {
+    let (header, rows) = read_csv(path);
+    let keep: Vec<usize> = (0..header.len()).filter(|&i| !TIMING.contains(&header[i].as_str())).collect();
+    std::iter::once(header)
+        .chain(rows)
+        .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
+        .collect()
+}
+
+#[test]
+fn same_seed_and_trials_give_identical_leaderboards() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::support::dataset("penguins.csv");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    train(&data, "species", &a, 9, &[]);
+    train(&data, "species", &b, 9, &[]);
+    let (la, lb) = (without_timing(&a.join("leaderboard.csv")), without_timing(&b.join("leaderboard.csv")));
+    assert_eq!(la.len(), 10, "header plus 9 trials");
+    assert_eq!(la, lb);
+    assert_eq!(
+        std::fs::read(a.join("model.json")).unwrap(),
+        std::fs::read(b.join("model.json")).unwrap()
+    );
+}
+
+#[test]
+fn time_budget_is_kept_and_a_model_is_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let budget = 4.0;
+    let started = Instant::now();
+    crate::support::automl()
+        .args(["train", "--data"])
+        .arg(crate::support::dataset("wine_quality.csv"))
+        .args(["--target", "quality", "--time-budget", "4", "--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let wall = started.elapsed().as_secs_f64();
+    assert!(wall <= budget * 1.02 + 0.5, "took {wall:.2} s for a {budget} s budget");
+    assert!(out.join("model.json").is_file());
+    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert!(run["trials"].as_u64().unwrap() >= 1);
+}
