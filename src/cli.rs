@@ -141,7 +141,10 @@ fn run_train(args: TrainArgs, started: Instant) -> Result<()> {
         (None, None) => Some(60.0),
     };
     let out = args.out.clone().unwrap_or_else(|| {
-        let stem = args.data.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
+        let stem = args
+            .data
+            .file_stem()
+            .map_or("run".into(), |s| s.to_string_lossy().into_owned());
         Path::new("runs").join(stem)
     });
     let settings = TrainSettings {
@@ -158,7 +161,9 @@ fn run_train(args: TrainArgs, started: Instant) -> Result<()> {
         out,
     };
     let mut progress = Progress::new(time_budget, args.max_trials, args.quiet || args.json);
-    let result = train(&settings, started, &mut |e| progress.on_event(&e, time_budget));
+    let result = train(&settings, started, &mut |e| {
+        progress.on_event(&e, time_budget)
+    });
     progress.finish();
     let report = result?;
     if args.json {
@@ -227,7 +232,11 @@ fn run_predict(args: &PredictArgs) -> Result<()> {
 }
 
 fn run_leaderboard(args: &LeaderboardArgs) -> Result<()> {
-    let path = if args.run.is_dir() { args.run.join("leaderboard.json") } else { args.run.clone() };
+    let path = if args.run.is_dir() {
+        args.run.join("leaderboard.json")
+    } else {
+        args.run.clone()
+    };
     let mut board = Leaderboard::load(&path)?;
     if let Some(n) = args.top {
         board.rows.truncate(n);

@@ -175,7 +175,12 @@ fn check_csv_shape(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn check_fields(path: &Path, expected: &mut Option<usize>, fields: usize, line: usize) -> Result<()> {
+fn check_fields(
+    path: &Path,
+    expected: &mut Option<usize>,
+    fields: usize,
+    line: usize,
+) -> Result<()> {
     match *expected {
         None => *expected = Some(fields),
         Some(n) if n != fields => {
@@ -214,7 +219,11 @@ fn to_column(series: &Series) -> PolarsResult<Column> {
     let cells: Vec<Option<String>> = texts
         .str()?
         .iter()
-        .map(|v| v.map(str::trim).filter(|s| !is_missing_token(s)).map(str::to_owned))
+        .map(|v| {
+            v.map(str::trim)
+                .filter(|s| !is_missing_token(s))
+                .map(str::to_owned)
+        })
         .collect();
     Ok(numbers_if_all_parse(cells))
 }
@@ -324,7 +333,12 @@ pub struct Dataset {
 
 /// Splits `table` into inputs and target, checks the columns, and infers the
 /// task unless `forced`.
-pub fn prepare(table: Table, target: &str, ignore: &[String], forced: Option<Task>) -> Result<Dataset> {
+pub fn prepare(
+    table: Table,
+    target: &str,
+    ignore: &[String],
+    forced: Option<Task>,
+) -> Result<Dataset> {
     let Some(t) = table.position(target) else {
         return Err(Error::Schema(format!(
             "target column '{target}' is not in the data (columns: {})",
@@ -333,15 +347,25 @@ pub fn prepare(table: Table, target: &str, ignore: &[String], forced: Option<Tas
     };
     for col in ignore {
         if table.position(col).is_none() {
-            return Err(Error::Schema(format!("--ignore column '{col}' is not in the data")));
+            return Err(Error::Schema(format!(
+                "--ignore column '{col}' is not in the data"
+            )));
         }
     }
-    let keep: Vec<usize> = (0..table.rows).filter(|&r| !table.columns[t].is_missing(r)).collect();
+    let keep: Vec<usize> = (0..table.rows)
+        .filter(|&r| !table.columns[t].is_missing(r))
+        .collect();
     let dropped_rows = table.rows - keep.len();
     if keep.is_empty() {
-        return Err(Error::Schema(format!("target column '{target}' has no values")));
+        return Err(Error::Schema(format!(
+            "target column '{target}' has no values"
+        )));
     }
-    let table = if dropped_rows > 0 { table.take(&keep) } else { table };
+    let table = if dropped_rows > 0 {
+        table.take(&keep)
+    } else {
+        table
+    };
     let target_col = &table.columns[t];
     let task = forced.unwrap_or_else(|| infer_task(target_col));
     let target_values = build_target(target, target_col, task)?;
@@ -371,7 +395,9 @@ fn input_table(table: &Table, target: usize, ignore: &[String]) -> Result<Table>
         columns.push(col.clone());
     }
     if names.is_empty() {
-        return Err(Error::Schema("no input columns left besides the target".into()));
+        return Err(Error::Schema(
+            "no input columns left besides the target".into(),
+        ));
     }
     Ok(Table {
         names,
@@ -386,7 +412,8 @@ fn input_table(table: &Table, target: usize, ignore: &[String]) -> Result<Table>
 fn infer_task(target: &Column) -> Task {
     match target {
         Column::Texts(cells) => {
-            let distinct: std::collections::BTreeSet<&str> = cells.iter().flatten().map(String::as_str).collect();
+            let distinct: std::collections::BTreeSet<&str> =
+                cells.iter().flatten().map(String::as_str).collect();
             if distinct.len() <= 2 {
                 Task::Binary
             } else {
@@ -394,7 +421,8 @@ fn infer_task(target: &Column) -> Task {
             }
         }
         Column::Numbers(cells) => {
-            let distinct: std::collections::BTreeSet<u64> = cells.iter().flatten().map(|x| x.to_bits()).collect();
+            let distinct: std::collections::BTreeSet<u64> =
+                cells.iter().flatten().map(|x| x.to_bits()).collect();
             if distinct.len() == 2 {
                 Task::Binary
             } else {
@@ -434,17 +462,29 @@ fn build_target(name: &str, col: &Column, task: Task) -> Result<Target> {
             labels.len()
         )));
     }
-    let index: BTreeMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i))
+        .collect();
     let y = texts.iter().map(|t| index[t.as_str()]).collect();
     Ok(Target::Classes { labels, y })
 }
 
 /// Distinct labels, numerically sorted when all parse as numbers.
 fn sorted_labels(texts: &[String]) -> Vec<String> {
-    let mut labels: Vec<String> = texts.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let mut labels: Vec<String> = texts
+        .iter()
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     if labels.iter().all(|l| parse_number(l).is_some()) {
         labels.sort_by(|a, b| {
-            let (x, y) = (parse_number(a).unwrap_or(0.0), parse_number(b).unwrap_or(0.0));
+            let (x, y) = (
+                parse_number(a).unwrap_or(0.0),
+                parse_number(b).unwrap_or(0.0),
+            );
             x.total_cmp(&y)
         });
     }

@@ -69,7 +69,10 @@ impl Leaderboard {
                 model_id: t.model_id.clone(),
                 family: t.family.name().to_string(),
                 params: t.params.describe(),
-                metrics: metrics.iter().map(|m| (m.name().to_string(), t.metric(*m))).collect(),
+                metrics: metrics
+                    .iter()
+                    .map(|m| (m.name().to_string(), t.metric(*m)))
+                    .collect(),
                 primary_std: (t.status == Status::Ok).then_some(t.primary_std),
                 fit_seconds: t.fit_seconds,
                 predict_us_per_row: t.predict_us_per_row,
@@ -83,13 +86,25 @@ impl Leaderboard {
     /// Reads `leaderboard.json`.
     pub fn load(path: &Path) -> Result<Leaderboard> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::data(path, e.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| Error::data(path, format!("not a leaderboard: {e}")))
+        serde_json::from_str(&text)
+            .map_err(|e| Error::data(path, format!("not a leaderboard: {e}")))
     }
 
     fn header(&self) -> Vec<String> {
-        let mut h = vec!["rank".to_string(), "model_id".into(), "family".into(), "params".into()];
+        let mut h = vec![
+            "rank".to_string(),
+            "model_id".into(),
+            "family".into(),
+            "params".into(),
+        ];
         if let Some(first) = self.rows.first() {
-            h.extend(first.metrics.iter().take(1).map(|(m, _)| format!("{m}_mean")));
+            h.extend(
+                first
+                    .metrics
+                    .iter()
+                    .take(1)
+                    .map(|(m, _)| format!("{m}_mean")),
+            );
             h.push(format!("{}_std", self.metric));
             h.extend(first.metrics.iter().skip(1).map(|(m, _)| m.clone()));
         }
@@ -103,12 +118,25 @@ impl Leaderboard {
             Some(x) => format!("{x:.4}"),
             None => String::new(),
         };
-        let mut c = vec![row.rank.to_string(), row.model_id.clone(), row.family.clone(), row.params.clone()];
+        let mut c = vec![
+            row.rank.to_string(),
+            row.model_id.clone(),
+            row.family.clone(),
+            row.params.clone(),
+        ];
         c.extend(row.metrics.iter().take(1).map(|(_, v)| num(*v)));
         c.push(num(row.primary_std));
         c.extend(row.metrics.iter().skip(1).map(|(_, v)| num(*v)));
-        c.push(if precise { format!("{}", row.fit_seconds) } else { format!("{:.2}", row.fit_seconds) });
-        c.push(if precise { format!("{}", row.predict_us_per_row) } else { short(row.predict_us_per_row) });
+        c.push(if precise {
+            format!("{}", row.fit_seconds)
+        } else {
+            format!("{:.2}", row.fit_seconds)
+        });
+        c.push(if precise {
+            format!("{}", row.predict_us_per_row)
+        } else {
+            short(row.predict_us_per_row)
+        });
         c.push(row.model_bytes.to_string());
         c.push(row.status.clone());
         c
@@ -126,9 +154,16 @@ impl Leaderboard {
     /// Markdown table text.
     pub fn to_markdown(&self) -> String {
         let header = self.header();
-        let mut out = format!("| {} |\n|{}|\n", header.join(" | "), vec!["---"; header.len()].join("|"));
+        let mut out = format!(
+            "| {} |\n|{}|\n",
+            header.join(" | "),
+            vec!["---"; header.len()].join("|")
+        );
         for row in &self.rows {
-            let cells: Vec<String> = Self::cells(row, false).iter().map(|c| c.replace('|', "\\|")).collect();
+            let cells: Vec<String> = Self::cells(row, false)
+                .iter()
+                .map(|c| c.replace('|', "\\|"))
+                .collect();
             out.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
         out
@@ -139,7 +174,9 @@ impl Leaderboard {
         let mut table = TextTable::new();
         table.load_preset(UTF8_FULL_CONDENSED);
         let header = self.header();
-        let keep: Vec<usize> = (0..header.len()).filter(|&i| header[i] != "model_bytes").collect();
+        let keep: Vec<usize> = (0..header.len())
+            .filter(|&i| header[i] != "model_bytes")
+            .collect();
         table.set_header(keep.iter().map(|&i| header[i].clone()));
         for row in self.rows.iter().take(limit) {
             let cells = Self::cells(row, false);

@@ -49,7 +49,10 @@ impl Metric {
 
     /// Whether larger values are better.
     pub fn higher_is_better(self) -> bool {
-        matches!(self, Metric::RocAuc | Metric::Accuracy | Metric::F1 | Metric::R2)
+        matches!(
+            self,
+            Metric::RocAuc | Metric::Accuracy | Metric::F1 | Metric::R2
+        )
     }
 
     /// The default primary metric of a task.
@@ -64,8 +67,18 @@ impl Metric {
     /// The metrics reported for a task, primary default first.
     pub fn all_for(task: Task) -> &'static [Metric] {
         match task {
-            Task::Binary => &[Metric::RocAuc, Metric::LogLoss, Metric::Accuracy, Metric::F1],
-            Task::Multiclass => &[Metric::LogLoss, Metric::Accuracy, Metric::F1, Metric::RocAuc],
+            Task::Binary => &[
+                Metric::RocAuc,
+                Metric::LogLoss,
+                Metric::Accuracy,
+                Metric::F1,
+            ],
+            Task::Multiclass => &[
+                Metric::LogLoss,
+                Metric::Accuracy,
+                Metric::F1,
+                Metric::RocAuc,
+            ],
             Task::Regression => &[Metric::Rmse, Metric::Mae, Metric::R2],
         }
     }
@@ -104,11 +117,19 @@ fn classification(m: Metric, y: &[usize], k: usize, pred: &Predictions) -> f64 {
         Metric::RocAuc if k == 2 => auc(y, 1, pred),
         Metric::RocAuc => (0..k).map(|c| auc(y, c, pred)).sum::<f64>() / k as f64,
         Metric::LogLoss => {
-            let total: f64 = y.iter().enumerate().map(|(r, &c)| -pred.row(r)[c].clamp(EPS, 1.0 - EPS).ln()).sum();
+            let total: f64 = y
+                .iter()
+                .enumerate()
+                .map(|(r, &c)| -pred.row(r)[c].clamp(EPS, 1.0 - EPS).ln())
+                .sum();
             total / y.len().max(1) as f64
         }
         Metric::Accuracy => {
-            let hits = y.iter().enumerate().filter(|(r, &c)| argmax(pred.row(*r)) == c).count();
+            let hits = y
+                .iter()
+                .enumerate()
+                .filter(|(r, &c)| argmax(pred.row(*r)) == c)
+                .count();
             hits as f64 / y.len().max(1) as f64
         }
         Metric::F1 if k == 2 => f1(y, 1, pred),
@@ -120,7 +141,11 @@ fn classification(m: Metric, y: &[usize], k: usize, pred: &Predictions) -> f64 {
 /// ROC AUC of class `c` against the rest, with ties counted half
 /// (Mann–Whitney U).
 fn auc(y: &[usize], c: usize, pred: &Predictions) -> f64 {
-    let mut scored: Vec<(f64, bool)> = y.iter().enumerate().map(|(r, &t)| (pred.row(r)[c], t == c)).collect();
+    let mut scored: Vec<(f64, bool)> = y
+        .iter()
+        .enumerate()
+        .map(|(r, &t)| (pred.row(r)[c], t == c))
+        .collect();
     scored.sort_by(|a, b| a.0.total_cmp(&b.0));
     let positives = scored.iter().filter(|s| s.1).count() as f64;
     let negatives = scored.len() as f64 - positives;

@@ -103,7 +103,10 @@ impl ColumnPrep {
     /// Feature names, for inspection.
     pub fn feature_names(&self) -> Vec<String> {
         let mut out = match &self.encoding {
-            Encoding::OneHot { levels } => levels.iter().map(|l| format!("{}={l}", self.name)).collect(),
+            Encoding::OneHot { levels } => levels
+                .iter()
+                .map(|l| format!("{}={l}", self.name))
+                .collect(),
             Encoding::Frequency { .. } => vec![format!("{}:frequency", self.name)],
             _ => vec![self.name.clone()],
         };
@@ -128,9 +131,19 @@ impl ColumnPrep {
                     }
                 }
             }
-            (Encoding::Frequency { levels, shares, missing }, v) => {
+            (
+                Encoding::Frequency {
+                    levels,
+                    shares,
+                    missing,
+                },
+                v,
+            ) => {
                 out[0] = match v.as_ref().and_then(Cell::as_level) {
-                    Some(s) => levels.iter().position(|l| l == s).map_or(0.0, |i| shares[i]),
+                    Some(s) => levels
+                        .iter()
+                        .position(|l| l == s)
+                        .map_or(0.0, |i| shares[i]),
                     None => *missing,
                 }
             }
@@ -149,7 +162,9 @@ impl ColumnPrep {
             Value::Number(x) => match self.kind {
                 ColumnKind::Numeric => return Ok(Some(Cell::Number(x))),
                 ColumnKind::Boolean if x == 0.0 || x == 1.0 => return Ok(Some(Cell::Number(x))),
-                ColumnKind::Boolean => return Err(self.refuse(&format!("{x}"), "is not true or false")),
+                ColumnKind::Boolean => {
+                    return Err(self.refuse(&format!("{x}"), "is not true or false"))
+                }
                 ColumnKind::Categorical => return Ok(Some(Cell::Owned(format!("{x}")))),
             },
             Value::Text(s) => s.trim(),
@@ -224,7 +239,10 @@ impl Prep {
             .zip(&table.columns)
             .map(|(name, col)| fit_column(name, col))
             .collect();
-        let mut prep = Prep { columns, scaler: None };
+        let mut prep = Prep {
+            columns,
+            scaler: None,
+        };
         let (x, d) = prep.encode_table(table).unwrap_or_default();
         prep.scaler = Some(fit_scaler(&x, d));
         prep
@@ -237,7 +255,10 @@ impl Prep {
 
     /// Names of the encoded features.
     pub fn feature_names(&self) -> Vec<String> {
-        self.columns.iter().flat_map(ColumnPrep::feature_names).collect()
+        self.columns
+            .iter()
+            .flat_map(ColumnPrep::feature_names)
+            .collect()
     }
 
     /// Encodes every row of `table` (columns matched by name) into a
@@ -256,7 +277,8 @@ impl Prep {
             let w = prep.width();
             for r in 0..table.rows {
                 let start = r * d + offset;
-                prep.encode(col.value(r), &mut x[start..start + w]).map_err(|e| at_row(e, r))?;
+                prep.encode(col.value(r), &mut x[start..start + w])
+                    .map_err(|e| at_row(e, r))?;
             }
             offset += w;
         }
@@ -315,17 +337,30 @@ fn fit_column(name: &str, col: &Column) -> ColumnPrep {
         Column::Numbers(v) => {
             let mut present: Vec<f64> = v.iter().flatten().copied().collect();
             let missing = present.len() < v.len();
-            (ColumnKind::Numeric, Encoding::Number { fill: median(&mut present) }, missing)
+            (
+                ColumnKind::Numeric,
+                Encoding::Number {
+                    fill: median(&mut present),
+                },
+                missing,
+            )
         }
         Column::Texts(v) => {
             let missing = v.iter().any(Option::is_none);
             let present: Vec<&str> = v.iter().flatten().map(String::as_str).collect();
             if present.iter().all(|s| parse_flag(s).is_some()) {
-                let ones = present.iter().filter(|s| parse_flag(s) == Some(1.0)).count();
+                let ones = present
+                    .iter()
+                    .filter(|s| parse_flag(s) == Some(1.0))
+                    .count();
                 let fill = f64::from(u8::from(2 * ones > present.len()));
                 (ColumnKind::Boolean, Encoding::Flag { fill }, missing)
             } else {
-                (ColumnKind::Categorical, encode_levels(&present, v.len()), missing)
+                (
+                    ColumnKind::Categorical,
+                    encode_levels(&present, v.len()),
+                    missing,
+                )
             }
         }
     };
@@ -340,7 +375,9 @@ fn fit_column(name: &str, col: &Column) -> ColumnPrep {
 /// Levels by descending count, ties by name, so encodings are deterministic.
 fn encode_levels(present: &[&str], rows: usize) -> Encoding {
     let mut counts: HashMap<&str, usize> = HashMap::new();
-    present.iter().for_each(|s| *counts.entry(s).or_default() += 1);
+    present
+        .iter()
+        .for_each(|s| *counts.entry(s).or_default() += 1);
     let mut levels: Vec<(&str, usize)> = counts.into_iter().collect();
     levels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     if levels.len() <= ONE_HOT_LEVELS {

@@ -27,7 +27,11 @@ impl Progress {
             (None, Some(n)) => ProgressBar::new(n as u64),
             (None, None) => ProgressBar::no_length(),
         };
-        bar.set_draw_target(if visible { ProgressDrawTarget::stdout() } else { ProgressDrawTarget::hidden() });
+        bar.set_draw_target(if visible {
+            ProgressDrawTarget::stdout()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
         let template = if budget.is_some() {
             "{spinner} [{elapsed_precise}] {bar:30} budget {msg}"
         } else {
@@ -47,14 +51,17 @@ impl Progress {
             self.trials += 1;
         }
         match budget {
-            Some(_) => self.bar.set_position((self.bar.elapsed().as_secs_f64() * 10.0) as u64),
+            Some(_) => self
+                .bar
+                .set_position((self.bar.elapsed().as_secs_f64() * 10.0) as u64),
             None => self.bar.set_position(self.trials as u64),
         }
         let best = best.map_or("none yet".to_string(), |b| {
             let (m, v) = b.metrics[0];
             format!("{} {m}={v:.4}", b.model_id)
         });
-        self.bar.set_message(format!("| {} trials | best {best}", self.trials));
+        self.bar
+            .set_message(format!("| {} trials | best {best}", self.trials));
     }
 
     /// Removes the display.
@@ -68,31 +75,55 @@ pub fn describe_model(model: &Model) -> String {
     let mut out = String::new();
     let m = &model.meta;
     out.push_str(&format!("model      {} ({})\n", m.model_id, m.family));
-    out.push_str(&format!("format     version {}, written by automl {}\n", model.format_version, m.tool_version));
-    out.push_str(&format!("task       {} on target '{}'\n", model.task, model.target));
+    out.push_str(&format!(
+        "format     version {}, written by automl {}\n",
+        model.format_version, m.tool_version
+    ));
+    out.push_str(&format!(
+        "task       {} on target '{}'\n",
+        model.task, model.target
+    ));
     if !model.classes.is_empty() {
         out.push_str(&format!("classes    {}\n", model.classes.join(", ")));
     }
     out.push_str(&format!("cv score   {} = {:.6}\n", m.metric, m.cv_score));
-    out.push_str(&format!("trained on {} rows, seed {}\n", m.trained_rows, m.seed));
+    out.push_str(&format!(
+        "trained on {} rows, seed {}\n",
+        m.trained_rows, m.seed
+    ));
     let params: Vec<String> = m.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
     out.push_str(&format!("params     {}\n", params.join(" ")));
-    out.push_str(&format!("estimator  {}\n", estimator_summary(&model.estimator)));
+    out.push_str(&format!(
+        "estimator  {}\n",
+        estimator_summary(&model.estimator)
+    ));
     out.push_str(&format!(
         "inputs     {} columns -> {} features{}\n",
         model.prep.columns.len(),
         model.prep.width(),
-        if model.prep.scaler.is_some() { " (standardised)" } else { "" }
+        if model.prep.scaler.is_some() {
+            " (standardised)"
+        } else {
+            ""
+        }
     ));
     for c in &model.prep.columns {
         let kind = format!("{:?}", c.kind).to_lowercase();
         let enc = match &c.encoding {
             crate::prep::Encoding::Number { fill } => format!("number, missing -> {fill}"),
             crate::prep::Encoding::Flag { fill } => format!("true/false, missing -> {fill}"),
-            crate::prep::Encoding::OneHot { levels } => format!("one-hot over {} levels", levels.len()),
-            crate::prep::Encoding::Frequency { levels, .. } => format!("frequency code over {} levels", levels.len()),
+            crate::prep::Encoding::OneHot { levels } => {
+                format!("one-hot over {} levels", levels.len())
+            }
+            crate::prep::Encoding::Frequency { levels, .. } => {
+                format!("frequency code over {} levels", levels.len())
+            }
         };
-        let ind = if c.missing_indicator { ", missing indicator" } else { "" };
+        let ind = if c.missing_indicator {
+            ", missing indicator"
+        } else {
+            ""
+        };
         out.push_str(&format!("  {:<24} {kind:<12} {enc}{ind}\n", c.name));
     }
     out
@@ -102,10 +133,24 @@ fn estimator_summary(e: &Estimator) -> String {
     match e {
         Estimator::Trees(t) => {
             let nodes: usize = t.trees.iter().map(|x| x.len()).sum();
-            format!("{} trees, {nodes} nodes, combined by {:?}, link {:?}", t.trees.len(), t.combine, t.link).to_lowercase()
+            format!(
+                "{} trees, {nodes} nodes, combined by {:?}, link {:?}",
+                t.trees.len(),
+                t.combine,
+                t.link
+            )
+            .to_lowercase()
         }
-        Estimator::Linear(l) => format!("linear, {} outputs, link {:?}", l.intercept.len(), l.link).to_lowercase(),
+        Estimator::Linear(l) => {
+            format!("linear, {} outputs, link {:?}", l.intercept.len(), l.link).to_lowercase()
+        }
         Estimator::NaiveBayes(nb) => format!("gaussian naive bayes, {} classes", nb.prior.len()),
-        Estimator::Neighbors(nn) => format!("{} nearest of {} stored rows, {:?} weights", nn.k, nn.targets.len(), nn.weighting).to_lowercase(),
+        Estimator::Neighbors(nn) => format!(
+            "{} nearest of {} stored rows, {:?} weights",
+            nn.k,
+            nn.targets.len(),
+            nn.weighting
+        )
+        .to_lowercase(),
     }
 }

@@ -110,7 +110,11 @@ pub struct TrainReport {
 
 /// Runs training as configured, reporting progress through `on_event`.
 /// `started` is when the command began: the budget counts from there.
-pub fn train(settings: &TrainSettings, started: Instant, on_event: &mut dyn FnMut(Event<'_>)) -> Result<TrainReport> {
+pub fn train(
+    settings: &TrainSettings,
+    started: Instant,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainReport> {
     check(settings)?;
     prepare_dir(&settings.out)?;
     let budget = Budget {
@@ -126,14 +130,21 @@ pub fn train(settings: &TrainSettings, started: Instant, on_event: &mut dyn FnMu
     )?;
     let metric = settings.metric.unwrap_or(Metric::default_for(dataset.task));
     if !metric.fits(dataset.task) {
-        return Err(Error::Settings(format!("metric {metric} does not apply to a {} task", dataset.task)));
+        return Err(Error::Settings(format!(
+            "metric {metric} does not apply to a {} task",
+            dataset.task
+        )));
     }
     let families = families(settings, dataset.task)?;
     let mut timings = Timings {
         load: budget.elapsed(),
         ..Timings::default()
     };
-    let k = if dataset.inputs.rows > HOLDOUT_ROWS { 1 } else { settings.folds };
+    let k = if dataset.inputs.rows > HOLDOUT_ROWS {
+        1
+    } else {
+        settings.folds
+    };
     let folds = cv::encode_folds(&dataset, &data::folds(&dataset.target, k, settings.seed))?;
     let config = SearchConfig {
         families,
@@ -154,9 +165,17 @@ pub fn train(settings: &TrainSettings, started: Instant, on_event: &mut dyn FnMu
         metric,
         rows: dataset.inputs.rows,
         dropped_rows: dataset.dropped_rows,
-        validation: if k == 1 { "holdout".into() } else { format!("{k}-fold") },
+        validation: if k == 1 {
+            "holdout".into()
+        } else {
+            format!("{k}-fold")
+        },
         schema: schema(&model.prep),
-        trials: outcome.trials.iter().filter(|t| !matches!(t.status, Status::Skipped(_))).count(),
+        trials: outcome
+            .trials
+            .iter()
+            .filter(|t| !matches!(t.status, Status::Skipped(_)))
+            .count(),
         best: best.model_id.clone(),
         timings,
     };
@@ -171,23 +190,37 @@ pub fn train(settings: &TrainSettings, started: Instant, on_event: &mut dyn FnMu
 fn check(s: &TrainSettings) -> Result<()> {
     if let Some(b) = s.time_budget {
         if !(b > 0.0 && b.is_finite()) {
-            return Err(Error::Settings(format!("--time-budget must be a positive number of seconds, not {b}")));
+            return Err(Error::Settings(format!(
+                "--time-budget must be a positive number of seconds, not {b}"
+            )));
         }
     }
     if s.max_trials == Some(0) {
         return Err(Error::Settings("--max-trials must be at least 1".into()));
     }
     if s.folds < 2 {
-        return Err(Error::Settings(format!("--folds must be at least 2, not {}", s.folds)));
+        return Err(Error::Settings(format!(
+            "--folds must be at least 2, not {}",
+            s.folds
+        )));
     }
     Ok(())
 }
 
 fn families(s: &TrainSettings, task: Task) -> Result<Vec<Family>> {
-    let asked: Vec<Family> = if s.families.is_empty() { Family::ALL.to_vec() } else { s.families.clone() };
-    let usable: Vec<Family> = asked.into_iter().filter(|f| f.learner().supports(task)).collect();
+    let asked: Vec<Family> = if s.families.is_empty() {
+        Family::ALL.to_vec()
+    } else {
+        s.families.clone()
+    };
+    let usable: Vec<Family> = asked
+        .into_iter()
+        .filter(|f| f.learner().supports(task))
+        .collect();
     if usable.is_empty() {
-        return Err(Error::Settings(format!("none of the chosen families handles a {task} task")));
+        return Err(Error::Settings(format!(
+            "none of the chosen families handles a {task} task"
+        )));
     }
     Ok(usable)
 }
@@ -199,7 +232,10 @@ fn winner<'a>(trials: &'a [Trial], board: &Leaderboard) -> Result<&'a Trial> {
         .filter(|r| r.status == "ok")
         .and_then(|r| trials.iter().find(|t| t.model_id == r.model_id))
         .ok_or_else(|| {
-            let failed = trials.iter().filter(|t| matches!(t.status, Status::Failed(_))).count();
+            let failed = trials
+                .iter()
+                .filter(|t| matches!(t.status, Status::Failed(_)))
+                .count();
             Error::Training(if failed > 0 {
                 format!("all {failed} trials failed; see the leaderboard for their errors")
             } else {
@@ -224,9 +260,12 @@ fn refit(data: &Dataset, best: &Trial, metric: Metric, seed: u64) -> Result<Mode
         d,
         target: &data.target,
     };
-    let estimator = learner
-        .fit(&set, &best.params, best.seed)
-        .map_err(|e| Error::Training(format!("refitting {} on all rows failed: {e}", best.model_id)))?;
+    let estimator = learner.fit(&set, &best.params, best.seed).map_err(|e| {
+        Error::Training(format!(
+            "refitting {} on all rows failed: {e}",
+            best.model_id
+        ))
+    })?;
     Ok(Model {
         format_version: FORMAT_VERSION,
         task: data.task,

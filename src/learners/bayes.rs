@@ -38,7 +38,10 @@ impl Learner for NaiveBayes {
     }
 }
 
-fn fit_native(data: &TrainSet<'_>, smoothing: f64) -> Result<linfa_bayes::GaussianNb<f64, usize>, String> {
+fn fit_native(
+    data: &TrainSet<'_>,
+    smoothing: f64,
+) -> Result<linfa_bayes::GaussianNb<f64, usize>, String> {
     let x = ArrayView2::from_shape((data.n, data.d), data.x).map_err(|e| e.to_string())?;
     let y = Array1::from(data.classes().to_vec());
     linfa_bayes::GaussianNb::params()
@@ -50,16 +53,24 @@ fn fit_native(data: &TrainSet<'_>, smoothing: f64) -> Result<linfa_bayes::Gaussi
 /// Reads `class_info` (class → prior, theta, sigma). A class absent from
 /// the training rows gets prior 0, so its log-score is -inf and its
 /// probability exactly 0.
-fn lower(model: &linfa_bayes::GaussianNb<f64, usize>, d: usize, k: usize) -> Result<NbModel, String> {
+fn lower(
+    model: &linfa_bayes::GaussianNb<f64, usize>,
+    d: usize,
+    k: usize,
+) -> Result<NbModel, String> {
     let v = serde_json::to_value(model).map_err(|e| e.to_string())?;
-    let info = field(&v, "class_info")?.as_object().ok_or("class_info is not a map")?;
+    let info = field(&v, "class_info")?
+        .as_object()
+        .ok_or("class_info is not a map")?;
     let mut nb = NbModel {
         prior: vec![0.0; k],
         mean: vec![0.0; k * d],
         variance: vec![1.0; k * d],
     };
     for (label, stats) in info {
-        let c: usize = label.parse().map_err(|_| format!("class label '{label}' is not an index"))?;
+        let c: usize = label
+            .parse()
+            .map_err(|_| format!("class label '{label}' is not an index"))?;
         if c >= k {
             return Err(format!("class {c} out of range"));
         }
@@ -84,7 +95,12 @@ mod tests {
     fn lowered_naive_bayes_predicts_like_linfa() {
         for (file, target) in [("iris.csv", "species"), ("titanic.csv", "survived")] {
             let (x, n, d, target, _) = testdata::load(file, target);
-            let data = TrainSet { x: &x, n, d, target: &target };
+            let data = TrainSet {
+                x: &x,
+                n,
+                d,
+                target: &target,
+            };
             let model = fit_native(&data, 1e-9).unwrap();
             let view = ArrayView2::from_shape((n, d), &x[..]).unwrap();
             let native = model.predict(&view);

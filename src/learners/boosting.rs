@@ -52,13 +52,18 @@ impl Learner for Gbdt {
         } else if k == 2 {
             (vec![indicator(data.classes(), 1)], Link::Sigmoid)
         } else {
-            ((0..k).map(|c| indicator(data.classes(), c)).collect(), Link::Softmax)
+            (
+                (0..k).map(|c| indicator(data.classes(), c)).collect(),
+                Link::Softmax,
+            )
         };
         let mut base = Vec::new();
         let mut trees = Vec::new();
         for (output, y) in boosters.iter().enumerate() {
             let mut booster = configure(p, objective(k), seed.wrapping_add(output as u64))?;
-            booster.fit_unweighted(&matrix, y, None).map_err(|e| e.to_string())?;
+            booster
+                .fit_unweighted(&matrix, y, None)
+                .map_err(|e| e.to_string())?;
             base.push(booster.base_score);
             for t in &booster.trees {
                 trees.push(lower_tree(t)?.with_leaf_values(output));
@@ -166,29 +171,50 @@ mod tests {
         let space = Gbdt.space(Task::Binary);
         let init: Vec<f64> = space.iter().map(|d| d.init).collect();
         let mut p = Params::decode(&space, &init);
-        p.0.insert("iterations".into(), crate::search::space::Param::Int(iterations));
+        p.0.insert(
+            "iterations".into(),
+            crate::search::space::Param::Int(iterations),
+        );
         p
     }
 
     /// The lowered ensemble must give forust's own raw predictions exactly.
     #[test]
     fn lowered_booster_equals_forust_predict() {
-        for (file, target) in [("breast_cancer.csv", "diagnosis"), ("diabetes.csv", "progression")] {
+        for (file, target) in [
+            ("breast_cancer.csv", "diagnosis"),
+            ("diabetes.csv", "progression"),
+        ] {
             let (x, n, d, target, _) = testdata::load(file, target);
-            let data = TrainSet { x: &x, n, d, target: &target };
+            let data = TrainSet {
+                x: &x,
+                n,
+                d,
+                target: &target,
+            };
             let p = params(30);
             let k = data.width();
-            let y = if k == 1 { data.values().to_vec() } else { indicator(data.classes(), 1) };
+            let y = if k == 1 {
+                data.values().to_vec()
+            } else {
+                indicator(data.classes(), 1)
+            };
             let cols = column_major(&data);
             let m = Matrix::new(&cols, n, d);
             let mut booster = configure(&p, objective(k), 7).unwrap();
             booster.fit_unweighted(&m, &y, None).unwrap();
             let native = booster.predict(&m, false);
-            let Estimator::Trees(lowered) = Gbdt.fit(&data, &p, 7).unwrap() else { panic!("trees") };
+            let Estimator::Trees(lowered) = Gbdt.fit(&data, &p, 7).unwrap() else {
+                panic!("trees")
+            };
             let mut out = vec![0.0; k.max(2)];
             for (r, row) in x.chunks(d).enumerate() {
                 Estimator::Trees(lowered.clone()).score(row, &mut out);
-                let expect = if k == 1 { native[r] } else { sigmoid(native[r]) };
+                let expect = if k == 1 {
+                    native[r]
+                } else {
+                    sigmoid(native[r])
+                };
                 let got = if k == 1 { out[0] } else { out[1] };
                 assert_eq!(got.to_bits(), expect.to_bits(), "{file} row {r}");
             }

@@ -2,8 +2,12 @@
 //! serialisable; they are read from the serialised form, and classification
 //! leaves are refilled with training-row class distributions.
 
-use smartcore::ensemble::random_forest_classifier::{RandomForestClassifier, RandomForestClassifierParameters};
-use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
+use smartcore::ensemble::random_forest_classifier::{
+    RandomForestClassifier, RandomForestClassifierParameters,
+};
+use smartcore::ensemble::random_forest_regressor::{
+    RandomForestRegressor, RandomForestRegressorParameters,
+};
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use super::serde_read::{array, field, number};
@@ -59,14 +63,22 @@ pub(crate) fn matrix(data: &TrainSet<'_>) -> Result<DenseMatrix<f64>, String> {
     DenseMatrix::new(data.n, data.d, data.x.to_vec(), false).map_err(|e| e.to_string())
 }
 
-fn fit_classifier(data: &TrainSet<'_>, x: &DenseMatrix<f64>, p: &Params, seed: u64) -> Result<Estimator, String> {
+fn fit_classifier(
+    data: &TrainSet<'_>,
+    x: &DenseMatrix<f64>,
+    p: &Params,
+    seed: u64,
+) -> Result<Estimator, String> {
     let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
     let params = classifier_params(p, data.d, seed);
     let model = RandomForestClassifier::fit(x, &y, params).map_err(|e| e.to_string())?;
     let trees = read_classifier_trees(&model)?;
     Ok(Estimator::Trees(TreeEnsemble {
         base: vec![0.0; data.width()],
-        trees: trees.into_iter().map(|t| t.with_class_distribution(data)).collect(),
+        trees: trees
+            .into_iter()
+            .map(|t| t.with_class_distribution(data))
+            .collect(),
         combine: Combine::Mean,
         link: Link::Identity,
     }))
@@ -88,10 +100,18 @@ fn classifier_params(p: &Params, d: usize, seed: u64) -> RandomForestClassifierP
 fn read_classifier_trees<T: serde::Serialize>(model: &T) -> Result<Vec<RawTree>, String> {
     let v = serde_json::to_value(model).map_err(|e| e.to_string())?;
     let classes = super::serde_read::numbers(field(&v, "classes")?)?;
-    array(&v, "trees")?.iter().map(|t| read_tree(t, Some(&classes))).collect()
+    array(&v, "trees")?
+        .iter()
+        .map(|t| read_tree(t, Some(&classes)))
+        .collect()
 }
 
-fn fit_regressor(data: &TrainSet<'_>, x: &DenseMatrix<f64>, p: &Params, seed: u64) -> Result<Estimator, String> {
+fn fit_regressor(
+    data: &TrainSet<'_>,
+    x: &DenseMatrix<f64>,
+    p: &Params,
+    seed: u64,
+) -> Result<Estimator, String> {
     let y = data.values().to_vec();
     let params = RandomForestRegressorParameters {
         max_depth: Some(p.int("max_depth") as u16),
@@ -120,7 +140,10 @@ fn fit_regressor(data: &TrainSet<'_>, x: &DenseMatrix<f64>, p: &Params, seed: u6
 /// Reads a serialised smartcore tree (`nodes` with `true_child` for
 /// `x <= split_value`). With `classes`, leaf outputs are indices into them
 /// and are mapped back to the caller's class indices.
-pub(crate) fn read_tree(tree: &serde_json::Value, classes: Option<&[f64]>) -> Result<RawTree, String> {
+pub(crate) fn read_tree(
+    tree: &serde_json::Value,
+    classes: Option<&[f64]>,
+) -> Result<RawTree, String> {
     let nodes = array(tree, "nodes")?;
     let n = nodes.len();
     let mut raw = RawTree {
@@ -146,11 +169,14 @@ pub(crate) fn read_tree(tree: &serde_json::Value, classes: Option<&[f64]>) -> Re
                 raw.right.push(0);
             }
             Some(t) => {
-                let f = field(node, "false_child")?.as_u64().ok_or("split without false_child")?;
+                let f = field(node, "false_child")?
+                    .as_u64()
+                    .ok_or("split without false_child")?;
                 raw.feature.push(number(node, "split_feature")? as i32);
                 // smartcore compares against NaN (always false) when a split
                 // has no value; the lowest finite float behaves the same.
-                raw.threshold.push(field(node, "split_value")?.as_f64().unwrap_or(f64::MIN));
+                raw.threshold
+                    .push(field(node, "split_value")?.as_f64().unwrap_or(f64::MIN));
                 raw.left.push(t as u32);
                 raw.right.push(f as u32);
             }
@@ -176,18 +202,31 @@ mod tests {
     #[test]
     fn lowered_forest_votes_like_smartcore() {
         let (x, n, d, target, _) = testdata::load("penguins.csv", "species");
-        let data = TrainSet { x: &x, n, d, target: &target };
+        let data = TrainSet {
+            x: &x,
+            n,
+            d,
+            target: &target,
+        };
         let m = matrix(&data).unwrap();
         let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
-        let model = RandomForestClassifier::fit(&m, &y, classifier_params(&params(), d, 3)).unwrap();
+        let model =
+            RandomForestClassifier::fit(&m, &y, classifier_params(&params(), d, 3)).unwrap();
         let native = model.predict(&m).unwrap();
-        let trees: Vec<_> = read_classifier_trees(&model).unwrap().into_iter().map(|t| t.with_votes(3)).collect();
+        let trees: Vec<_> = read_classifier_trees(&model)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.with_votes(3))
+            .collect();
         let mut compared = 0;
         for (r, row) in x.chunks(d).enumerate() {
             let mut votes = [0.0; 3];
             for t in &trees {
                 let leaf = t.leaf(row);
-                votes.iter_mut().zip(&t.values[leaf * 3..leaf * 3 + 3]).for_each(|(a, b)| *a += b);
+                votes
+                    .iter_mut()
+                    .zip(&t.values[leaf * 3..leaf * 3 + 3])
+                    .for_each(|(a, b)| *a += b);
             }
             let best = argmax(&votes);
             if votes.iter().filter(|v| **v == votes[best]).count() == 1 {
@@ -201,9 +240,16 @@ mod tests {
     #[test]
     fn lowered_forest_regressor_equals_smartcore() {
         let (x, n, d, target, _) = testdata::load("diabetes.csv", "progression");
-        let data = TrainSet { x: &x, n, d, target: &target };
+        let data = TrainSet {
+            x: &x,
+            n,
+            d,
+            target: &target,
+        };
         let p = params();
-        let Estimator::Trees(lowered) = RandomForest.fit(&data, &p, 5).unwrap() else { panic!("trees") };
+        let Estimator::Trees(lowered) = RandomForest.fit(&data, &p, 5).unwrap() else {
+            panic!("trees")
+        };
         let m = matrix(&data).unwrap();
         let params = RandomForestRegressorParameters {
             max_depth: Some(p.int("max_depth") as u16),
@@ -214,12 +260,18 @@ mod tests {
             keep_samples: false,
             seed: 5,
         };
-        let native = RandomForestRegressor::fit(&m, &data.values().to_vec(), params).unwrap().predict(&m).unwrap();
+        let native = RandomForestRegressor::fit(&m, &data.values().to_vec(), params)
+            .unwrap()
+            .predict(&m)
+            .unwrap();
         let est = Estimator::Trees(lowered);
         let mut out = [0.0];
         for (r, row) in x.chunks(d).enumerate() {
             est.score(row, &mut out);
-            assert!((out[0] - native[r]).abs() <= 1e-9 * native[r].abs().max(1.0), "row {r}");
+            assert!(
+                (out[0] - native[r]).abs() <= 1e-9 * native[r].abs().max(1.0),
+                "row {r}"
+            );
         }
     }
 }

@@ -43,7 +43,8 @@ impl Learner for Knn {
         let x = matrix(data)?;
         let weighting = weighting(p);
         if data.width() == 1 {
-            KNNRegressor::fit(&x, &data.values().to_vec(), regressor_params(p)).map_err(|e| e.to_string())?;
+            KNNRegressor::fit(&x, &data.values().to_vec(), regressor_params(p))
+                .map_err(|e| e.to_string())?;
         } else {
             let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
             KNNClassifier::fit(&x, &y, classifier_params(p)).map_err(|e| e.to_string())?;
@@ -77,13 +78,17 @@ fn native_weight(p: &Params) -> KNNWeightFunction {
     }
 }
 
-fn classifier_params(p: &Params) -> KNNClassifierParameters<f64, smartcore::metrics::distance::euclidian::Euclidian<f64>> {
+fn classifier_params(
+    p: &Params,
+) -> KNNClassifierParameters<f64, smartcore::metrics::distance::euclidian::Euclidian<f64>> {
     KNNClassifierParameters::default()
         .with_k(p.int("k").max(1) as usize)
         .with_weight(native_weight(p))
 }
 
-fn regressor_params(p: &Params) -> KNNRegressorParameters<f64, smartcore::metrics::distance::euclidian::Euclidian<f64>> {
+fn regressor_params(
+    p: &Params,
+) -> KNNRegressorParameters<f64, smartcore::metrics::distance::euclidian::Euclidian<f64>> {
     KNNRegressorParameters::default()
         .with_k(p.int("k").max(1) as usize)
         .with_weight(native_weight(p))
@@ -105,17 +110,29 @@ mod tests {
     #[test]
     fn lowered_knn_classifier_predicts_like_smartcore() {
         let (x, n, d, target, _) = testdata::load("breast_cancer.csv", "diagnosis");
-        let data = TrainSet { x: &x, n, d, target: &target };
+        let data = TrainSet {
+            x: &x,
+            n,
+            d,
+            target: &target,
+        };
         for (k, w) in [(5, "uniform"), (8, "distance")] {
             let p = params(k, w);
             let m = matrix(&data).unwrap();
             let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
-            let native = KNNClassifier::fit(&m, &y, classifier_params(&p)).unwrap().predict(&m).unwrap();
+            let native = KNNClassifier::fit(&m, &y, classifier_params(&p))
+                .unwrap()
+                .predict(&m)
+                .unwrap();
             let est = Knn.fit(&data, &p, 0).unwrap();
             let mut out = [0.0; 2];
             for (r, row) in x.chunks(d).enumerate() {
                 est.score(row, &mut out);
-                assert_eq!(crate::model::argmax(&out) as u32, native[r], "k={k} {w} row {r}");
+                assert_eq!(
+                    crate::model::argmax(&out) as u32,
+                    native[r],
+                    "k={k} {w} row {r}"
+                );
             }
         }
     }
@@ -123,15 +140,26 @@ mod tests {
     #[test]
     fn lowered_knn_regressor_predicts_like_smartcore() {
         let (x, n, d, target, _) = testdata::load("diabetes.csv", "progression");
-        let data = TrainSet { x: &x, n, d, target: &target };
+        let data = TrainSet {
+            x: &x,
+            n,
+            d,
+            target: &target,
+        };
         let p = params(7, "uniform");
         let m = matrix(&data).unwrap();
-        let native = KNNRegressor::fit(&m, &data.values().to_vec(), regressor_params(&p)).unwrap().predict(&m).unwrap();
+        let native = KNNRegressor::fit(&m, &data.values().to_vec(), regressor_params(&p))
+            .unwrap()
+            .predict(&m)
+            .unwrap();
         let est = Knn.fit(&data, &p, 0).unwrap();
         let mut out = [0.0];
         for (r, row) in x.chunks(d).enumerate() {
             est.score(row, &mut out);
-            assert!((out[0] - native[r]).abs() <= 1e-9 * native[r].abs().max(1.0), "row {r}");
+            assert!(
+                (out[0] - native[r]).abs() <= 1e-9 * native[r].abs().max(1.0),
+                "row {r}"
+            );
         }
     }
 }

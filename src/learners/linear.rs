@@ -10,7 +10,7 @@ use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegress
 use super::forest::matrix;
 use super::{Learner, TrainSet};
 use crate::data::Task;
-use crate::model::estimator::{Link, Linear};
+use crate::model::estimator::{Linear, Link};
 use crate::model::Estimator;
 use crate::search::space::{Dim, Params};
 
@@ -64,7 +64,11 @@ fn elastic_params(p: &Params) -> ElasticNetParameters {
     }
 }
 
-fn fit_elastic_net(data: &TrainSet<'_>, x: &DenseMatrix<f64>, p: &Params) -> Result<Estimator, String> {
+fn fit_elastic_net(
+    data: &TrainSet<'_>,
+    x: &DenseMatrix<f64>,
+    p: &Params,
+) -> Result<Estimator, String> {
     let y = data.values().to_vec();
     let model = ElasticNet::fit(x, &y, elastic_params(p)).map_err(|e| e.to_string())?;
     Ok(Estimator::Linear(Linear {
@@ -74,13 +78,23 @@ fn fit_elastic_net(data: &TrainSet<'_>, x: &DenseMatrix<f64>, p: &Params) -> Res
     }))
 }
 
-fn fit_logistic(data: &TrainSet<'_>, x: &DenseMatrix<f64>, p: &Params) -> Result<Estimator, String> {
+fn fit_logistic(
+    data: &TrainSet<'_>,
+    x: &DenseMatrix<f64>,
+    p: &Params,
+) -> Result<Estimator, String> {
     let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
     let params = LogisticRegressionParameters::default().with_alpha(p.float("alpha"));
     let model = LogisticRegression::fit(x, &y, params).map_err(|e| e.to_string())?;
     let classes: Vec<usize> = model.classes().iter().map(|&c| c as usize).collect();
     let (w, b) = (flat(model.coefficients()), flat(model.intercept()));
-    Ok(Estimator::Linear(spread(&classes, &w, &b, data.d, data.width())))
+    Ok(Estimator::Linear(spread(
+        &classes,
+        &w,
+        &b,
+        data.d,
+        data.width(),
+    )))
 }
 
 /// Places smartcore's weights (for the classes present in the fold) into a
@@ -134,11 +148,19 @@ mod tests {
     fn lowered_logistic_predicts_like_smartcore() {
         for (file, target) in [("breast_cancer.csv", "diagnosis"), ("iris.csv", "species")] {
             let (x, n, d, target, task) = testdata::load(file, target);
-            let data = TrainSet { x: &x, n, d, target: &target };
+            let data = TrainSet {
+                x: &x,
+                n,
+                d,
+                target: &target,
+            };
             let m = matrix(&data).unwrap();
             let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
             let params = LogisticRegressionParameters::default().with_alpha(0.5);
-            let native = LogisticRegression::fit(&m, &y, params).unwrap().predict(&m).unwrap();
+            let native = LogisticRegression::fit(&m, &y, params)
+                .unwrap()
+                .predict(&m)
+                .unwrap();
             let mut p = Params::default();
             p.0.insert("alpha".into(), crate::search::space::Param::Float(0.5));
             let est = LinearModel.fit(&data, &p, 0).unwrap();
@@ -146,7 +168,11 @@ mod tests {
             assert!(task.is_classification());
             for (r, row) in x.chunks(d).enumerate() {
                 est.score(row, &mut out);
-                assert_eq!(crate::model::argmax(&out) as u32, native[r], "{file} row {r}");
+                assert_eq!(
+                    crate::model::argmax(&out) as u32,
+                    native[r],
+                    "{file} row {r}"
+                );
             }
         }
     }
@@ -154,17 +180,28 @@ mod tests {
     #[test]
     fn lowered_elastic_net_predicts_like_smartcore() {
         let (x, n, d, target, _) = testdata::load("diabetes.csv", "progression");
-        let data = TrainSet { x: &x, n, d, target: &target };
+        let data = TrainSet {
+            x: &x,
+            n,
+            d,
+            target: &target,
+        };
         let mut p = Params::default();
         p.0.insert("alpha".into(), crate::search::space::Param::Float(0.05));
         p.0.insert("l1_ratio".into(), crate::search::space::Param::Float(0.3));
         let m = matrix(&data).unwrap();
-        let native = ElasticNet::fit(&m, &data.values().to_vec(), elastic_params(&p)).unwrap().predict(&m).unwrap();
+        let native = ElasticNet::fit(&m, &data.values().to_vec(), elastic_params(&p))
+            .unwrap()
+            .predict(&m)
+            .unwrap();
         let est = LinearModel.fit(&data, &p, 0).unwrap();
         let mut out = [0.0];
         for (r, row) in x.chunks(d).enumerate() {
             est.score(row, &mut out);
-            assert!((out[0] - native[r]).abs() <= 1e-9 * native[r].abs().max(1.0), "row {r}");
+            assert!(
+                (out[0] - native[r]).abs() <= 1e-9 * native[r].abs().max(1.0),
+                "row {r}"
+            );
         }
     }
 }

@@ -54,14 +54,26 @@ impl TrainSet<'_> {
 }
 
 /// A learner family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Family {
     /// Gradient-boosted trees (forust-ml).
     Gbdt,
     /// Random forest (smartcore).
     RandomForest,
-    /// One decision tree (linfa-trees for classes, smartcore for values).
+    /// One decision tree (smartcore).
     DecisionTree,
     /// Regularised logistic / elastic-net linear regression (smartcore).
     Linear,
@@ -228,17 +240,22 @@ pub(crate) mod serde_read {
 
     /// Field `key` of an object, or an error naming it.
     pub fn field<'a>(v: &'a Value, key: &str) -> Result<&'a Value, String> {
-        v.get(key).ok_or_else(|| format!("fitted model has no field '{key}'"))
+        v.get(key)
+            .ok_or_else(|| format!("fitted model has no field '{key}'"))
     }
 
     /// An array field.
     pub fn array<'a>(v: &'a Value, key: &str) -> Result<&'a Vec<Value>, String> {
-        field(v, key)?.as_array().ok_or_else(|| format!("field '{key}' is not an array"))
+        field(v, key)?
+            .as_array()
+            .ok_or_else(|| format!("field '{key}' is not an array"))
     }
 
     /// A number field.
     pub fn number(v: &Value, key: &str) -> Result<f64, String> {
-        field(v, key)?.as_f64().ok_or_else(|| format!("field '{key}' is not a number"))
+        field(v, key)?
+            .as_f64()
+            .ok_or_else(|| format!("field '{key}' is not a number"))
     }
 
     /// A vector of numbers.
@@ -259,7 +276,9 @@ pub(crate) mod testdata {
 
     /// Encoded, scaled features and target of a bundled data set.
     pub fn load(name: &str, target: &str) -> (Vec<f64>, usize, usize, Target, Task) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets").join(name);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("datasets")
+            .join(name);
         let table = data::load(&path).expect("bundled data loads");
         let ds = data::prepare(table, target, &[], None).expect("bundled data prepares");
         let prep = Prep::fit(&ds.inputs);

@@ -1,16 +1,19 @@
-//! Single decision trees: linfa-trees for classes (public tree API) and
-//! smartcore's regression tree (read from its serialised form) for values.
+//! Single decision trees through smartcore, read from their serialised form.
+//! (linfa-trees was tried first: its split search iterates a `HashMap`, so
+//! the same seed could grow different trees from run to run.)
 
-use linfa::prelude::*;
-use linfa_trees::{SplitQuality, TreeNode};
-use ndarray::{Array1, ArrayView2};
-use smartcore::tree::decision_tree_regressor::{DecisionTreeRegressor, DecisionTreeRegressorParameters};
+use smartcore::tree::decision_tree_classifier::{
+    DecisionTreeClassifier, DecisionTreeClassifierParameters, SplitCriterion,
+};
+use smartcore::tree::decision_tree_regressor::{
+    DecisionTreeRegressor, DecisionTreeRegressorParameters,
+};
 
 use super::forest::{matrix, read_tree};
-use super::serde_read::field;
+use super::serde_read::{field, numbers};
 use super::{Learner, RawTree, TrainSet};
 use crate::data::Task;
-use crate::model::estimator::{Combine, Link, Rule, TreeEnsemble};
+use crate::model::estimator::{Combine, Link, TreeEnsemble};
 use crate::model::Estimator;
 use crate::search::space::{Dim, Params};
 
@@ -57,63 +60,28 @@ impl Learner for DecisionTree {
     }
 }
 
-fn fit_classifier(data: &TrainSet<'_>, p: &Params) -> Result<RawTree, String> {
-    let model = linfa_classifier(data, p)?;
-    Ok(lower_linfa(model.root_node()))
-}
-
-type LinfaTree = linfa_trees::DecisionTree<f64, usize>;
-
-fn linfa_classifier(data: &TrainSet<'_>, p: &Params) -> Result<LinfaTree, String> {
-    let x = ArrayView2::from_shape((data.n, data.d), data.x).map_err(|e| e.to_string())?;
-    let y = Array1::from(data.classes().to_vec());
-    let quality = if p.choice("criterion") == "entropy" {
-        SplitQuality::Entropy
-    } else {
-        SplitQuality::Gini
-    };
-    let leaf = p.int("min_samples_leaf").max(1) as f32;
-    linfa_trees::DecisionTree::params()
-        .max_depth(Some(p.int("max_depth").max(1) as usize))
-        .min_weight_leaf(leaf)
-        .min_weight_split(2.0 * leaf)
-        .split_quality(quality)
-        .fit(&DatasetView::new(x, y.view()))
-        .map_err(|e| e.to_string())
-}
-
-/// Depth-first walk of linfa's node tree into flat arrays (`x < t` left).
-fn lower_linfa(root: &TreeNode<f64, usize>) -> RawTree {
-    let mut raw = RawTree {
-        feature: Vec::new(),
-        threshold: Vec::new(),
-        left: Vec::new(),
-        right: Vec::new(),
-        leaf: Vec::new(),
-        rule: Rule::Less,
-    };
-    push_node(root, &mut raw);
-    raw
-}
-
-fn push_node(node: &TreeNode<f64, usize>, raw: &mut RawTree) -> u32 {
-    let at = raw.feature.len();
-    raw.feature.push(-1);
-    raw.threshold.push(0.0);
-    raw.left.push(0);
-    raw.right.push(0);
-    raw.leaf.push(node.prediction().map_or(0.0, |c| c as f64));
-    let children = node.children();
-    if let (false, Some(Some(l)), Some(Some(r))) = (node.is_leaf(), children.first(), children.get(1)) {
-        let (feature, threshold, _) = node.split();
-        let left = push_node(l, raw);
-        let right = push_node(r, raw);
-        raw.feature[at] = feature as i32;
-        raw.threshold[at] = threshold;
-        raw.left[at] = left;
-        raw.right[at] = right;
+fn classifier_params(p: &Params) -> DecisionTreeClassifierParameters {
+    DecisionTreeClassifierParameters {
+        criterion: if p.choice("criterion") == "entropy" {
+            SplitCriterion::Entropy
+        } else {
+            SplitCriterion::Gini
+        },
+        max_depth: Some(p.int("max_depth").max(1) as u16),
+        min_samples_leaf: p.int("min_samples_leaf").max(1) as usize,
+        min_samples_split: 2,
+        seed: Some(0),
     }
-    at as u32
+}
+
+fn fit_classifier(data: &TrainSet<'_>, p: &Params) -> Result<RawTree, String> {
+    let x = matrix(data)?;
+    let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
+    let model =
+        DecisionTreeClassifier::fit(&x, &y, classifier_params(p)).map_err(|e| e.to_string())?;
+    let v = serde_json::to_value(&model).map_err(|e| e.to_string())?;
+    let classes = numbers(field(&v, "classes")?)?;
+    read_tree(&v, Some(&classes))
 }
 
 fn regressor_params(p: &Params) -> DecisionTreeRegressorParameters {
@@ -128,7 +96,8 @@ fn regressor_params(p: &Params) -> DecisionTreeRegressorParameters {
 fn fit_regressor(data: &TrainSet<'_>, p: &Params) -> Result<RawTree, String> {
     let x = matrix(data)?;
     let y = data.values().to_vec();
-    let model = DecisionTreeRegressor::fit(&x, &y, regressor_params(p)).map_err(|e| e.to_string())?;
+    let model =
+        DecisionTreeRegressor::fit(&x, &y, regressor_params(p)).map_err(|e| e.to_string())?;
     let v = serde_json::to_value(&model).map_err(|e| e.to_string())?;
     read_tree(field(&v, "tree_regressor")?, None)
 }
@@ -145,24 +114,38 @@ mod tests {
     }
 
     #[test]
-    fn lowered_linfa_tree_predicts_like_linfa() {
+    fn lowered_classification_tree_predicts_like_smartcore() {
         let (x, n, d, target, task) = testdata::load("iris.csv", "species");
-        let data = TrainSet { x: &x, n, d, target: &target };
-        let model = linfa_classifier(&data, &params(task)).unwrap();
-        let view = ArrayView2::from_shape((n, d), &x[..]).unwrap();
-        let native = model.predict(&view);
-        let tree = lower_linfa(model.root_node()).with_votes(3);
+        let data = TrainSet {
+            x: &x,
+            n,
+            d,
+            target: &target,
+        };
+        let p = params(task);
+        let m = matrix(&data).unwrap();
+        let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
+        let native = DecisionTreeClassifier::fit(&m, &y, classifier_params(&p))
+            .unwrap()
+            .predict(&m)
+            .unwrap();
+        let tree = fit_classifier(&data, &p).unwrap().with_votes(3);
         for (r, row) in x.chunks(d).enumerate() {
             let leaf = tree.leaf(row);
             let class = crate::model::argmax(&tree.values[leaf * 3..leaf * 3 + 3]);
-            assert_eq!(class, native[r], "row {r}");
+            assert_eq!(class as u32, native[r], "row {r}");
         }
     }
 
     #[test]
     fn lowered_regression_tree_predicts_like_smartcore() {
         let (x, n, d, target, task) = testdata::load("diabetes.csv", "progression");
-        let data = TrainSet { x: &x, n, d, target: &target };
+        let data = TrainSet {
+            x: &x,
+            n,
+            d,
+            target: &target,
+        };
         let p = params(task);
         let m = matrix(&data).unwrap();
         let native = DecisionTreeRegressor::fit(&m, &data.values().to_vec(), regressor_params(&p))

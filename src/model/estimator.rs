@@ -87,7 +87,11 @@ impl Tree {
                 Rule::Less => v < t,
                 Rule::LessOrEqual => v <= t,
             };
-            node = if left { self.left[node] } else { self.right[node] } as usize;
+            node = if left {
+                self.left[node]
+            } else {
+                self.right[node]
+            } as usize;
         }
         node
     }
@@ -222,7 +226,10 @@ impl TreeEnsemble {
         for tree in &self.trees {
             let leaf = tree.leaf(x);
             let vals = &tree.values[leaf * tree.width..(leaf + 1) * tree.width];
-            for (o, v) in out[tree.output..tree.output + tree.width].iter_mut().zip(vals) {
+            for (o, v) in out[tree.output..tree.output + tree.width]
+                .iter_mut()
+                .zip(vals)
+            {
                 *o += v;
             }
         }
@@ -264,8 +271,16 @@ impl NaiveBayes {
         for (c, prior) in self.prior.iter().enumerate() {
             let mean = &self.mean[c * d..(c + 1) * d];
             let var = &self.variance[c * d..(c + 1) * d];
-            let norm: f64 = var.iter().map(|v| (2.0 * std::f64::consts::PI * v).ln()).sum();
-            let dist: f64 = x.iter().zip(mean).zip(var).map(|((x, m), v)| (x - m).powi(2) / v).sum();
+            let norm: f64 = var
+                .iter()
+                .map(|v| (2.0 * std::f64::consts::PI * v).ln())
+                .sum();
+            let dist: f64 = x
+                .iter()
+                .zip(mean)
+                .zip(var)
+                .map(|((x, m), v)| (x - m).powi(2) / v)
+                .sum();
             out[c] = prior.ln() - 0.5 * norm - 0.5 * dist;
         }
         softmax(&mut out[..self.prior.len()]);
@@ -291,15 +306,21 @@ impl Neighbors {
         }
         let weights: Vec<f64> = match self.weighting {
             Weighting::Uniform => vec![1.0; best.len()],
-            Weighting::Distance if best.iter().any(|(d, _)| *d == 0.0) => {
-                best.iter().map(|(d, _)| f64::from(u8::from(*d == 0.0))).collect()
-            }
+            Weighting::Distance if best.iter().any(|(d, _)| *d == 0.0) => best
+                .iter()
+                .map(|(d, _)| f64::from(u8::from(*d == 0.0)))
+                .collect(),
             Weighting::Distance => best.iter().map(|(d, _)| 1.0 / d.sqrt()).collect(),
         };
         let total: f64 = weights.iter().sum();
         out.fill(0.0);
         if out.len() == 1 {
-            out[0] = best.iter().zip(&weights).map(|((_, i), w)| w * self.targets[*i]).sum::<f64>() / total;
+            out[0] = best
+                .iter()
+                .zip(&weights)
+                .map(|((_, i), w)| w * self.targets[*i])
+                .sum::<f64>()
+                / total;
         } else {
             for ((_, i), w) in best.iter().zip(&weights) {
                 out[self.targets[*i] as usize] += w / total;

@@ -154,17 +154,20 @@ impl Model {
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-        let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-        match raw.get("format_version").and_then(serde_json::Value::as_u64) {
+        let raw: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        match raw
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64)
+        {
             Some(v) if v == u64::from(FORMAT_VERSION) => {}
-            Some(v) => {
-                return Err(bad(format!(
-                    "format version {v} is not supported (this automl reads version {FORMAT_VERSION})"
-                )))
-            }
+            Some(v) => return Err(bad(format!(
+                "format version {v} is not supported (this automl reads version {FORMAT_VERSION})"
+            ))),
             None => return Err(bad("not an automl model (no format_version)".into())),
         }
-        let model: Model = serde_json::from_value(raw).map_err(|e| bad(format!("corrupt model: {e}")))?;
+        let model: Model =
+            serde_json::from_value(raw).map_err(|e| bad(format!("corrupt model: {e}")))?;
         model.check().map_err(bad)?;
         Ok(model)
     }
@@ -194,7 +197,9 @@ impl Model {
 
 fn estimator_fits(e: &Estimator, d: usize, w: usize) -> std::result::Result<(), String> {
     let ok = match e {
-        Estimator::Trees(t) => t.base.len() <= w && t.trees.iter().all(|tree| tree_fits(tree, d, t.base.len())),
+        Estimator::Trees(t) => {
+            t.base.len() <= w && t.trees.iter().all(|tree| tree_fits(tree, d, t.base.len()))
+        }
         Estimator::Linear(l) => l.weights.len() == l.intercept.len() * d && l.intercept.len() <= w,
         Estimator::NaiveBayes(nb) => {
             nb.prior.len() == w && nb.mean.len() == w * d && nb.variance.len() == w * d
@@ -208,7 +213,10 @@ fn estimator_fits(e: &Estimator, d: usize, w: usize) -> std::result::Result<(), 
     if ok {
         Ok(())
     } else {
-        Err(format!("{} estimator does not match {d} features and {w} outputs", e.kind()))
+        Err(format!(
+            "{} estimator does not match {d} features and {w} outputs",
+            e.kind()
+        ))
     }
 }
 

@@ -30,7 +30,12 @@ impl Encoded {
         let (raw, d) = prep.encode_table(table)?;
         let mut scaled = raw.clone();
         prep.scale_matrix(&mut scaled, d);
-        Ok(Encoded { raw, scaled, n: table.rows, d })
+        Ok(Encoded {
+            raw,
+            scaled,
+            n: table.rows,
+            d,
+        })
     }
 
     /// The features a learner wants.
@@ -123,7 +128,13 @@ pub fn cross_validate(
         .collect()
 }
 
-fn score_fold(family: Family, params: &Params, fold: &Fold, metrics: &[Metric], seed: u64) -> Result<FoldScore, FoldError> {
+fn score_fold(
+    family: Family,
+    params: &Params,
+    fold: &Fold,
+    metrics: &[Metric],
+    seed: u64,
+) -> Result<FoldScore, FoldError> {
     let learner = family.learner();
     let scaled = learner.scaled();
     let train = TrainSet {
@@ -133,18 +144,29 @@ fn score_fold(family: Family, params: &Params, fold: &Fold, metrics: &[Metric], 
         target: &fold.train_target,
     };
     let started = Instant::now();
-    let estimator = learner.fit(&train, params, seed).map_err(FoldError::Failed)?;
+    let estimator = learner
+        .fit(&train, params, seed)
+        .map_err(FoldError::Failed)?;
     let fit_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     // The same scorer as `Model::predict_features`, on rows this fold's
     // preprocessing already encoded: CV scores what will be deployed.
-    let pred = estimator.score_rows(fold.valid.features(scaled), fold.valid.d, fold.valid_target.width());
+    let pred = estimator.score_rows(
+        fold.valid.features(scaled),
+        fold.valid.d,
+        fold.valid_target.width(),
+    );
     let predict_seconds = started.elapsed().as_secs_f64();
     if pred.outputs.iter().any(|v| !v.is_finite()) {
-        return Err(FoldError::Failed("the model predicted a non-finite value".into()));
+        return Err(FoldError::Failed(
+            "the model predicted a non-finite value".into(),
+        ));
     }
     Ok(FoldScore {
-        metrics: metrics.iter().map(|m| m.compute(&fold.valid_target, &pred)).collect(),
+        metrics: metrics
+            .iter()
+            .map(|m| m.compute(&fold.valid_target, &pred))
+            .collect(),
         fit_seconds,
         predict_seconds,
         rows: fold.valid.n,

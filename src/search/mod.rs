@@ -51,7 +51,8 @@ impl Budget {
 
     /// The instant the budget ends, if any.
     pub fn deadline(&self) -> Option<Instant> {
-        self.seconds.map(|s| self.start + Duration::from_secs_f64(s.max(0.0)))
+        self.seconds
+            .map(|s| self.start + Duration::from_secs_f64(s.max(0.0)))
     }
 }
 
@@ -108,7 +109,10 @@ pub struct Trial {
 impl Trial {
     /// Value of `metric`, if scored.
     pub fn metric(&self, metric: Metric) -> Option<f64> {
-        self.metrics.iter().find(|(m, _)| *m == metric).map(|(_, v)| *v)
+        self.metrics
+            .iter()
+            .find(|(m, _)| *m == metric)
+            .map(|(_, v)| *v)
     }
 }
 
@@ -158,7 +162,12 @@ struct Context<'a> {
 
 /// Runs the search over `folds` of `data` until the budget ends or every
 /// family is exhausted.
-pub fn run(data: &Dataset, folds: &[Fold], config: &SearchConfig, on_event: &mut dyn FnMut(Event<'_>)) -> SearchOutcome {
+pub fn run(
+    data: &Dataset,
+    folds: &[Fold],
+    config: &SearchConfig,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> SearchOutcome {
     let mut states: Vec<FamilyState> = config
         .families
         .iter()
@@ -188,7 +197,9 @@ pub fn run(data: &Dataset, folds: &[Fold], config: &SearchConfig, on_event: &mut
         started += 1;
         let cost = ctx.cost(states[pick].family, &params);
         let trial = ctx.run_trial(states[pick].family, params, started);
-        let loss = trial.metric(config.metric).map_or(f64::INFINITY, |v| config.metric.loss(v));
+        let loss = trial
+            .metric(config.metric)
+            .map_or(f64::INFINITY, |v| config.metric.loss(v));
         states[pick].record(point, loss, cost);
         ctx.push(trial, on_event);
     }
@@ -204,7 +215,10 @@ fn ordered_metrics(data: &Dataset, primary: Metric) -> Vec<Metric> {
 
 impl Context<'_> {
     fn cost(&self, family: Family, params: &Params) -> f64 {
-        family.learner().cost(params, self.n_train, self.d, self.data.target.width()) * self.folds.len() as f64
+        family
+            .learner()
+            .cost(params, self.n_train, self.d, self.data.target.width())
+            * self.folds.len() as f64
     }
 
     /// Seconds a trial is expected to take, from this family's measured
@@ -220,7 +234,9 @@ impl Context<'_> {
     /// Time to refit a trial's configuration on all rows and write outputs.
     fn reserve(&self, family: Family, params: &Params) -> f64 {
         let n_all = self.data.inputs.rows;
-        let cost = family.learner().cost(params, n_all, self.d, self.data.target.width());
+        let cost = family
+            .learner()
+            .cost(params, n_all, self.d, self.data.target.width());
         self.seconds(family, cost) * self.folds.len().min(2) as f64 + WRITE_RESERVE
     }
 
@@ -236,7 +252,9 @@ impl Context<'_> {
         let global = self.global_best_loss();
         let mut ranked: Vec<(bool, f64, usize, f64, Params)> = Vec::new();
         for (i, s) in states.iter_mut().enumerate() {
-            let Some(params) = s.next().cloned() else { continue };
+            let Some(params) = s.next().cloned() else {
+                continue;
+            };
             let cost = self.cost(s.family, &params);
             ranked.push((s.trials > 0, s.eci(cost, global), i, cost, params));
         }
@@ -247,7 +265,8 @@ impl Context<'_> {
         });
         for (_, _, i, cost, params) in ranked {
             let family = states[i].family;
-            let need = SAFETY * (self.seconds(family, cost) + self.reserve(family, &params).max(best_reserve));
+            let need = SAFETY
+                * (self.seconds(family, cost) + self.reserve(family, &params).max(best_reserve));
             if need <= self.config.budget.remaining() {
                 return Some(i);
             }
@@ -257,9 +276,15 @@ impl Context<'_> {
 
     /// Records, for each family that still had something to try, that its
     /// next trial was not started because it would not fit in the time left.
-    fn skip_unaffordable(&mut self, states: &mut [FamilyState], on_event: &mut dyn FnMut(Event<'_>)) {
+    fn skip_unaffordable(
+        &mut self,
+        states: &mut [FamilyState],
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) {
         for s in states.iter_mut() {
-            let Some((_, params)) = s.take() else { continue };
+            let Some((_, params)) = s.take() else {
+                continue;
+            };
             let number = self.trials.len() + 1;
             let trial = Trial {
                 number,
@@ -281,7 +306,14 @@ impl Context<'_> {
     fn run_trial(&mut self, family: Family, params: Params, number: usize) -> Trial {
         let seed = self.config.seed.wrapping_add(number as u64);
         let started = Instant::now();
-        let result = cross_validate(family, &params, self.folds, &self.metrics, seed, self.config.budget.deadline());
+        let result = cross_validate(
+            family,
+            &params,
+            self.folds,
+            &self.metrics,
+            seed,
+            self.config.budget.deadline(),
+        );
         let seconds = started.elapsed().as_secs_f64();
         let mut trial = Trial {
             number,
@@ -302,7 +334,9 @@ impl Context<'_> {
                 summarise(&mut trial, &self.metrics, &scores);
             }
             Err(FoldError::Failed(e)) => trial.status = Status::Failed(e),
-            Err(FoldError::OutOfTime) => trial.status = Status::Skipped("time budget ran out".into()),
+            Err(FoldError::OutOfTime) => {
+                trial.status = Status::Skipped("time budget ran out".into())
+            }
         }
         trial
     }
@@ -319,7 +353,10 @@ impl Context<'_> {
 
     fn push(&mut self, trial: Trial, on_event: &mut dyn FnMut(Event<'_>)) {
         let metric = self.config.metric;
-        let better = match (trial.metric(metric), self.best.and_then(|b| self.trials[b].metric(metric))) {
+        let better = match (
+            trial.metric(metric),
+            self.best.and_then(|b| self.trials[b].metric(metric)),
+        ) {
             (Some(v), Some(b)) => metric.loss(v) < metric.loss(b),
             (Some(_), None) => true,
             _ => false,
@@ -344,7 +381,11 @@ fn summarise(trial: &mut Trial, metrics: &[Metric], scores: &[FoldScore]) {
         .map(|(i, m)| (*m, scores.iter().map(|s| s.metrics[i]).sum::<f64>() / k))
         .collect();
     let mean = trial.metrics[0].1;
-    let var = scores.iter().map(|s| (s.metrics[0] - mean).powi(2)).sum::<f64>() / (k - 1.0).max(1.0);
+    let var = scores
+        .iter()
+        .map(|s| (s.metrics[0] - mean).powi(2))
+        .sum::<f64>()
+        / (k - 1.0).max(1.0);
     trial.primary_std = var.sqrt();
     trial.fit_seconds = scores.iter().map(|s| s.fit_seconds).sum();
     let rows: usize = scores.iter().map(|s| s.rows).sum();

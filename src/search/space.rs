@@ -73,9 +73,13 @@ impl Dim {
     fn decode(&self, u: f64) -> Param {
         let u = u.clamp(0.0, 1.0);
         match self.range {
-            Range::Int { lo, hi, log } => Param::Int(from_unit(u, lo as f64, hi as f64, log).round() as i64),
+            Range::Int { lo, hi, log } => {
+                Param::Int(from_unit(u, lo as f64, hi as f64, log).round() as i64)
+            }
             Range::Float { lo, hi, log } => Param::Float(from_unit(u, lo, hi, log)),
-            Range::Choice(c) => Param::Choice(c[((u * c.len() as f64) as usize).min(c.len() - 1)].to_string()),
+            Range::Choice(c) => {
+                Param::Choice(c[((u * c.len() as f64) as usize).min(c.len() - 1)].to_string())
+            }
         }
     }
 }
@@ -170,7 +174,12 @@ impl Params {
     pub fn to_json(&self) -> BTreeMap<String, serde_json::Value> {
         self.0
             .iter()
-            .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null)))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+                )
+            })
             .collect()
     }
 }

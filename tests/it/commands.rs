@@ -23,7 +23,19 @@ fn predict_writes_classes_and_probabilities_and_ignores_the_target() {
     let model = Model::load(out.join("model.json")).unwrap();
     assert_eq!(
         model.input_columns(),
-        ["pclass", "sex", "age", "sibsp", "parch", "fare", "embarked", "who", "adult_male", "deck", "alone"]
+        [
+            "pclass",
+            "sex",
+            "age",
+            "sibsp",
+            "parch",
+            "fare",
+            "embarked",
+            "who",
+            "adult_male",
+            "deck",
+            "alone"
+        ]
     );
     let row = [
         Value::Number(3.0),
@@ -49,7 +61,14 @@ fn leaderboard_inspect_and_json_summary() {
     let assert = automl()
         .args(["train", "--data"])
         .arg(dataset("diabetes.csv"))
-        .args(["--target", "progression", "--max-trials", "7", "--json", "--out"])
+        .args([
+            "--target",
+            "progression",
+            "--max-trials",
+            "7",
+            "--json",
+            "--out",
+        ])
         .arg(&out)
         .assert()
         .success();
@@ -57,17 +76,37 @@ fn leaderboard_inspect_and_json_summary() {
     assert_eq!(summary["task"], "regression");
     assert_eq!(summary["metric"], "rmse");
     assert_eq!(summary["trials"], 7);
-    for f in ["leaderboard.csv", "leaderboard.json", "leaderboard.md", "model.json", "run.json"] {
+    for f in [
+        "leaderboard.csv",
+        "leaderboard.json",
+        "leaderboard.md",
+        "model.json",
+        "run.json",
+    ] {
         assert!(out.join(f).is_file(), "{f}");
     }
     let best = summary["best"].as_str().unwrap().to_string();
     let board = automl().arg("leaderboard").arg(&out).assert().success();
     let text = String::from_utf8_lossy(&board.get_output().stdout).to_string();
     assert!(text.contains(&best) && text.contains("rmse_mean"));
-    let inspect = automl().arg("inspect").arg(out.join("model.json")).assert().success();
+    let inspect = automl()
+        .arg("inspect")
+        .arg(out.join("model.json"))
+        .assert()
+        .success();
     let text = String::from_utf8_lossy(&inspect.get_output().stdout).to_string();
     assert!(text.contains(&best) && text.contains("regression on target 'progression'"));
     let (header, rows) = read_csv(&out.join("leaderboard.csv"));
-    assert_eq!(header[..6], ["rank", "model_id", "family", "params", "rmse_mean", "rmse_std"]);
+    assert_eq!(
+        header[..6],
+        [
+            "rank",
+            "model_id",
+            "family",
+            "params",
+            "rmse_mean",
+            "rmse_std"
+        ]
+    );
     assert_eq!(rows[0][1], best);
 }

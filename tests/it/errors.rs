@@ -32,7 +32,12 @@ fn train_fails(csv: &str, target: &str, extra: &[&str], code: i32, message: &str
 }
 
 fn assert_no_outputs(out: &Path) {
-    for f in ["model.json", "leaderboard.csv", "leaderboard.json", "run.json"] {
+    for f in [
+        "model.json",
+        "leaderboard.csv",
+        "leaderboard.json",
+        "run.json",
+    ] {
         assert!(!out.join(f).exists(), "{f} was written");
     }
 }
@@ -41,7 +46,14 @@ fn assert_no_outputs(out: &Path) {
 fn missing_file() {
     let dir = tempfile::tempdir().unwrap();
     automl()
-        .args(["train", "--data", "no/such/file.csv", "--target", "y", "--out"])
+        .args([
+            "train",
+            "--data",
+            "no/such/file.csv",
+            "--target",
+            "y",
+            "--out",
+        ])
         .arg(dir.path().join("run"))
         .assert()
         .code(DATA)
@@ -60,38 +72,86 @@ fn header_only() {
 
 #[test]
 fn ragged_rows() {
-    train_fails("a,b,y\n1,2,0\n3,4\n5,6,1\n", "y", &[], DATA, "line 3 has 2 fields");
+    train_fails(
+        "a,b,y\n1,2,0\n3,4\n5,6,1\n",
+        "y",
+        &[],
+        DATA,
+        "line 3 has 2 fields",
+    );
 }
 
 #[test]
 fn unknown_target() {
-    train_fails("a,b,y\n1,2,0\n3,4,1\n", "nope", &[], DATA, "target column 'nope'");
+    train_fails(
+        "a,b,y\n1,2,0\n3,4,1\n",
+        "nope",
+        &[],
+        DATA,
+        "target column 'nope'",
+    );
 }
 
 #[test]
 fn single_class_target() {
-    train_fails("a,y\n1,x\n2,x\n3,x\n", "y", &["--task", "binary"], DATA, "only one class ('x')");
+    train_fails(
+        "a,y\n1,x\n2,x\n3,x\n",
+        "y",
+        &["--task", "binary"],
+        DATA,
+        "only one class ('x')",
+    );
 }
 
 #[test]
 fn all_missing_column() {
-    train_fails("a,b,y\n1,,0\n2,NA,1\n3,,0\n4,,1\n", "y", &[], DATA, "column 'b' has no values");
+    train_fails(
+        "a,b,y\n1,,0\n2,NA,1\n3,,0\n4,,1\n",
+        "y",
+        &[],
+        DATA,
+        "column 'b' has no values",
+    );
 }
 
 #[test]
 fn non_numeric_regression_target() {
-    train_fails("a,y\n1,2.5\n2,abc\n3,4\n", "y", &["--task", "regression"], DATA, "value 'abc'");
+    train_fails(
+        "a,y\n1,2.5\n2,abc\n3,4\n",
+        "y",
+        &["--task", "regression"],
+        DATA,
+        "value 'abc'",
+    );
 }
 
 #[test]
 fn unknown_ignore_column() {
-    train_fails("a,b,y\n1,2,0\n3,4,1\n", "y", &["--ignore", "zzz"], DATA, "--ignore column 'zzz'");
+    train_fails(
+        "a,b,y\n1,2,0\n3,4,1\n",
+        "y",
+        &["--ignore", "zzz"],
+        DATA,
+        "--ignore column 'zzz'",
+    );
 }
 
 #[test]
 fn non_positive_budget() {
-    train_fails("a,y\n1,0\n2,1\n", "y", &["--time-budget", "0"], USAGE, "--time-budget");
-    train_fails("a,y\n1,0\n2,1\n", "y", &["--time-budget", "-5"], USAGE, "--time-budget");
+    train_fails(
+        "a,y\n1,0\n2,1\n",
+        "y",
+        &["--time-budget", "0"],
+        USAGE,
+        "--time-budget",
+    );
+    train_fails(
+        "a,y\n1,0\n2,1\n",
+        "y",
+        &["--time-budget", "-5"],
+        USAGE,
+        "--time-budget",
+    );
 }
 
 #[test]
@@ -111,7 +171,13 @@ fn unwritable_output_dir() {
 
 fn trained_iris(dir: &Path) -> std::path::PathBuf {
     let out = dir.join("run");
-    train(&dataset("iris.csv"), "species", &out, 2, &["--include", "linear"]);
+    train(
+        &dataset("iris.csv"),
+        "species",
+        &out,
+        2,
+        &["--include", "linear"],
+    );
     out.join("model.json")
 }
 
@@ -139,7 +205,9 @@ fn corrupt_model_file() {
 fn model_of_another_format_version() {
     let dir = tempfile::tempdir().unwrap();
     let model = trained_iris(dir.path());
-    let text = std::fs::read_to_string(&model).unwrap().replace("\"format_version\":1", "\"format_version\":99");
+    let text = std::fs::read_to_string(&model)
+        .unwrap()
+        .replace("\"format_version\":1", "\"format_version\":99");
     std::fs::write(&model, text).unwrap();
     automl()
         .args(["inspect"])
@@ -154,7 +222,11 @@ fn predict_data_lacking_a_column() {
     let dir = tempfile::tempdir().unwrap();
     let model = trained_iris(dir.path());
     let data = dir.path().join("new.csv");
-    std::fs::write(&data, "sepal_length_cm,sepal_width_cm,petal_length_cm\n5.1,3.5,1.4\n").unwrap();
+    std::fs::write(
+        &data,
+        "sepal_length_cm,sepal_width_cm,petal_length_cm\n5.1,3.5,1.4\n",
+    )
+    .unwrap();
     let out = dir.path().join("pred.csv");
     automl()
         .args(["predict", "--model"])
@@ -186,5 +258,7 @@ fn predict_data_with_text_in_a_numeric_column() {
         .arg(&data)
         .assert()
         .code(DATA)
-        .stderr(predicate::str::contains("'sepal_width_cm'").and(predicate::str::contains("'wide'")));
+        .stderr(
+            predicate::str::contains("'sepal_width_cm'").and(predicate::str::contains("'wide'")),
+        );
 }

@@ -11,18 +11,21 @@ pub fn automl() -> Command {
 
 /// Path of a bundled data set.
 pub fn dataset(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("datasets")
+        .join(name)
 }
 
-/// Splits a bundled CSV into train and test files (every 4th row to test)
-/// inside `dir`; returns their paths.
+/// Splits a bundled CSV into train and test files (rows 0, 4, 8, … to test)
+/// inside `dir`; returns their paths. (Held-out R² on diabetes ranges
+/// 0.39–0.56 over the four interleaved splits: 111 test rows are few.)
 pub fn split(name: &str, dir: &Path) -> (PathBuf, PathBuf) {
     let text = std::fs::read_to_string(dataset(name)).expect("bundled data");
     let mut lines = text.lines();
     let header = lines.next().expect("header");
     let (mut train, mut test) = (format!("{header}\n"), format!("{header}\n"));
     for (i, line) in lines.enumerate() {
-        let dest = if i % 4 == 3 { &mut test } else { &mut train };
+        let dest = if i % 4 == 0 { &mut test } else { &mut train };
         dest.push_str(line);
         dest.push('\n');
     }
@@ -36,15 +39,25 @@ pub fn split(name: &str, dir: &Path) -> (PathBuf, PathBuf) {
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(path).expect("csv exists");
     let mut lines = text.lines();
-    let header = lines.next().unwrap_or("").split(',').map(String::from).collect();
-    let rows = lines.map(|l| l.split(',').map(String::from).collect()).collect();
+    let header = lines
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(String::from)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
     (header, rows)
 }
 
 /// Column `name` of a bundled-format CSV as text cells.
 pub fn column(path: &Path, name: &str) -> Vec<String> {
     let (header, rows) = read_csv(path);
-    let i = header.iter().position(|h| h == name).expect("column present");
+    let i = header
+        .iter()
+        .position(|h| h == name)
+        .expect("column present");
     rows.into_iter().map(|r| r[i].clone()).collect()
 }
 
@@ -53,7 +66,16 @@ pub fn train(data: &Path, target: &str, out: &Path, trials: usize, extra: &[&str
     automl()
         .args(["train", "--data"])
         .arg(data)
-        .args(["--target", target, "--max-trials", &trials.to_string(), "--seed", "7", "--quiet", "--out"])
+        .args([
+            "--target",
+            target,
+            "--max-trials",
+            &trials.to_string(),
+            "--seed",
+            "7",
+            "--quiet",
+            "--out",
+        ])
         .arg(out)
         .args(extra)
         .assert()

@@ -25,16 +25,33 @@ fn held_out(name: &str, target: &str, metric: Metric, trials: usize) -> f64 {
         let values = truth.iter().map(|t| t.parse::<f64>().unwrap()).collect();
         return metric.compute(&Target::Values(values), &Predictions { outputs, width: 1 });
     }
-    let labels: Vec<String> = header[1..].iter().map(|h| h.trim_start_matches("p_").to_string()).collect();
+    let labels: Vec<String> = header[1..]
+        .iter()
+        .map(|h| h.trim_start_matches("p_").to_string())
+        .collect();
     let y = truth
         .iter()
-        .map(|t| labels.iter().position(|l| l == t || l.parse::<f64>().ok() == t.parse::<f64>().ok()).unwrap())
+        .map(|t| labels.iter().position(|l| same_label(l, t)).unwrap())
         .collect();
-    let outputs = rows.iter().flat_map(|r| r[1..].iter().map(|p| p.parse::<f64>().unwrap())).collect();
+    let outputs = rows
+        .iter()
+        .flat_map(|r| r[1..].iter().map(|p| p.parse::<f64>().unwrap()))
+        .collect();
     metric.compute(
-        &Target::Classes { labels: labels.clone(), y },
-        &Predictions { outputs, width: labels.len() },
+        &Target::Classes {
+            labels: labels.clone(),
+            y,
+        },
+        &Predictions {
+            outputs,
+            width: labels.len(),
+        },
     )
+}
+
+/// Labels match as text, or as numbers when both are numbers ("1" = "1.0").
+fn same_label(a: &str, b: &str) -> bool {
+    a == b || matches!((a.parse::<f64>(), b.parse::<f64>()), (Ok(x), Ok(y)) if x == y)
 }
 
 #[test]
@@ -66,7 +83,9 @@ const TIMING: [&str; 2] = ["fit_seconds", "predict_us_per_row"];
 
 fn without_timing(path: &std::path::Path) -> Vec<Vec<String>> {
     let (header, rows) = read_csv(path);
-    let keep: Vec<usize> = (0..header.len()).filter(|&i| !TIMING.contains(&header[i].as_str())).collect();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !TIMING.contains(&header[i].as_str()))
+        .collect();
     std::iter::once(header)
         .chain(rows)
         .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
@@ -80,7 +99,10 @@ fn same_seed_and_trials_give_identical_leaderboards() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     train(&data, "species", &a, 9, &[]);
     train(&data, "species", &b, 9, &[]);
-    let (la, lb) = (without_timing(&a.join("leaderboard.csv")), without_timing(&b.join("leaderboard.csv")));
+    let (la, lb) = (
+        without_timing(&a.join("leaderboard.csv")),
+        without_timing(&b.join("leaderboard.csv")),
+    );
     assert_eq!(la.len(), 10, "header plus 9 trials");
     assert_eq!(la, lb);
     assert_eq!(
@@ -98,13 +120,24 @@ fn time_budget_is_kept_and_a_model_is_saved() {
     crate::support::automl()
         .args(["train", "--data"])
         .arg(crate::support::dataset("wine_quality.csv"))
-        .args(["--target", "quality", "--time-budget", "4", "--quiet", "--out"])
+        .args([
+            "--target",
+            "quality",
+            "--time-budget",
+            "4",
+            "--quiet",
+            "--out",
+        ])
         .arg(&out)
         .assert()
         .success();
     let wall = started.elapsed().as_secs_f64();
-    assert!(wall <= budget * 1.02 + 0.5, "took {wall:.2} s for a {budget} s budget");
+    assert!(
+        wall <= budget * 1.02 + 0.5,
+        "took {wall:.2} s for a {budget} s budget"
+    );
     assert!(out.join("model.json").is_file());
-    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
     assert!(run["trials"].as_u64().unwrap() >= 1);
 }
