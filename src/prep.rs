@@ -407,7 +407,7 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 fn fit_scaler(x: &[f64], d: usize) -> Scaler {
-    let n = if d == 0 { 0 } else { x.len() / d };
+    let n = x.len().checked_div(d).unwrap_or(0);
     let mut mean = vec![0.0; d];
     let mut var = vec![0.0; d];
     for row in x.chunks(d.max(1)) {

@@ -3,6 +3,7 @@
 //! → write the model, leaderboard and run record. The budget covers it all.
 
 use std::path::PathBuf;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -93,6 +94,9 @@ pub struct RunRecord {
     pub trials: usize,
     /// Winning model id.
     pub best: String,
+    /// How the saved model was fitted: on all rows, or (when refitting would
+    /// have overrun the budget) the winner's first-fold model as scored.
+    pub final_fit: String,
     /// Phase timings.
     pub timings: Timings,
 }
@@ -145,18 +149,23 @@ pub fn train(
     } else {
         settings.folds
     };
-    let folds = cv::encode_folds(&dataset, &data::folds(&dataset.target, k, settings.seed))?;
+    let folds = Arc::new(cv::encode_folds(
+        &dataset,
+        &data::folds(&dataset.target, k, settings.seed),
+    )?);
     let config = SearchConfig {
         families,
         metric,
         seed: settings.seed,
         budget,
     };
-    let outcome = search::run(&dataset, &folds, &config, on_event);
+    let outcome = search::run(&dataset, Arc::clone(&folds), &config, on_event);
     timings.search = budget.elapsed() - timings.load;
     let leaderboard = Leaderboard::new(dataset.task, metric, &outcome.trials);
     let best = winner(&outcome.trials, &leaderboard)?;
-    let model = refit(&dataset, best, metric, settings.seed)?;
+    let meta = meta(&dataset, best, metric, settings.seed);
+    let dataset = Arc::new(dataset);
+    let (model, final_fit) = final_model(&dataset, best, &outcome, &folds[0], meta, &budget)?;
     timings.refit = budget.elapsed() - timings.load - timings.search;
     let record = RunRecord {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -177,6 +186,7 @@ pub fn train(
             .filter(|t| !matches!(t.status, Status::Skipped(_)))
             .count(),
         best: best.model_id.clone(),
+        final_fit,
         timings,
     };
     let record = write_outputs(settings, &model, &leaderboard, record, &budget)?;
@@ -244,9 +254,105 @@ fn winner<'a>(trials: &'a [Trial], board: &Leaderboard) -> Result<&'a Trial> {
         })
 }
 
-/// Fits the winning configuration on every row, preprocessing included.
-fn refit(data: &Dataset, best: &Trial, metric: Metric, seed: u64) -> Result<Model> {
-    let learner = best.family.learner();
+fn meta(data: &Dataset, best: &Trial, metric: Metric, seed: u64) -> ModelMeta {
+    ModelMeta {
+        family: best.family.name().to_string(),
+        params: best.params.to_json(),
+        model_id: best.model_id.clone(),
+        metric: metric.name().to_string(),
+        cv_score: best.metric(metric).unwrap_or(f64::NAN),
+        trained_rows: data.inputs.rows,
+        seed,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// The model to save: the winner refitted on all rows when that fits in the
+/// time left, else the winner's first-fold model (the one scored on the
+/// leaderboard). The refit runs on a worker thread so that one slower than
+/// estimated is abandoned at the deadline rather than breaking the budget.
+fn final_model(
+    data: &Arc<Dataset>,
+    best: &Trial,
+    outcome: &search::SearchOutcome,
+    fold: &cv::Fold,
+    meta: ModelMeta,
+    budget: &Budget,
+) -> Result<(Model, String)> {
+    let left = budget.remaining() - search::WRITE_RESERVE;
+    let affordable = outcome
+        .refit_seconds
+        .is_none_or(|s| s * search::SAFETY <= left);
+    if affordable {
+        let (tx, rx) = mpsc::channel();
+        let (shared, family, params, seed) = (
+            Arc::clone(data),
+            best.family,
+            best.params.clone(),
+            best.seed,
+        );
+        std::thread::spawn(move || {
+            let _ = tx.send(refit(&shared, family, &params, seed));
+        });
+        let result = match budget.deadline_before(search::WRITE_RESERVE) {
+            Some(d) => rx
+                .recv_timeout(d.saturating_duration_since(Instant::now()))
+                .ok(),
+            None => rx.recv().ok(),
+        };
+        if let Some(fitted) = result {
+            let (prep, estimator) = fitted?;
+            return Ok((
+                assemble(data, prep, estimator, meta),
+                "refit on all rows".into(),
+            ));
+        }
+    }
+    let Some(estimator) = outcome.best_fold_model.clone() else {
+        return Err(Error::Training(
+            "the best trial's model was not kept".into(),
+        ));
+    };
+    let mut prep = fold.prep.clone();
+    if !best.family.learner().scaled() {
+        prep.scaler = None;
+    }
+    let mut meta = meta;
+    meta.trained_rows = fold.train.n;
+    Ok((
+        assemble(data, prep, estimator, meta),
+        "first-fold model: refitting on all rows would not fit in the time budget".into(),
+    ))
+}
+
+fn assemble(
+    data: &Dataset,
+    prep: Prep,
+    estimator: crate::model::Estimator,
+    meta: ModelMeta,
+) -> Model {
+    Model {
+        format_version: FORMAT_VERSION,
+        task: data.task,
+        target: data.target_name.clone(),
+        classes: match &data.target {
+            data::Target::Classes { labels, .. } => labels.clone(),
+            data::Target::Values(_) => Vec::new(),
+        },
+        prep,
+        estimator,
+        meta,
+    }
+}
+
+/// Fits a configuration on every row, preprocessing included.
+fn refit(
+    data: &Dataset,
+    family: Family,
+    params: &search::space::Params,
+    seed: u64,
+) -> Result<(Prep, crate::model::Estimator)> {
+    let learner = family.learner();
     let mut prep = Prep::fit(&data.inputs);
     let (mut x, d) = prep.encode_table(&data.inputs)?;
     if learner.scaled() {
@@ -260,33 +366,10 @@ fn refit(data: &Dataset, best: &Trial, metric: Metric, seed: u64) -> Result<Mode
         d,
         target: &data.target,
     };
-    let estimator = learner.fit(&set, &best.params, best.seed).map_err(|e| {
-        Error::Training(format!(
-            "refitting {} on all rows failed: {e}",
-            best.model_id
-        ))
-    })?;
-    Ok(Model {
-        format_version: FORMAT_VERSION,
-        task: data.task,
-        target: data.target_name.clone(),
-        classes: match &data.target {
-            data::Target::Classes { labels, .. } => labels.clone(),
-            data::Target::Values(_) => Vec::new(),
-        },
-        prep,
-        estimator,
-        meta: ModelMeta {
-            family: best.family.name().to_string(),
-            params: best.params.to_json(),
-            model_id: best.model_id.clone(),
-            metric: metric.name().to_string(),
-            cv_score: best.metric(metric).unwrap_or(f64::NAN),
-            trained_rows: data.inputs.rows,
-            seed,
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        },
-    })
+    let estimator = learner
+        .fit(&set, params, seed)
+        .map_err(|e| Error::Training(format!("refitting {family} on all rows failed: {e}")))?;
+    Ok((prep, estimator))
 }
 
 fn schema(prep: &Prep) -> Vec<SchemaColumn> {

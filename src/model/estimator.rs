@@ -198,7 +198,7 @@ impl Estimator {
 
     /// Scores encoded rows (row-major, `d` features), `width` outputs each.
     pub fn score_rows(&self, x: &[f64], d: usize, width: usize) -> Predictions {
-        let rows = if d == 0 { 0 } else { x.len() / d };
+        let rows = x.len().checked_div(d).unwrap_or(0);
         let mut outputs = vec![0.0; rows * width];
         for (row, out) in x.chunks(d.max(1)).zip(outputs.chunks_mut(width)) {
             self.score(row, out);

@@ -161,9 +161,11 @@ impl Model {
             .and_then(serde_json::Value::as_u64)
         {
             Some(v) if v == u64::from(FORMAT_VERSION) => {}
-            Some(v) => return Err(bad(format!(
+            Some(v) => {
+                return Err(bad(format!(
                 "format version {v} is not supported (this automl reads version {FORMAT_VERSION})"
-            ))),
+            )))
+            }
             None => return Err(bad("not an automl model (no format_version)".into())),
         }
         let model: Model =

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use crate::data::{complement, Dataset, Target};
 use crate::learners::{Family, TrainSet};
 use crate::metrics::Metric;
+use crate::model::Estimator;
 use crate::prep::Prep;
 use crate::search::space::Params;
 
@@ -96,6 +97,10 @@ pub struct FoldScore {
     pub rows: usize,
     /// Size of the lowered model in bytes (JSON).
     pub model_bytes: usize,
+    /// The lowered model of the first fold, kept so that the best trial can
+    /// be deployed as it was scored if refitting on all rows would overrun
+    /// the budget.
+    pub estimator: Option<Estimator>,
 }
 
 /// Why a fold produced no score.
@@ -119,11 +124,16 @@ pub fn cross_validate(
 ) -> Result<Vec<FoldScore>, FoldError> {
     folds
         .par_iter()
-        .map(|fold| {
+        .enumerate()
+        .map(|(i, fold)| {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(FoldError::OutOfTime);
             }
-            score_fold(family, params, fold, metrics, seed)
+            let mut score = score_fold(family, params, fold, metrics, seed)?;
+            if i > 0 {
+                score.estimator = None;
+            }
+            Ok(score)
         })
         .collect()
 }
@@ -171,5 +181,6 @@ fn score_fold(
         predict_seconds,
         rows: fold.valid.n,
         model_bytes: serde_json::to_vec(&estimator).map_or(0, |v| v.len()),
+        estimator: Some(estimator),
     })
 }

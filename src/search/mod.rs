@@ -8,6 +8,7 @@ pub mod cv;
 pub mod space;
 pub mod strategy;
 
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -15,15 +16,18 @@ use serde::Serialize;
 use crate::data::Dataset;
 use crate::learners::Family;
 use crate::metrics::Metric;
+use crate::model::Estimator;
 use cv::{cross_validate, Fold, FoldError, FoldScore};
 use space::Params;
 use strategy::FamilyState;
 
 /// Seconds reserved at the end for writing outputs, beyond the refit.
-const WRITE_RESERVE: f64 = 0.25;
+pub const WRITE_RESERVE: f64 = 0.25;
 /// Estimates are multiplied by this before they are compared with the time
 /// left: fits vary from run to run and the budget is a contract.
-const SAFETY: f64 = 1.5;
+pub const SAFETY: f64 = 1.5;
+/// The largest share of the budget held back for refitting the winner.
+const MAX_REFIT_SHARE: f64 = 0.25;
 /// Seconds per cost unit assumed for a family that has not run yet.
 const PRIOR_RATE: f64 = 2e-9;
 
@@ -51,8 +55,13 @@ impl Budget {
 
     /// The instant the budget ends, if any.
     pub fn deadline(&self) -> Option<Instant> {
+        self.deadline_before(0.0)
+    }
+
+    /// The instant `margin` seconds before the budget ends, if any.
+    pub fn deadline_before(&self, margin: f64) -> Option<Instant> {
         self.seconds
-            .map(|s| self.start + Duration::from_secs_f64(s.max(0.0)))
+            .map(|s| self.start + Duration::from_secs_f64((s - margin).max(0.0)))
     }
 }
 
@@ -146,11 +155,15 @@ pub struct SearchConfig {
 pub struct SearchOutcome {
     /// All trials.
     pub trials: Vec<Trial>,
+    /// The best trial's model from the first fold, as it was scored.
+    pub best_fold_model: Option<Estimator>,
+    /// Estimated seconds to refit the best trial on all rows.
+    pub refit_seconds: Option<f64>,
 }
 
 struct Context<'a> {
     data: &'a Dataset,
-    folds: &'a [Fold],
+    folds: Arc<Vec<Fold>>,
     config: &'a SearchConfig,
     metrics: Vec<Metric>,
     n_train: usize,
@@ -158,13 +171,15 @@ struct Context<'a> {
     rates: Vec<Option<f64>>,
     trials: Vec<Trial>,
     best: Option<usize>,
+    best_fold_model: Option<Estimator>,
+    out_of_time: bool,
 }
 
 /// Runs the search over `folds` of `data` until the budget ends or every
 /// family is exhausted.
 pub fn run(
     data: &Dataset,
-    folds: &[Fold],
+    folds: Arc<Vec<Fold>>,
     config: &SearchConfig,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> SearchOutcome {
@@ -175,17 +190,19 @@ pub fn run(
         .collect();
     let mut ctx = Context {
         data,
-        folds,
         config,
         metrics: ordered_metrics(data, config.metric),
         n_train: folds.first().map_or(0, |f| f.train.n),
         d: folds.first().map_or(0, |f| f.train.d),
+        folds,
         rates: vec![None; Family::ALL.len()],
         trials: Vec::new(),
         best: None,
+        best_fold_model: None,
+        out_of_time: false,
     };
     let mut started = 0;
-    while config.budget.max_trials.is_none_or(|m| started < m) {
+    while !ctx.out_of_time && config.budget.max_trials.is_none_or(|m| started < m) {
         let Some(pick) = ctx.choose(&mut states) else {
             ctx.skip_unaffordable(&mut states, on_event);
             break;
@@ -196,14 +213,22 @@ pub fn run(
         };
         started += 1;
         let cost = ctx.cost(states[pick].family, &params);
-        let trial = ctx.run_trial(states[pick].family, params, started);
+        let (trial, model) = ctx.run_trial(states[pick].family, params, started);
         let loss = trial
             .metric(config.metric)
             .map_or(f64::INFINITY, |v| config.metric.loss(v));
         states[pick].record(point, loss, cost);
-        ctx.push(trial, on_event);
+        ctx.push(trial, model, on_event);
     }
-    SearchOutcome { trials: ctx.trials }
+    let refit_seconds = ctx.best.map(|b| {
+        let t = &ctx.trials[b];
+        ctx.reserve(t.family, &t.params) - WRITE_RESERVE
+    });
+    SearchOutcome {
+        trials: ctx.trials,
+        best_fold_model: ctx.best_fold_model,
+        refit_seconds,
+    }
 }
 
 /// The primary metric first, then the task's others.
@@ -240,6 +265,27 @@ impl Context<'_> {
         self.seconds(family, cost) * self.folds.len().min(2) as f64 + WRITE_RESERVE
     }
 
+    /// Seconds held back for refitting the current leader and writing.
+    /// A refit costing more than a quarter of the budget is not planned for:
+    /// the search uses the time, and the winner's first-fold model is
+    /// deployed instead.
+    fn best_reserve(&self) -> f64 {
+        self.best.map_or(WRITE_RESERVE, |b| {
+            let t = &self.trials[b];
+            let refit = self.reserve(t.family, &t.params);
+            let cap = self
+                .config
+                .budget
+                .seconds
+                .map_or(f64::INFINITY, |s| s * MAX_REFIT_SHARE);
+            if refit * SAFETY <= cap {
+                refit * SAFETY
+            } else {
+                WRITE_RESERVE
+            }
+        })
+    }
+
     fn global_best_loss(&self) -> f64 {
         self.best
             .and_then(|b| self.trials[b].metric(self.config.metric))
@@ -250,23 +296,22 @@ impl Context<'_> {
     /// `None` ends the search.
     fn choose(&mut self, states: &mut [FamilyState]) -> Option<usize> {
         let global = self.global_best_loss();
-        let mut ranked: Vec<(bool, f64, usize, f64, Params)> = Vec::new();
+        let mut ranked: Vec<(bool, f64, usize, f64)> = Vec::new();
         for (i, s) in states.iter_mut().enumerate() {
-            let Some(params) = s.next().cloned() else {
+            let Some(params) = s.upcoming().cloned() else {
                 continue;
             };
             let cost = self.cost(s.family, &params);
-            ranked.push((s.trials > 0, s.eci(cost, global), i, cost, params));
+            ranked.push((s.trials > 0, s.eci(cost, global), i, cost));
         }
         ranked.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
-        let best_reserve = self.best.map_or(WRITE_RESERVE, |b| {
-            let t = &self.trials[b];
-            self.reserve(t.family, &t.params)
-        });
-        for (_, _, i, cost, params) in ranked {
+        let best_reserve = self.best_reserve();
+        for (_, _, i, cost) in ranked {
             let family = states[i].family;
-            let need = SAFETY
-                * (self.seconds(family, cost) + self.reserve(family, &params).max(best_reserve));
+            // Room for this trial and for refitting the current leader; if
+            // this trial wins and its own refit would not fit, the final
+            // model falls back to the trial's first-fold model.
+            let need = SAFETY * self.seconds(family, cost) + best_reserve;
             if need <= self.config.budget.remaining() {
                 return Some(i);
             }
@@ -299,21 +344,38 @@ impl Context<'_> {
                 model_bytes: 0,
                 seed: self.config.seed.wrapping_add(number as u64),
             };
-            self.push(trial, on_event);
+            self.push(trial, None, on_event);
         }
     }
 
-    fn run_trial(&mut self, family: Family, params: Params, number: usize) -> Trial {
+    /// Runs a trial on a worker thread. Fits can't be interrupted, so a
+    /// trial still running when the search's time is up is abandoned (its
+    /// thread is left to finish or to end with the process) and recorded as
+    /// skipped; the search then ends.
+    fn run_trial(
+        &mut self,
+        family: Family,
+        params: Params,
+        number: usize,
+    ) -> (Trial, Option<Estimator>) {
         let seed = self.config.seed.wrapping_add(number as u64);
         let started = Instant::now();
-        let result = cross_validate(
-            family,
-            &params,
-            self.folds,
-            &self.metrics,
-            seed,
-            self.config.budget.deadline(),
+        let deadline = self.config.budget.deadline_before(self.best_reserve());
+        let (tx, rx) = mpsc::channel();
+        let (folds, metrics, p) = (
+            Arc::clone(&self.folds),
+            self.metrics.clone(),
+            params.clone(),
         );
+        std::thread::spawn(move || {
+            let _ = tx.send(cross_validate(family, &p, &folds, &metrics, seed, deadline));
+        });
+        let result = match deadline {
+            Some(d) => rx
+                .recv_timeout(d.saturating_duration_since(Instant::now()))
+                .ok(),
+            None => rx.recv().ok(),
+        };
         let seconds = started.elapsed().as_secs_f64();
         let mut trial = Trial {
             number,
@@ -328,17 +390,20 @@ impl Context<'_> {
             model_bytes: 0,
             seed,
         };
+        let mut model = None;
         match result {
-            Ok(scores) => {
+            Some(Ok(mut scores)) => {
                 self.learn_rate(family, &trial.params, seconds);
+                model = scores.first_mut().and_then(|s| s.estimator.take());
                 summarise(&mut trial, &self.metrics, &scores);
             }
-            Err(FoldError::Failed(e)) => trial.status = Status::Failed(e),
-            Err(FoldError::OutOfTime) => {
-                trial.status = Status::Skipped("time budget ran out".into())
+            Some(Err(FoldError::Failed(e))) => trial.status = Status::Failed(e),
+            Some(Err(FoldError::OutOfTime)) | None => {
+                self.out_of_time = true;
+                trial.status = Status::Skipped("stopped at the time budget".into());
             }
         }
-        trial
+        (trial, model)
     }
 
     fn learn_rate(&mut self, family: Family, params: &Params, seconds: f64) {
@@ -351,7 +416,12 @@ impl Context<'_> {
         }
     }
 
-    fn push(&mut self, trial: Trial, on_event: &mut dyn FnMut(Event<'_>)) {
+    fn push(
+        &mut self,
+        trial: Trial,
+        model: Option<Estimator>,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) {
         let metric = self.config.metric;
         let better = match (
             trial.metric(metric),
@@ -364,6 +434,7 @@ impl Context<'_> {
         self.trials.push(trial);
         if better {
             self.best = Some(self.trials.len() - 1);
+            self.best_fold_model = model;
         }
         let best = self.best.map(|b| &self.trials[b]);
         on_event(Event::Trial {

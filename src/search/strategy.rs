@@ -72,7 +72,7 @@ impl FamilyState {
     }
 
     /// The configuration this family would run next (computed once).
-    pub fn next(&mut self) -> Option<&Params> {
+    pub fn upcoming(&mut self) -> Option<&Params> {
         if self.next.is_none() && !self.exhausted {
             self.next = self.fresh_proposal();
             self.exhausted = self.next.is_none();
@@ -143,7 +143,7 @@ impl FamilyState {
 
     /// Takes the proposal for running; `record` must follow.
     pub fn take(&mut self) -> Option<(Vec<f64>, Params)> {
-        self.next();
+        self.upcoming();
         let taken = self.next.take();
         if let Some((_, p)) = &taken {
             self.seen.insert(p.describe());
