@@ -39,6 +39,22 @@ pub enum Command {
     Leaderboard(LeaderboardArgs),
     /// Describe a model file.
     Inspect(InspectArgs),
+    /// Export a model as dependency-free Rust source.
+    Export(ExportArgs),
+}
+
+/// `automl export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Model file written by `automl train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Write a std-only Rust module (`predict`, `Value`, `Input`, …).
+    #[arg(long, required = true)]
+    pub rust: bool,
+    /// Output file.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `automl train`.
@@ -131,6 +147,7 @@ pub fn run(cli: Cli, started: Instant) -> Result<()> {
         Command::Predict(args) => run_predict(&args),
         Command::Leaderboard(args) => run_leaderboard(&args),
         Command::Inspect(args) => run_inspect(&args),
+        Command::Export(args) => run_export(&args),
     }
 }
 
@@ -268,6 +285,15 @@ fn run_inspect(args: &InspectArgs) -> Result<()> {
     } else {
         print_stdout(&describe_model(&model))
     }
+}
+
+fn run_export(args: &ExportArgs) -> Result<()> {
+    let model = Model::load(&args.model)?;
+    let bytes = std::fs::read(&args.model).map_err(|e| Error::Model {
+        path: args.model.clone(),
+        reason: e.to_string(),
+    })?;
+    crate::export::write_rust(&model, &bytes, &args.out)
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

@@ -4,7 +4,8 @@
 //! [`prep`] encodes it, [`search`] picks learners and hyperparameters within a
 //! budget, [`learners`] fit and lower models, [`metrics`] score them,
 //! [`leaderboard`] ranks them, [`model`] is the portable result, and
-//! [`train`] runs the whole path. [`cli`] and [`report`] face the terminal.
+//! [`train`] runs the whole path and [`export`] turns a model into Rust
+//! source. [`cli`] and [`report`] face the terminal.
 //!
 //! Scoring a saved model from Rust:
 //!
@@ -20,6 +21,7 @@
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod export;
 pub mod leaderboard;
 pub mod learners;
 pub mod metrics;

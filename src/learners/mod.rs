@@ -68,6 +68,7 @@ impl TrainSet<'_> {
     clap::ValueEnum,
 )]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum Family {
     /// Gradient-boosted trees (forust-ml).
     Gbdt,

@@ -110,3 +110,91 @@ fn leaderboard_inspect_and_json_summary() {
     );
     assert_eq!(rows[0][1], best);
 }
+
+/// Writes iris as Parquet with typed columns (floats and a string target).
+fn iris_parquet(path: &std::path::Path) {
+    use polars::prelude::*;
+    let text = std::fs::read_to_string(dataset("iris.csv")).unwrap();
+    let mut lines = text.lines();
+    let names: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let mut columns: Vec<Column> = (0..4)
+        .map(|j| {
+            Column::new(
+                names[j].into(),
+                rows.iter()
+                    .map(|r| r[j].parse::<f64>().unwrap())
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    columns.push(Column::new(
+        names[4].into(),
+        rows.iter().map(|r| r[4]).collect::<Vec<_>>(),
+    ));
+    let mut frame = DataFrame::new_infer_height(columns).unwrap();
+    ParquetWriter::new(std::fs::File::create(path).unwrap())
+        .finish(&mut frame)
+        .unwrap();
+}
+
+#[test]
+fn trains_and_predicts_on_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("iris.parquet");
+    iris_parquet(&data);
+    let out = dir.path().join("run");
+    train(&data, "species", &out, 4, &[]);
+    let pred = dir.path().join("pred.csv");
+    crate::support::predict(&out.join("model.json"), &data, &pred);
+    let (header, rows) = read_csv(&pred);
+    assert_eq!(
+        header,
+        ["prediction", "p_setosa", "p_versicolor", "p_virginica"]
+    );
+    let truth = crate::support::column(&dataset("iris.csv"), "species");
+    let hits = rows.iter().zip(&truth).filter(|(r, t)| &r[0] == *t).count();
+    assert!(hits >= 140, "{hits} of 150 right on training rows");
+}
+
+#[test]
+fn rows_with_a_missing_target_are_dropped_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.csv");
+    let mut csv = String::from("x,g,y\n");
+    for i in 0..40 {
+        let y = if i % 10 == 3 {
+            "NA".to_string()
+        } else {
+            (i % 2).to_string()
+        };
+        csv.push_str(&format!("{i},{},{y}\n", if i % 3 == 0 { "a" } else { "b" }));
+    }
+    std::fs::write(&data, csv).unwrap();
+    automl()
+        .args(["train", "--data"])
+        .arg(&data)
+        .args([
+            "--target",
+            "y",
+            "--max-trials",
+            "2",
+            "--ignore",
+            "g",
+            "--out",
+        ])
+        .arg(dir.path().join("run"))
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(
+            "dropped 4 rows whose target 'y' was missing",
+        ));
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run/run.json")).unwrap()).unwrap();
+    assert_eq!(run["rows"], 36);
+    assert_eq!(
+        run["schema"].as_array().unwrap().len(),
+        1,
+        "only x is an input"
+    );
+}

@@ -4,8 +4,13 @@
 //! - `errors`: bad inputs give a clear message, a documented exit code and
 //!   no output files.
 //! - `commands`: predict, leaderboard, inspect and the library API agree.
+//! - `snapshots`: help, inspect and leaderboard text (insta).
+//! - `export`: generated Rust compiles cleanly and predicts bit for bit
+//!   what `automl predict` does.
 
 mod commands;
 mod errors;
+mod export;
+mod snapshots;
 mod support;
 mod train;

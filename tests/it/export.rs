@@ -1,0 +1,174 @@
+//! Generated Rust: for every bundled data set and family, train a small
+//! model, export it, compile the module with a harness under clippy with
+//! `-D warnings`, score every row, and compare with `automl predict` —
+//! the same class and the same probabilities / values, to the bit (both
+//! sides print floats in Rust's shortest round-trip form, so equal text
+//! means equal bits).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{automl, dataset, predict, train};
+
+/// Bundled sets with their targets and whether they are classification.
+const SETS: [(&str, &str, bool); 8] = [
+    ("iris.csv", "species", true),
+    ("penguins.csv", "species", true),
+    ("titanic.csv", "survived", true),
+    ("breast_cancer.csv", "diagnosis", true),
+    ("credit_g.csv", "class", true),
+    ("diabetes.csv", "progression", false),
+    ("abalone.csv", "rings", false),
+    ("wine_quality.csv", "quality", false),
+];
+
+/// A main.rs that scores a CSV (no quoted fields) with the generated
+/// module and prints what `automl predict` prints.
+fn harness(classification: bool) -> String {
+    let header = if classification {
+        r#"let mut head = vec!["prediction".to_string()];
+    head.extend(model::CLASSES.iter().map(|c| format!("p_{c}")));
+    println!("{}", head.join(","));"#
+    } else {
+        r#"println!("prediction");"#
+    };
+    let row = if classification {
+        r#"let mut cells = vec![p.class.to_string()];
+        cells.extend(p.probabilities.iter().map(|v| format!("{v}")));
+        println!("{}", cells.join(","));"#
+    } else {
+        r#"println!("{}", p.value);"#
+    };
+    format!(
+        r#"mod model;
+
+fn main() {{
+    let path = std::env::args().nth(1).expect("csv path");
+    let text = std::fs::read_to_string(path).expect("csv");
+    let mut lines = text.lines();
+    let names: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let index: Vec<usize> = model::INPUT_COLUMNS
+        .iter()
+        .map(|c| names.iter().position(|n| n == c).expect("column"))
+        .collect();
+    {header}
+    for line in lines {{
+        let cells: Vec<&str> = line.split(',').collect();
+        let values: [model::Value<'_>; model::INPUT_COLUMNS.len()] = std::array::from_fn(|i| {{
+            let cell = cells[index[i]];
+            if cell.is_empty() {{ model::Value::Missing }} else {{ model::Value::Text(cell) }}
+        }});
+        let p = model::predict(&values).expect("row scores");
+        {row}
+    }}
+}}
+"#
+    )
+}
+
+/// Compiles `model.rs` + a harness in `dir` with clippy as the compiler.
+pub fn compile(dir: &Path, classification: bool, extra: &[&str]) -> PathBuf {
+    std::fs::write(dir.join("main.rs"), harness(classification)).unwrap();
+    let bin = dir.join("harness");
+    let out = Command::new("clippy-driver")
+        .current_dir(dir)
+        .args(["main.rs", "--edition", "2021", "-D", "warnings", "-o"])
+        .arg(&bin)
+        .args(extra)
+        .output()
+        .expect("clippy-driver runs");
+    assert!(
+        out.status.success(),
+        "generated code does not compile cleanly:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+/// Trains `family` on a bundled set, exports it and compares every row.
+fn parity(family: &str) -> usize {
+    let mut rows = 0;
+    for (file, target, classification) in SETS {
+        if family == "naive_bayes" && !classification {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        train(&dataset(file), target, &run, 2, &["--include", family]);
+        automl()
+            .args(["export", "--rust", "--model"])
+            .arg(run.join("model.json"))
+            .arg("--out")
+            .arg(dir.path().join("model.rs"))
+            .assert()
+            .success();
+        let bin = compile(dir.path(), classification, &[]);
+        let generated = Command::new(&bin).arg(dataset(file)).output().unwrap();
+        assert!(
+            generated.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&generated.stderr)
+        );
+        let expected = dir.path().join("expected.csv");
+        predict(&run.join("model.json"), &dataset(file), &expected);
+        let expected = std::fs::read_to_string(expected).unwrap();
+        let generated = String::from_utf8(generated.stdout).unwrap();
+        for (i, (e, g)) in expected.lines().zip(generated.lines()).enumerate() {
+            assert_eq!(e, g, "{family} on {file}, line {}", i + 1);
+        }
+        assert_eq!(
+            expected.lines().count(),
+            generated.lines().count(),
+            "{family} on {file}"
+        );
+        rows += expected.lines().count() - 1;
+    }
+    eprintln!("{family}: {rows} rows compared, 0 mismatches");
+    rows
+}
+
+#[test]
+fn gbdt_export_matches_predict_bit_for_bit() {
+    assert!(parity("gbdt") > 10_000);
+}
+
+#[test]
+fn random_forest_export_matches_predict_bit_for_bit() {
+    assert!(parity("random_forest") > 10_000);
+}
+
+#[test]
+fn decision_tree_export_matches_predict_bit_for_bit() {
+    assert!(parity("decision_tree") > 10_000);
+}
+
+#[test]
+fn linear_export_matches_predict_bit_for_bit() {
+    assert!(parity("linear") > 10_000);
+}
+
+#[test]
+fn naive_bayes_export_matches_predict_bit_for_bit() {
+    assert!(parity("naive_bayes") > 2_000);
+}
+
+#[test]
+fn knn_export_matches_predict_bit_for_bit() {
+    assert!(parity("knn") > 10_000);
+}
+
+#[test]
+fn export_refuses_a_corrupt_model_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.json");
+    std::fs::write(&model, "{\"format_version\": 1, \"task\": \"binary\"").unwrap();
+    let out = dir.path().join("model.rs");
+    automl()
+        .args(["export", "--rust", "--model"])
+        .arg(&model)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(4);
+    assert!(!out.exists());
+}
