@@ -105,13 +105,16 @@ pub fn load(path: &Path) -> Result<Table> {
         return Err(Error::data(path, "the file is empty"));
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let frame = if matches!(ext.to_ascii_lowercase().as_str(), "parquet" | "pq") {
-        read_parquet(path)?
+    let (frame, header) = if matches!(ext.to_ascii_lowercase().as_str(), "parquet" | "pq") {
+        (read_parquet(path)?, None)
     } else {
-        check_csv_shape(path)?;
-        read_csv(path)?
+        let header = scan_csv(path)?;
+        (read_csv(path)?, Some(header))
     };
-    let table = from_frame(&frame).map_err(|e| Error::data(path, e.to_string()))?;
+    let mut table = from_frame(&frame).map_err(|e| Error::data(path, e.to_string()))?;
+    if let Some(header) = header.filter(|h| h.len() == table.names.len()) {
+        table.names = header;
+    }
     if table.names.is_empty() {
         return Err(Error::data(path, "no columns"));
     }
@@ -140,39 +143,59 @@ fn read_parquet(path: &Path) -> Result<DataFrame> {
 }
 
 /// Polars pads short rows with nulls, which would silently invent missing
-/// values; a row whose field count differs from the header's is an error.
-fn check_csv_shape(path: &Path) -> Result<()> {
+/// values, so every record must have as many fields as the header. Returns
+/// the header's names unescaped as RFC 4180 says (polars keeps the `""` of a
+/// quoted header name as two quotes).
+fn scan_csv(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read(path).map_err(|e| Error::data(path, e.to_string()))?;
-    let mut expected = None;
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&text);
+    let mut header: Vec<Vec<u8>> = vec![Vec::new()];
+    let (mut in_header, mut expected) = (true, None);
     let (mut fields, mut quoted, mut line, mut blank) = (1usize, false, 1usize, true);
-    let mut i = 0;
-    while i < text.len() {
-        let b = text[i];
+    for (i, &b) in text.iter().enumerate() {
+        let structural = !quoted && matches!(b, b',' | b'\n' | b'\r');
         match b {
-            b'"' => quoted = !quoted,
-            b',' if !quoted => fields += 1,
+            b'"' => {
+                // The second quote of `""` inside a quoted field is a literal.
+                if in_header && !quoted && i > 0 && text[i - 1] == b'"' {
+                    if let Some(name) = header.last_mut() {
+                        name.push(b'"');
+                    }
+                }
+                quoted = !quoted;
+            }
+            b',' if !quoted => {
+                fields += 1;
+                if in_header {
+                    header.push(Vec::new());
+                }
+            }
             b'\n' if !quoted => {
                 if !blank {
                     check_fields(path, &mut expected, fields, line)?;
+                    in_header = false;
                 }
-                fields = 1;
-                line += 1;
-                blank = true;
-                i += 1;
+                (fields, line, blank) = (1, line + 1, true);
                 continue;
             }
-            b'\r' => {}
+            _ if in_header && !structural => {
+                if let Some(name) = header.last_mut() {
+                    name.push(b);
+                }
+            }
             _ => {}
         }
         if b != b'\r' {
             blank = false;
         }
-        i += 1;
     }
     if !blank {
         check_fields(path, &mut expected, fields, line)?;
     }
-    Ok(())
+    Ok(header
+        .into_iter()
+        .map(|n| String::from_utf8_lossy(&n).into_owned())
+        .collect())
 }
 
 fn check_fields(

@@ -17,6 +17,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .tempfile_in(dir)
         .map_err(|e| Error::output(path, e))?;
     tmp.write_all(bytes).map_err(|e| Error::output(path, e))?;
+    // Temporary files are private (0600); outputs are ordinary files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::Permissions::from_mode(0o644);
+        tmp.as_file()
+            .set_permissions(mode)
+            .map_err(|e| Error::output(path, e))?;
+    }
     tmp.as_file()
         .sync_all()
         .map_err(|e| Error::output(path, e))?;

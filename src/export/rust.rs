@@ -149,7 +149,12 @@ fn field_names(model: &Model) -> Vec<String> {
                 }
             })
             .collect();
-        base = base.trim_matches('_').to_string();
+        // snake_case: no leading, trailing or doubled underscores.
+        base = base
+            .split('_')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("_");
         if base.is_empty() || base.starts_with(|ch: char| ch.is_ascii_digit()) || is_keyword(&base)
         {
             base = format!("c_{base}");
@@ -285,7 +290,7 @@ fn encode_column(i: usize, c: &ColumnPrep, at: usize) -> String {
             let arms: String = levels
                 .iter()
                 .zip(shares)
-                .map(|(l, s)| format!("            {} => {},\n", lit(l), float(*s)))
+                .map(|(l, s)| format!("                {} => {},\n", lit(l), float(*s)))
                 .collect();
             format!(
                 "    let mut text = NumText::new();\n    match read_level(values[{i}], &mut text) {{\n        Some(level) => {{\n            x[{at}] = match level {{\n{arms}                _ => 0.0,\n            }}\n        }}\n        None => {}\n    }}\n",
@@ -611,3 +616,162 @@ fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::data::Task;
+    use crate::model::estimator::Tree;
+    use crate::model::{ModelMeta, FORMAT_VERSION};
+    use crate::prep::{Prep, Scaler};
+
+    fn numeric(name: &str, fill: f64, missing_indicator: bool) -> ColumnPrep {
+        ColumnPrep {
+            name: name.into(),
+            kind: ColumnKind::Numeric,
+            encoding: Encoding::Number { fill },
+            missing_indicator,
+        }
+    }
+
+    fn model(
+        task: Task,
+        classes: &[&str],
+        columns: Vec<ColumnPrep>,
+        scaler: Option<Scaler>,
+        estimator: Estimator,
+    ) -> Model {
+        Model {
+            format_version: FORMAT_VERSION,
+            task,
+            target: "y".into(),
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+            prep: Prep { columns, scaler },
+            estimator,
+            meta: ModelMeta {
+                family: "test".into(),
+                params: BTreeMap::new(),
+                model_id: "test-1".into(),
+                metric: "rmse".into(),
+                cv_score: 0.0,
+                trained_rows: 10,
+                seed: 0,
+                tool_version: "0.0.0".into(),
+            },
+        }
+    }
+
+    /// A depth-2 tree: root on x0, children on x1, four leaves.
+    fn depth_two(output: usize, scale: f64) -> Tree {
+        Tree {
+            output,
+            width: 1,
+            rule: Rule::Less,
+            feature: vec![0, 1, 1, -1, -1, -1, -1],
+            threshold: vec![0.5, 1.5, 2.5, 0.0, 0.0, 0.0, 0.0],
+            left: vec![1, 3, 5, 0, 0, 0, 0],
+            right: vec![2, 4, 6, 0, 0, 0, 0],
+            values: [0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0]
+                .iter()
+                .map(|v| v * scale)
+                .collect(),
+        }
+    }
+
+    fn source(m: &Model) -> String {
+        generate(m, b"{}")
+            .unwrap()
+            .replace(env!("CARGO_PKG_VERSION"), "[VERSION]")
+    }
+
+    #[test]
+    fn depth_two_regression_tree() {
+        let est = Estimator::Trees(TreeEnsemble {
+            base: vec![0.0],
+            trees: vec![depth_two(0, 1.0)],
+            combine: Combine::Mean,
+            link: Link::Identity,
+        });
+        let m = model(
+            Task::Regression,
+            &[],
+            vec![numeric("a", 0.0, false), numeric("b", 1.0, true)],
+            None,
+            est,
+        );
+        insta::assert_snapshot!(source(&m));
+    }
+
+    #[test]
+    fn logistic_model_with_scaler() {
+        let est = Estimator::Linear(Linear {
+            weights: vec![0.5, -1.25],
+            intercept: vec![0.1],
+            link: Link::Sigmoid,
+        });
+        let scaler = Scaler {
+            mean: vec![1.0, 2.0],
+            scale: vec![0.5, 4.0],
+        };
+        let cols = vec![numeric("age", 30.0, false), numeric("fare", 14.5, false)];
+        insta::assert_snapshot!(source(&model(
+            Task::Binary,
+            &["no", "yes"],
+            cols,
+            Some(scaler),
+            est
+        )));
+    }
+
+    #[test]
+    fn two_tree_boosted_ensemble() {
+        let est = Estimator::Trees(TreeEnsemble {
+            base: vec![-0.2],
+            trees: vec![depth_two(0, 0.1), depth_two(0, -0.05)],
+            combine: Combine::Sum,
+            link: Link::Sigmoid,
+        });
+        let cols = vec![numeric("x", 0.0, false), numeric("z", 0.0, false)];
+        insta::assert_snapshot!(source(&model(Task::Binary, &["0", "1"], cols, None, est)));
+    }
+
+    #[test]
+    fn pipeline_with_categorical_columns() {
+        let cols = vec![
+            ColumnPrep {
+                name: "colour".into(),
+                kind: ColumnKind::Categorical,
+                encoding: Encoding::OneHot {
+                    levels: vec!["red".into(), "green".into()],
+                },
+                missing_indicator: true,
+            },
+            ColumnPrep {
+                name: "city".into(),
+                kind: ColumnKind::Categorical,
+                encoding: Encoding::Frequency {
+                    levels: vec!["Oslo".into(), "Lima".into()],
+                    shares: vec![0.75, 0.25],
+                    missing: 0.0,
+                },
+                missing_indicator: false,
+            },
+            ColumnPrep {
+                name: "member".into(),
+                kind: ColumnKind::Boolean,
+                encoding: Encoding::Flag { fill: 1.0 },
+                missing_indicator: false,
+            },
+            numeric("spend", 12.5, true),
+        ];
+        let est = Estimator::Linear(Linear {
+            weights: (0..18).map(|i| f64::from(i) / 10.0).collect(),
+            intercept: vec![0.0, 0.5, -0.5],
+            link: Link::Softmax,
+        });
+        let m = model(Task::Multiclass, &["a", "b", "c"], cols, None, est);
+        insta::assert_snapshot!(source(&m));
+    }
+}

@@ -1,0 +1,39 @@
+//! Times the portable model's own scorer (`Model::predict_row`) on every row
+//! of a file; prints nanoseconds per row. Used by `bench/codegen.sh` to
+//! compare with the generated Rust. Usage:
+//!
+//! ```sh
+//! cargo run --release --example score_speed -- model.json data.csv REPEATS
+//! ```
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use automl::{data, Model, Value};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 {
+        return Err("usage: score_speed MODEL DATA REPEATS".into());
+    }
+    let model = Model::load(&args[1])?;
+    let table = data::load(std::path::Path::new(&args[2]))?;
+    let repeats: usize = args[3].parse()?;
+    let columns: Vec<&data::Column> = model
+        .input_columns()
+        .iter()
+        .map(|c| table.column(c).ok_or(format!("no column {c}")))
+        .collect::<Result<_, _>>()?;
+    let rows: Vec<Vec<Value<'_>>> = (0..table.rows)
+        .map(|r| columns.iter().map(|c| c.value(r)).collect())
+        .collect();
+    let started = Instant::now();
+    for _ in 0..repeats {
+        for row in &rows {
+            black_box(model.predict_row(black_box(row))?);
+        }
+    }
+    let ns = started.elapsed().as_nanos() as f64 / (repeats * rows.len()) as f64;
+    println!("{ns:.1}");
+    Ok(())
+}
