@@ -45,14 +45,18 @@ pub enum Command {
 
 /// `automl export`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("format").required(true).args(["rust", "kafka_consumer"])))]
 pub struct ExportArgs {
     /// Model file written by `automl train`.
     #[arg(long)]
     pub model: PathBuf,
-    /// Write a std-only Rust module (`predict`, `Value`, `Input`, …).
-    #[arg(long, required = true)]
+    /// Write a std-only Rust module (`predict`, `Value`, `Input`, …) to --out.
+    #[arg(long)]
     pub rust: bool,
-    /// Output file.
+    /// Write a Kafka consumer project (Cargo) into the new folder --out.
+    #[arg(long)]
+    pub kafka_consumer: bool,
+    /// Output file (--rust) or folder (--kafka-consumer).
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -293,7 +297,11 @@ fn run_export(args: &ExportArgs) -> Result<()> {
         path: args.model.clone(),
         reason: e.to_string(),
     })?;
-    crate::export::write_rust(&model, &bytes, &args.out)
+    if args.kafka_consumer {
+        crate::export::kafka::write_project(&model, &bytes, &args.out)
+    } else {
+        crate::export::write_rust(&model, &bytes, &args.out)
+    }
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

@@ -1,7 +1,9 @@
 //! Last stage: exports of the portable model. `rust` writes a
 //! dependency-free Rust module that predicts exactly what the model
-//! predicts; its skeleton is `templates/model.rs.j2`.
+//! predicts (skeleton: `templates/model.rs.j2`); `kafka` wraps it in a
+//! consumer project (`templates/kafka-consumer/`).
 
+pub mod kafka;
 pub mod rust;
 
 use std::path::Path;

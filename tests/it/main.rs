@@ -7,10 +7,12 @@
 //! - `snapshots`: help, inspect and leaderboard text (insta).
 //! - `export`: generated Rust compiles cleanly and predicts bit for bit
 //!   what `automl predict` does.
+//! - `kafka`: the generated consumer against a real broker.
 
 mod commands;
 mod errors;
 mod export;
+mod kafka;
 mod snapshots;
 mod support;
 mod train;

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The project's test command. Starts a Kafka-protocol broker (tansu, in
+# memory) on a free port of 127.0.0.1 for the Kafka tests, runs the whole
+# test suite, and stops the broker. Installs tansu with cargo when missing
+# (about 10 minutes of compiling, once).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+if ! command -v tansu >/dev/null 2>&1; then
+  cargo install tansu --version 0.6.0 --locked --features dynostore
+fi
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p target
+tansu broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+  --storage-engine memory://tansu/ > target/tansu.log 2>&1 &
+broker=$!
+trap 'kill "$broker" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+  sleep 0.1
+done
+sleep 0.5
+if ! kill -0 "$broker" 2>/dev/null; then
+  echo "the broker did not start; see target/tansu.log" >&2
+  exit 1
+fi
+export AUTOML_KAFKA_BROKERS="127.0.0.1:$port"
+
+cargo test --release "$@"

@@ -1,0 +1,465 @@
+//! The generated Kafka consumer against a real Kafka-protocol broker (tansu,
+//! started by `scripts/test.sh`, address in `AUTOML_KAFKA_BROKERS`): two
+//! instances in one group score a 4-partition topic; every input offset
+//! must come out exactly once (steady run) or at least once (a consumer
+//! killed and restarted mid-stream), predictions must equal `automl
+//! predict`'s, and malformed records must reach the dead-letter topic with
+//! their reason.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::Value as Json;
+
+use crate::support::{automl, dataset, predict, train};
+
+fn brokers() -> String {
+    std::env::var("AUTOML_KAFKA_BROKERS").expect("AUTOML_KAFKA_BROKERS is unset: run the tests with scripts/test.sh, which starts the broker")
+}
+
+/// A titanic model and its consumer, trained, exported and built once.
+struct Scorer {
+    model: PathBuf,
+    binary: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn scorer() -> &'static Scorer {
+    static SCORER: OnceLock<Scorer> = OnceLock::new();
+    SCORER.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        train(
+            &dataset("titanic.csv"),
+            "survived",
+            &run,
+            4,
+            &["--include", "gbdt"],
+        );
+        let project = dir.path().join("titanic-scorer");
+        automl()
+            .args(["export", "--kafka-consumer", "--model"])
+            .arg(run.join("model.json"))
+            .arg("--out")
+            .arg(&project)
+            .assert()
+            .success();
+        // One shared target folder, so librdkafka is compiled once per machine.
+        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/kafka-consumer");
+        let status = Command::new("cargo")
+            .args(["build", "--release", "--quiet"])
+            .current_dir(&project)
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "the generated consumer project does not build"
+        );
+        let status = Command::new("cargo")
+            .args(["test", "--release", "--quiet"])
+            .current_dir(&project)
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "the generated consumer project's tests fail"
+        );
+        Scorer {
+            model: run.join("model.json"),
+            binary: target.join("release/titanic-scorer"),
+            _dir: dir,
+        }
+    })
+}
+
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+fn create_topic(name: &str, partitions: u32) {
+    let status = Command::new("tansu")
+        .args([
+            "topic",
+            "create",
+            name,
+            "--broker",
+            &format!("tcp://{}", brokers()),
+            "--partitions",
+            &partitions.to_string(),
+        ])
+        .status()
+        .expect("tansu is on PATH (scripts/test.sh)");
+    assert!(status.success(), "creating topic {name}");
+}
+
+/// Titanic rows as JSON objects keyed by row number; empty cells are null.
+fn titanic_records() -> (Vec<(String, String)>, String) {
+    let text = std::fs::read_to_string(dataset("titanic.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let mut records = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let mut object = serde_json::Map::new();
+        for (name, cell) in header.iter().zip(line.split(',')) {
+            let value = if cell.is_empty() {
+                Json::Null
+            } else if let Ok(x) = cell.parse::<f64>() {
+                Json::from(x)
+            } else {
+                Json::from(cell)
+            };
+            object.insert(name.to_string(), value);
+        }
+        records.push((i.to_string(), Json::Object(object).to_string()));
+    }
+    (records, text)
+}
+
+const MALFORMED: [&str; 5] = [
+    "not json",
+    "[1, 2]",
+    "{\"age\": {\"years\": 3}}",
+    "{\"age\": \"old\"}",
+    "{\"sex\": [\"male\"]}",
+];
+
+fn produce(topic: &str, records: &[(String, String)]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    for (key, value) in records {
+        loop {
+            match producer.send(BaseRecord::to(topic).key(key).payload(value)) {
+                Ok(()) => break,
+                Err((_, _)) => {
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// A running consumer and what it has logged so far.
+struct Running {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+fn start(topics: &Topics, group: &str) -> Running {
+    let mut child = Command::new(&scorer().binary)
+        .args([
+            "--brokers",
+            &brokers(),
+            "--input",
+            &topics.input,
+            "--output",
+            &topics.output,
+        ])
+        .args([
+            "--dead-letter",
+            &topics.dead_letter,
+            "--group",
+            group,
+            "--stats-seconds",
+            "2",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (stderr, sink) = (child.stderr.take().unwrap(), Arc::clone(&log));
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    Running { child, log, reader }
+}
+
+impl Running {
+    /// Partitions in the consumer's latest assignment.
+    fn assigned(&self) -> usize {
+        let log = self.log.lock().unwrap();
+        log.lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("assigned: "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// Waits until every consumer holds partitions (the group has settled).
+fn settle(consumers: &[&Running]) {
+    let started = Instant::now();
+    while consumers.iter().any(|c| c.assigned() == 0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the consumer group did not settle"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// SIGTERM, then the exit status must be 0; returns the records the
+/// consumer reports it read (its `stopped: in=N` line).
+fn stop(mut running: Running) -> u64 {
+    let _ = Command::new("kill")
+        .args(["-TERM", &running.child.id().to_string()])
+        .status();
+    let status = running.child.wait().unwrap();
+    running.reader.join().unwrap();
+    let log = running.log.lock().unwrap().clone();
+    assert!(
+        status.success(),
+        "consumer exited with {status} after SIGTERM:\n{log}"
+    );
+    assert!(
+        log.contains("started: brokers=") && log.contains("model=gbdt-"),
+        "start line missing:\n{log}"
+    );
+    log.lines()
+        .find_map(|l| l.strip_prefix("stopped: in="))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no stopped line:\n{log}"))
+}
+
+struct Topics {
+    input: String,
+    output: String,
+    dead_letter: String,
+}
+
+fn topics(name: &str) -> Topics {
+    let t = Topics {
+        input: unique(name),
+        output: unique(&format!("{name}-scores")),
+        dead_letter: unique(&format!("{name}-dlq")),
+    };
+    create_topic(&t.input, 4);
+    create_topic(&t.output, 1);
+    create_topic(&t.dead_letter, 1);
+    t
+}
+
+/// One record read back from the output or dead-letter topic.
+struct Outcome {
+    source: (i32, i64),
+    key: String,
+    body: Option<Json>,
+    reason: Option<String>,
+}
+
+/// Reads output and dead-letter records until `want` distinct source
+/// offsets were seen (or the deadline passes); returns all of them.
+fn collect(t: &Topics, want: usize, deadline: Duration) -> Vec<Outcome> {
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("reader"))
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&t.output, 0, Offset::Beginning)
+        .unwrap();
+    tpl.add_partition_offset(&t.dead_letter, 0, Offset::Beginning)
+        .unwrap();
+    reader.assign(&tpl).unwrap();
+    let (mut out, mut seen) = (Vec::new(), BTreeSet::new());
+    let started = Instant::now();
+    while seen.len() < want && started.elapsed() < deadline {
+        let Some(Ok(m)) = reader.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let key = String::from_utf8_lossy(m.key().unwrap_or_default()).to_string();
+        let o = if m.topic() == t.output {
+            let body: Json = serde_json::from_slice(m.payload().unwrap()).unwrap();
+            let source = (
+                body["source"]["partition"].as_i64().unwrap() as i32,
+                body["source"]["offset"].as_i64().unwrap(),
+            );
+            Outcome {
+                source,
+                key,
+                body: Some(body),
+                reason: None,
+            }
+        } else {
+            let h = m.headers().expect("dead letters carry headers");
+            let get = |k: &str| {
+                h.iter()
+                    .find(|x| x.key == k)
+                    .and_then(|x| x.value)
+                    .map(|v| String::from_utf8_lossy(v).to_string())
+            };
+            let source = (
+                get("automl.source.partition").unwrap().parse().unwrap(),
+                get("automl.source.offset").unwrap().parse().unwrap(),
+            );
+            Outcome {
+                source,
+                key,
+                body: None,
+                reason: get("automl.error"),
+            }
+        };
+        seen.insert(o.source);
+        out.push(o);
+    }
+    out
+}
+
+/// Every input (partition, offset) of `t.input`, read back from the
+/// start (`expected` records; tansu's watermarks are not reliable enough).
+fn input_offsets(t: &Topics, expected: usize) -> BTreeSet<(i32, i64)> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("probe"))
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..4 {
+        tpl.add_partition_offset(&t.input, p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut all = BTreeSet::new();
+    let started = Instant::now();
+    while all.len() < expected && started.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            all.insert((m.partition(), m.offset()));
+        }
+    }
+    all
+}
+
+#[test]
+fn two_consumers_score_every_record_exactly_once_like_predict() {
+    let s = scorer();
+    let t = topics("steady");
+    let (mut records, csv) = titanic_records();
+    records.extend(
+        MALFORMED
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (format!("bad-{i}"), m.to_string())),
+    );
+    let group = unique("steady-group");
+    let (a, b) = (start(&t, &group), start(&t, &group));
+    settle(&[&a, &b]);
+    produce(&t.input, &records);
+    let outcomes = collect(&t, records.len(), Duration::from_secs(120));
+    let (read_a, read_b) = (stop(a), stop(b));
+    assert!(
+        read_a > 0 && read_b > 0,
+        "the group did not share the partitions: {read_a} and {read_b} records read"
+    );
+    assert_eq!((read_a + read_b) as usize, records.len());
+    let inputs = input_offsets(&t, records.len());
+    assert_eq!(inputs.len(), records.len());
+    let mut counts: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    outcomes
+        .iter()
+        .for_each(|o| *counts.entry(o.source).or_default() += 1);
+    let once = inputs.iter().filter(|s| counts.get(s) == Some(&1)).count();
+    assert_eq!(
+        once,
+        inputs.len(),
+        "every input offset exactly once across output and dead letters"
+    );
+    assert_eq!(counts.len(), inputs.len());
+    // Malformed records are dead letters with a reason; valid ones are not.
+    let dead: Vec<&Outcome> = outcomes.iter().filter(|o| o.body.is_none()).collect();
+    assert_eq!(dead.len(), MALFORMED.len());
+    assert!(dead
+        .iter()
+        .all(|o| o.key.starts_with("bad-") && o.reason.as_deref().is_some_and(|r| !r.is_empty())));
+    // Predictions equal `automl predict` on the same rows, to the bit.
+    let dir = tempfile::tempdir().unwrap();
+    let (data, expected) = (dir.path().join("rows.csv"), dir.path().join("expected.csv"));
+    std::fs::write(&data, &csv).unwrap();
+    predict(&s.model, &data, &expected);
+    let expected = std::fs::read_to_string(expected).unwrap();
+    let expected: Vec<Vec<&str>> = expected
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    for o in outcomes.iter().filter(|o| o.body.is_some()) {
+        let row = &expected[o.key.parse::<usize>().unwrap()];
+        let body = o.body.as_ref().unwrap();
+        assert_eq!(body["prediction"], row[0], "row {}", o.key);
+        let p1 = body["probabilities"]["1"].as_f64().unwrap();
+        assert_eq!(
+            p1.to_bits(),
+            row[2].parse::<f64>().unwrap().to_bits(),
+            "row {}",
+            o.key
+        );
+    }
+    eprintln!(
+        "steady run: {} in, {} out, {} dead-lettered, 0 duplicated, 0 lost; consumers read {read_a} and {read_b}",
+        inputs.len(),
+        outcomes.len() - dead.len(),
+        dead.len()
+    );
+}
+
+#[test]
+fn a_consumer_killed_mid_stream_loses_nothing() {
+    scorer();
+    let t = topics("restart");
+    let (rows, _) = titanic_records();
+    let records: Vec<(String, String)> = (0..4)
+        .flat_map(|round| {
+            rows.iter()
+                .map(move |(k, v)| (format!("{round}-{k}"), v.clone()))
+        })
+        .collect();
+    produce(&t.input, &records);
+    let group = unique("restart-group");
+    let (mut a, b) = (start(&t, &group), start(&t, &group));
+    // Let them get going, then crash one (no commit, no goodbye) and start it again.
+    let early = collect(&t, records.len() / 4, Duration::from_secs(60));
+    assert!(!early.is_empty(), "consumers produced nothing");
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let a = start(&t, &group);
+    let outcomes = collect(&t, records.len(), Duration::from_secs(120));
+    stop(a);
+    stop(b);
+    let inputs = input_offsets(&t, records.len());
+    assert_eq!(inputs.len(), records.len());
+    let seen: BTreeSet<(i32, i64)> = outcomes.iter().map(|o| o.source).collect();
+    let lost = inputs.difference(&seen).count();
+    let duplicated = outcomes.len() - seen.len();
+    eprintln!(
+        "restart run: {} in, {} out, {} duplicated, {lost} lost",
+        inputs.len(),
+        outcomes.len(),
+        duplicated
+    );
+    assert_eq!(lost, 0, "records lost across a consumer crash");
+}
