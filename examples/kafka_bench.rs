@@ -72,7 +72,7 @@ fn main() -> Result<()> {
                 .args(["--stats-seconds", "5"])
                 .spawn()
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<std::io::Result<_>>()?;
     // Let the group settle before the clock starts.
     std::thread::sleep(Duration::from_secs(8));
     let rows = titanic_rows()?;
@@ -155,7 +155,7 @@ fn read_times(
     topic: &str,
     partitions: i32,
     n: usize,
-) -> Result<Vec<Vec<i64>>, Box<dyn std::error::Error>> {
+) -> Result<Vec<Vec<i64>>> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "bench-reader")
