@@ -150,12 +150,7 @@ fn millis(t: Timestamp) -> i64 {
 }
 
 /// CreateTime of every input record, by partition and offset.
-fn read_times(
-    brokers: &str,
-    topic: &str,
-    partitions: i32,
-    n: usize,
-) -> Result<Vec<Vec<i64>>> {
+fn read_times(brokers: &str, topic: &str, partitions: i32, n: usize) -> Result<Vec<Vec<i64>>> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "bench-reader")
