@@ -94,6 +94,45 @@ pub fn compile(dir: &Path, classification: bool, extra: &[&str]) -> PathBuf {
     bin
 }
 
+/// Exports `model` to `dir/model.rs`.
+fn export_rust(model: &Path, out: &Path) {
+    automl()
+        .args(["export", "--rust", "--model"])
+        .arg(model)
+        .arg("--out")
+        .arg(out)
+        .assert()
+        .success();
+}
+
+/// Exports `model`, compiles it with the harness, scores `rows` (in the
+/// harness's separators) and returns its output beside what `automl
+/// predict` writes for `data` (the same rows as CSV).
+fn generated_and_expected(
+    dir: &Path,
+    model: &Path,
+    data: &Path,
+    rows: &str,
+    classification: bool,
+) -> (String, String) {
+    export_rust(model, &dir.join("model.rs"));
+    let bin = compile(dir, classification, &[]);
+    let usv = dir.join("rows.usv");
+    std::fs::write(&usv, rows).unwrap();
+    let generated = Command::new(&bin).arg(&usv).output().unwrap();
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let expected = dir.join("expected.csv");
+    predict(model, data, &expected);
+    (
+        String::from_utf8(generated.stdout).unwrap(),
+        std::fs::read_to_string(expected).unwrap(),
+    )
+}
+
 /// Trains `family` on a bundled set, exports it and compares every row.
 fn parity(family: &str) -> usize {
     let mut rows = 0;
@@ -104,30 +143,14 @@ fn parity(family: &str) -> usize {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
         train(&dataset(file), target, &run, 2, &["--include", family]);
-        automl()
-            .args(["export", "--rust", "--model"])
-            .arg(run.join("model.json"))
-            .arg("--out")
-            .arg(dir.path().join("model.rs"))
-            .assert()
-            .success();
-        let bin = compile(dir.path(), classification, &[]);
-        let usv = dir.path().join("rows.usv");
-        std::fs::write(
-            &usv,
-            unit_separated(&std::fs::read_to_string(dataset(file)).unwrap()),
-        )
-        .unwrap();
-        let generated = Command::new(&bin).arg(&usv).output().unwrap();
-        assert!(
-            generated.status.success(),
-            "{file}: {}",
-            String::from_utf8_lossy(&generated.stderr)
+        let csv = std::fs::read_to_string(dataset(file)).unwrap();
+        let (generated, expected) = generated_and_expected(
+            dir.path(),
+            &run.join("model.json"),
+            &dataset(file),
+            &unit_separated(&csv),
+            classification,
         );
-        let expected = dir.path().join("expected.csv");
-        predict(&run.join("model.json"), &dataset(file), &expected);
-        let expected = std::fs::read_to_string(expected).unwrap();
-        let generated = String::from_utf8(generated.stdout).unwrap();
         for (i, (e, g)) in expected.lines().zip(generated.lines()).enumerate() {
             assert_eq!(e, g, "{family} on {file}, line {}", i + 1);
         }
@@ -250,37 +273,16 @@ fn hostile_names_and_levels_cannot_inject_code() {
     for family in ["decision_tree", "linear"] {
         let run = dir.path().join(family);
         train(&data, "y", &run, 2, &["--include", family]);
-        let src = dir.path().join("model.rs");
-        automl()
-            .args(["export", "--rust", "--model"])
-            .arg(run.join("model.json"))
-            .arg("--out")
-            .arg(&src)
-            .assert()
-            .success();
-        let code = std::fs::read_to_string(&src).unwrap();
+        let (generated, expected) =
+            generated_and_expected(dir.path(), &run.join("model.json"), &data, &usv, true);
+        let code = std::fs::read_to_string(dir.path().join("model.rs")).unwrap();
         assert!(
             !code
                 .lines()
                 .any(|l| l.trim_start().starts_with("fn injected")),
             "{family}: injected item"
         );
-        let bin = compile(dir.path(), true, &[]);
-        let rows = dir.path().join("rows.usv");
-        std::fs::write(&rows, &usv).unwrap();
-        let generated = Command::new(&bin).arg(&rows).output().unwrap();
-        assert!(
-            generated.status.success(),
-            "{}",
-            String::from_utf8_lossy(&generated.stderr)
-        );
-        let expected = dir.path().join("expected.csv");
-        predict(&run.join("model.json"), &data, &expected);
-        assert_eq!(
-            std::fs::read_to_string(expected).unwrap(),
-            String::from_utf8(generated.stdout).unwrap(),
-            "{family}"
-        );
+        assert_eq!(expected, generated, "{family}");
     }
 }
 
@@ -302,32 +304,15 @@ fn csv_field(s: &str) -> String {
 fn book_example_is_current() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    automl()
-        .args(["train", "--data"])
-        .arg(dataset("iris.csv"))
-        .args([
-            "--target",
-            "species",
-            "--include",
-            "decision_tree",
-            "--max-trials",
-            "1",
-            "--seed",
-            "7",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&run)
-        .assert()
-        .success();
+    train(
+        &dataset("iris.csv"),
+        "species",
+        &run,
+        1,
+        &["--include", "decision_tree"],
+    );
     let out = dir.path().join("model.rs");
-    automl()
-        .args(["export", "--rust", "--model"])
-        .arg(run.join("model.json"))
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .success();
+    export_rust(&run.join("model.json"), &out);
     let book = Path::new(env!("CARGO_MANIFEST_DIR")).join("book/src/examples/iris_tree.rs");
     assert_eq!(
         std::fs::read_to_string(out).unwrap(),

@@ -56,26 +56,15 @@ fn scorer() -> &'static Scorer {
             .success();
         // One shared target folder, so librdkafka is compiled once per machine.
         let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/kafka-consumer");
-        let status = Command::new("cargo")
-            .args(["build", "--release", "--quiet"])
-            .current_dir(&project)
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "the generated consumer project does not build"
-        );
-        let status = Command::new("cargo")
-            .args(["test", "--release", "--quiet"])
-            .current_dir(&project)
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "the generated consumer project's tests fail"
-        );
+        for (command, failure) in [("build", "does not build"), ("test", "fails its own tests")] {
+            let status = Command::new("cargo")
+                .args([command, "--release", "--quiet"])
+                .current_dir(&project)
+                .env("CARGO_TARGET_DIR", &target)
+                .status()
+                .unwrap();
+            assert!(status.success(), "the generated consumer project {failure}");
+        }
         Scorer {
             model: run.join("model.json"),
             binary: target.join("release/titanic-scorer"),
