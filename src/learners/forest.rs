@@ -265,13 +265,6 @@ mod tests {
             .predict(&m)
             .unwrap();
         let est = Estimator::Trees(lowered);
-        let mut out = [0.0];
-        for (r, row) in x.chunks(d).enumerate() {
-            est.score(row, &mut out);
-            assert!(
-                (out[0] - native[r]).abs() <= 1e-9 * native[r].abs().max(1.0),
-                "row {r}"
-            );
-        }
+        testdata::assert_values(&est, &x, d, &native, "lowered model");
     }
 }

@@ -125,15 +125,7 @@ mod tests {
                 .predict(&m)
                 .unwrap();
             let est = Knn.fit(&data, &p, 0).unwrap();
-            let mut out = [0.0; 2];
-            for (r, row) in x.chunks(d).enumerate() {
-                est.score(row, &mut out);
-                assert_eq!(
-                    crate::model::argmax(&out) as u32,
-                    native[r],
-                    "k={k} {w} row {r}"
-                );
-            }
+            testdata::assert_classes(&est, &x, d, data.width(), &native, &format!("k={k} {w}"));
         }
     }
 
@@ -153,13 +145,6 @@ mod tests {
             .predict(&m)
             .unwrap();
         let est = Knn.fit(&data, &p, 0).unwrap();
-        let mut out = [0.0];
-        for (r, row) in x.chunks(d).enumerate() {
-            est.score(row, &mut out);
-            assert!(
-                (out[0] - native[r]).abs() <= 1e-9 * native[r].abs().max(1.0),
-                "row {r}"
-            );
-        }
+        testdata::assert_values(&est, &x, d, &native, "lowered model");
     }
 }

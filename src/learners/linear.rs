@@ -147,7 +147,7 @@ mod tests {
     #[test]
     fn lowered_logistic_predicts_like_smartcore() {
         for (file, target) in [("breast_cancer.csv", "diagnosis"), ("iris.csv", "species")] {
-            let (x, n, d, target, task) = testdata::load(file, target);
+            let (x, n, d, target, _) = testdata::load(file, target);
             let data = TrainSet {
                 x: &x,
                 n,
@@ -164,16 +164,7 @@ mod tests {
             let mut p = Params::default();
             p.0.insert("alpha".into(), crate::search::space::Param::Float(0.5));
             let est = LinearModel.fit(&data, &p, 0).unwrap();
-            let mut out = vec![0.0; data.width()];
-            assert!(task.is_classification());
-            for (r, row) in x.chunks(d).enumerate() {
-                est.score(row, &mut out);
-                assert_eq!(
-                    crate::model::argmax(&out) as u32,
-                    native[r],
-                    "{file} row {r}"
-                );
-            }
+            testdata::assert_classes(&est, &x, d, data.width(), &native, file);
         }
     }
 
@@ -195,13 +186,6 @@ mod tests {
             .predict(&m)
             .unwrap();
         let est = LinearModel.fit(&data, &p, 0).unwrap();
-        let mut out = [0.0];
-        for (r, row) in x.chunks(d).enumerate() {
-            est.score(row, &mut out);
-            assert!(
-                (out[0] - native[r]).abs() <= 1e-9 * native[r].abs().max(1.0),
-                "row {r}"
-            );
-        }
+        testdata::assert_values(&est, &x, d, &native, "lowered model");
     }
 }

@@ -273,6 +273,7 @@ pub(crate) mod serde_read {
 pub(crate) mod testdata {
     //! Small encoded data sets from the bundled CSVs, for differential tests.
     use crate::data::{self, Target, Task};
+    use crate::model::Estimator;
     use crate::prep::Prep;
 
     /// Encoded, scaled features and target of a bundled data set.
@@ -286,5 +287,38 @@ pub(crate) mod testdata {
         let (mut x, d) = prep.encode_table(&ds.inputs).expect("encodes");
         prep.scale_matrix(&mut x, d);
         (x, ds.inputs.rows, d, ds.target, ds.task)
+    }
+
+    /// Asserts that `est`'s most probable class is `native[r]` on every row.
+    pub fn assert_classes(
+        est: &Estimator,
+        x: &[f64],
+        d: usize,
+        k: usize,
+        native: &[u32],
+        what: &str,
+    ) {
+        let mut out = vec![0.0; k];
+        for (r, row) in x.chunks(d).enumerate() {
+            est.score(row, &mut out);
+            assert_eq!(
+                crate::model::argmax(&out) as u32,
+                native[r],
+                "{what}, row {r}"
+            );
+        }
+    }
+
+    /// Asserts that `est` predicts `native[r]` on every row (to 1e-9, relative:
+    /// the libraries sum in their own order).
+    pub fn assert_values(est: &Estimator, x: &[f64], d: usize, native: &[f64], what: &str) {
+        let mut out = [0.0];
+        for (r, row) in x.chunks(d).enumerate() {
+            est.score(row, &mut out);
+            assert!(
+                (out[0] - native[r]).abs() <= 1e-9 * native[r].abs().max(1.0),
+                "{what}, row {r}"
+            );
+        }
     }
 }
