@@ -91,16 +91,16 @@ fn main() -> Result<()> {
         producer.poll(Duration::ZERO);
     }
     producer.flush(Duration::from_secs(60))?;
-    let (input_times, output) = (
-        read_times(brokers, &input, 4, n)?,
-        read_outputs(brokers, &output, n)?,
-    );
+    let read =
+        read_times(brokers, &input, 4, n).and_then(|t| Ok((t, read_outputs(brokers, &output, n)?)));
+    // Stop the consumers whatever happened, so none is left running.
     for mut c in children {
         let _ = Command::new("kill")
             .args(["-TERM", &c.id().to_string()])
             .status();
         c.wait()?;
     }
+    let (input_times, output) = read?;
     let first_in = input_times.iter().flatten().copied().min().unwrap_or(0);
     let last_out = output.iter().map(|(_, _, t)| *t).max().unwrap_or(0);
     let mut latency: Vec<i64> = output
