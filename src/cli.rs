@@ -67,17 +67,26 @@ pub struct TrainArgs {
     /// Training data (CSV, or Parquet by extension .parquet / .pq).
     #[arg(long)]
     pub data: PathBuf,
-    /// Column to predict.
-    #[arg(long)]
-    pub target: String,
-    /// Force the task instead of inferring it from the target.
+    /// Column to predict (not for --task cluster / anomaly).
+    #[arg(long, required_unless_present = "task")]
+    pub target: Option<String>,
+    /// Force the task instead of inferring it from the target; `cluster`
+    /// and `anomaly` need no target.
     #[arg(long, value_enum)]
     pub task: Option<Task>,
+    /// Column to score clusters or anomaly scores against (cluster /
+    /// anomaly tasks); it is never used to fit.
+    #[arg(long, value_name = "COL")]
+    pub label: Option<String>,
+    /// Share of training rows the anomaly threshold flags [default: 0.05].
+    #[arg(long, value_name = "SHARE")]
+    pub contamination: Option<f64>,
     /// Column to leave out (repeatable), such as an id.
     #[arg(long, value_name = "COL")]
     pub ignore: Vec<String>,
     /// Metric that ranks models [default: roc_auc (binary), log_loss
-    /// (multiclass), rmse (regression)].
+    /// (multiclass), rmse (regression), silhouette (cluster), stability
+    /// (anomaly; roc_auc with --label)].
     #[arg(long, value_enum)]
     pub metric: Option<Metric>,
     /// Cross-validation folds (data over 10 000 rows uses one 80/20 holdout).
@@ -171,6 +180,8 @@ fn run_train(args: TrainArgs, started: Instant) -> Result<()> {
     let settings = TrainSettings {
         data: args.data,
         target: args.target,
+        label: args.label,
+        contamination: args.contamination,
         task: args.task,
         ignore: args.ignore,
         metric: args.metric,
@@ -192,8 +203,14 @@ fn run_train(args: TrainArgs, started: Instant) -> Result<()> {
     } else {
         if !args.quiet && report.record.dropped_rows > 0 {
             eprintln!(
-                "note: dropped {} rows whose target '{}' was missing",
-                report.record.dropped_rows, settings.target
+                "note: dropped {} rows whose {} '{}' was missing",
+                report.record.dropped_rows,
+                if settings.label.is_some() {
+                    "label"
+                } else {
+                    "target"
+                },
+                report.model.target
             );
         }
         print_stdout(&format!(
@@ -232,19 +249,9 @@ fn run_predict(args: &PredictArgs) -> Result<()> {
     let model = Model::load(&args.model)?;
     let table = data::load(&args.data)?;
     let pred = model.predict_table(&table)?;
-    let mut header = vec!["prediction".to_string()];
-    header.extend(model.classes.iter().map(|c| format!("p_{c}")));
-    let mut text = csv_line(&header);
+    let mut text = csv_line(&model.output_header());
     for r in 0..pred.rows() {
-        let row = pred.row(r);
-        let mut cells = Vec::with_capacity(row.len() + 1);
-        if model.task.is_classification() {
-            cells.push(model.classes[pred.class(r)].clone());
-            cells.extend(row.iter().map(|p| format!("{p}")));
-        } else {
-            cells.push(format!("{}", row[0]));
-        }
-        text.push_str(&csv_line(&cells));
+        text.push_str(&csv_line(&model.output_cells(pred.row(r))));
     }
     match &args.out {
         Some(path) => write_atomic(path, text.as_bytes()),

@@ -285,12 +285,21 @@ pub enum Task {
     Multiclass,
     /// A numeric target.
     Regression,
+    /// Groups of similar rows, without a target.
+    Cluster,
+    /// Rows unlike the rest, without a target.
+    Anomaly,
 }
 
 impl Task {
     /// Whether the task predicts classes.
     pub fn is_classification(self) -> bool {
-        self != Task::Regression
+        matches!(self, Task::Binary | Task::Multiclass)
+    }
+
+    /// Whether the task learns from a target column.
+    pub fn is_supervised(self) -> bool {
+        !matches!(self, Task::Cluster | Task::Anomaly)
     }
 }
 
@@ -300,6 +309,8 @@ impl std::fmt::Display for Task {
             Task::Binary => "binary",
             Task::Multiclass => "multiclass",
             Task::Regression => "regression",
+            Task::Cluster => "cluster",
+            Task::Anomaly => "anomaly",
         })
     }
 }
@@ -316,6 +327,9 @@ pub enum Target {
     },
     /// Numeric values.
     Values(Vec<f64>),
+    /// No target (clustering or anomaly detection without labels): the
+    /// number of rows.
+    Unlabelled(usize),
 }
 
 impl Target {
@@ -323,7 +337,16 @@ impl Target {
     pub fn width(&self) -> usize {
         match self {
             Target::Classes { labels, .. } => labels.len(),
-            Target::Values(_) => 1,
+            Target::Values(_) | Target::Unlabelled(_) => 1,
+        }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        match self {
+            Target::Classes { y, .. } => y.len(),
+            Target::Values(v) => v.len(),
+            Target::Unlabelled(n) => *n,
         }
     }
 
@@ -335,6 +358,7 @@ impl Target {
                 y: rows.iter().map(|&r| y[r]).collect(),
             },
             Target::Values(v) => Target::Values(rows.iter().map(|&r| v[r]).collect()),
+            Target::Unlabelled(_) => Target::Unlabelled(rows.len()),
         }
     }
 }
@@ -354,6 +378,13 @@ pub struct Dataset {
     pub dropped_rows: usize,
 }
 
+impl Dataset {
+    /// Whether rows have a target or label to score against.
+    pub fn labelled(&self) -> bool {
+        !matches!(self.target, Target::Unlabelled(_))
+    }
+}
+
 /// Splits `table` into inputs and target, checks the columns, and infers the
 /// task unless `forced`.
 pub fn prepare(
@@ -368,27 +399,8 @@ pub fn prepare(
             table.names.join(", ")
         )));
     };
-    for col in ignore {
-        if table.position(col).is_none() {
-            return Err(Error::Schema(format!(
-                "--ignore column '{col}' is not in the data"
-            )));
-        }
-    }
-    let keep: Vec<usize> = (0..table.rows)
-        .filter(|&r| !table.columns[t].is_missing(r))
-        .collect();
-    let dropped_rows = table.rows - keep.len();
-    if keep.is_empty() {
-        return Err(Error::Schema(format!(
-            "target column '{target}' has no values"
-        )));
-    }
-    let table = if dropped_rows > 0 {
-        table.take(&keep)
-    } else {
-        table
-    };
+    check_ignored(&table, ignore)?;
+    let (table, dropped_rows) = drop_unlabelled(table, t, target)?;
     let target_col = &table.columns[t];
     let task = forced.unwrap_or_else(|| infer_task(target_col));
     let target_values = build_target(target, target_col, task)?;
@@ -400,6 +412,74 @@ pub fn prepare(
         task,
         dropped_rows,
     })
+}
+
+/// Prepares data for clustering or anomaly detection: every column not
+/// ignored is an input. `label`, if given, is set aside to score the models
+/// and never reaches a learner; rows without a label are dropped. Anomaly
+/// labels need exactly two values, the second in sorted order (`1`, `true`,
+/// `yes`) meaning anomaly.
+pub fn prepare_unsupervised(
+    table: Table,
+    task: Task,
+    label: Option<&str>,
+    ignore: &[String],
+) -> Result<Dataset> {
+    check_ignored(&table, ignore)?;
+    let Some(name) = label else {
+        let inputs = input_table(&table, usize::MAX, ignore)?;
+        return Ok(Dataset {
+            target: Target::Unlabelled(inputs.rows),
+            inputs,
+            target_name: String::new(),
+            task,
+            dropped_rows: 0,
+        });
+    };
+    let Some(t) = table.position(name) else {
+        return Err(Error::Schema(format!(
+            "--label column '{name}' is not in the data (columns: {})",
+            table.names.join(", ")
+        )));
+    };
+    let (table, dropped_rows) = drop_unlabelled(table, t, name)?;
+    let kind = if task == Task::Anomaly {
+        Task::Binary
+    } else {
+        Task::Multiclass
+    };
+    let target = build_target(name, &table.columns[t], kind)?;
+    Ok(Dataset {
+        inputs: input_table(&table, t, ignore)?,
+        target_name: name.to_string(),
+        target,
+        task,
+        dropped_rows,
+    })
+}
+
+fn check_ignored(table: &Table, ignore: &[String]) -> Result<()> {
+    match ignore.iter().find(|c| table.position(c).is_none()) {
+        Some(col) => Err(Error::Schema(format!(
+            "--ignore column '{col}' is not in the data"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Drops rows whose column `t` is missing; errors if none is left.
+fn drop_unlabelled(table: Table, t: usize, name: &str) -> Result<(Table, usize)> {
+    let keep: Vec<usize> = (0..table.rows)
+        .filter(|&r| !table.columns[t].is_missing(r))
+        .collect();
+    let dropped = table.rows - keep.len();
+    if keep.is_empty() {
+        return Err(Error::Schema(format!("column '{name}' has no values")));
+    }
+    if dropped == 0 {
+        return Ok((table, 0));
+    }
+    Ok((table.take(&keep), dropped))
 }
 
 fn input_table(table: &Table, target: usize, ignore: &[String]) -> Result<Table> {
@@ -516,16 +596,13 @@ fn sorted_labels(texts: &[String]) -> Vec<String> {
 
 /// Row indices of each validation fold; training rows are the rest.
 pub fn folds(target: &Target, k: usize, seed: u64) -> Vec<Vec<usize>> {
-    let n = match target {
-        Target::Classes { y, .. } => y.len(),
-        Target::Values(v) => v.len(),
-    };
+    let n = target.rows();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let groups: Vec<Vec<usize>> = match target {
         Target::Classes { labels, y } => (0..labels.len())
             .map(|c| (0..n).filter(|&r| y[r] == c).collect())
             .collect(),
-        Target::Values(_) => vec![(0..n).collect()],
+        Target::Values(_) | Target::Unlabelled(_) => vec![(0..n).collect()],
     };
     if k <= 1 {
         return holdout(groups, &mut rng);

@@ -53,12 +53,13 @@ pub struct Leaderboard {
 
 impl Leaderboard {
     /// Ranks `trials`: scored ones by `metric`, then failed, then skipped.
-    pub fn new(task: Task, metric: Metric, trials: &[Trial]) -> Leaderboard {
+    /// `labelled` says whether an unsupervised run had a `--label` column.
+    pub fn new(task: Task, metric: Metric, labelled: bool, trials: &[Trial]) -> Leaderboard {
         let mut order: Vec<&Trial> = trials.iter().collect();
         order.sort_by(|a, b| compare(metric, a, b));
         let metrics: Vec<Metric> = {
             let mut m = vec![metric];
-            m.extend(Metric::all_for(task).iter().filter(|x| **x != metric));
+            m.extend(Metric::all_for(task, labelled).iter().filter(|x| **x != metric));
             m
         };
         let rows = order

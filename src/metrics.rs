@@ -1,6 +1,10 @@
 //! Scores of predictions against truth: ROC AUC, log loss, accuracy, F1 for
-//! classes; RMSE, MAE and R² for values. The leaderboard ranks trials by one
-//! of them (the primary metric) and shows the others beside it.
+//! classes; RMSE, MAE and R² for values; silhouette, Calinski–Harabasz,
+//! Davies–Bouldin and adjusted Rand for clusters; ROC AUC, average precision
+//! and stability for anomaly scores. The leaderboard ranks trials by one of
+//! them (the primary metric) and shows the others beside it.
+
+pub mod unsupervised;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +35,19 @@ pub enum Metric {
     Mae,
     /// Coefficient of determination.
     R2,
+    /// Mean silhouette of the clustered rows (noise counts 0).
+    Silhouette,
+    /// Calinski–Harabasz index: between- over within-cluster dispersion.
+    CalinskiHarabasz,
+    /// Davies–Bouldin index: mean worst-case cluster overlap (lower is better).
+    DaviesBouldin,
+    /// Adjusted Rand index of the clusters against `--label`.
+    AdjustedRand,
+    /// Average precision of the anomaly score against `--label`.
+    AveragePrecision,
+    /// Mean Jaccard overlap of the rows flagged by the detectors fitted on
+    /// different folds: how little the flagged set depends on the sample.
+    Stability,
 }
 
 impl Metric {
@@ -44,29 +61,49 @@ impl Metric {
             Metric::Rmse => "rmse",
             Metric::Mae => "mae",
             Metric::R2 => "r2",
+            Metric::Silhouette => "silhouette",
+            Metric::CalinskiHarabasz => "calinski_harabasz",
+            Metric::DaviesBouldin => "davies_bouldin",
+            Metric::AdjustedRand => "adjusted_rand",
+            Metric::AveragePrecision => "average_precision",
+            Metric::Stability => "stability",
         }
     }
 
     /// Whether larger values are better.
     pub fn higher_is_better(self) -> bool {
-        matches!(
+        !matches!(
             self,
-            Metric::RocAuc | Metric::Accuracy | Metric::F1 | Metric::R2
+            Metric::LogLoss | Metric::Rmse | Metric::Mae | Metric::DaviesBouldin
         )
     }
 
-    /// The default primary metric of a task.
-    pub fn default_for(task: Task) -> Metric {
-        match task {
-            Task::Binary => Metric::RocAuc,
-            Task::Multiclass => Metric::LogLoss,
-            Task::Regression => Metric::Rmse,
-        }
+    /// The default primary metric of a task; `labelled` says whether an
+    /// unsupervised task has a `--label` column to score against.
+    pub fn default_for(task: Task, labelled: bool) -> Metric {
+        Metric::all_for(task, labelled)[0]
     }
 
     /// The metrics reported for a task, primary default first.
-    pub fn all_for(task: Task) -> &'static [Metric] {
+    pub fn all_for(task: Task, labelled: bool) -> &'static [Metric] {
         match task {
+            Task::Cluster if labelled => &[
+                Metric::Silhouette,
+                Metric::CalinskiHarabasz,
+                Metric::DaviesBouldin,
+                Metric::AdjustedRand,
+            ],
+            Task::Cluster => &[
+                Metric::Silhouette,
+                Metric::CalinskiHarabasz,
+                Metric::DaviesBouldin,
+            ],
+            Task::Anomaly if labelled => &[
+                Metric::RocAuc,
+                Metric::AveragePrecision,
+                Metric::Stability,
+            ],
+            Task::Anomaly => &[Metric::Stability],
             Task::Binary => &[
                 Metric::RocAuc,
                 Metric::LogLoss,
@@ -84,15 +121,16 @@ impl Metric {
     }
 
     /// Whether the metric applies to a task.
-    pub fn fits(self, task: Task) -> bool {
-        Metric::all_for(task).contains(&self)
+    pub fn fits(self, task: Task, labelled: bool) -> bool {
+        Metric::all_for(task, labelled).contains(&self)
     }
 
-    /// The metric of `pred` against `truth`.
+    /// The metric of supervised predictions `pred` against `truth`.
     pub fn compute(self, truth: &Target, pred: &Predictions) -> f64 {
         match truth {
             Target::Classes { y, labels } => classification(self, y, labels.len(), pred),
             Target::Values(v) => regression(self, v, pred),
+            Target::Unlabelled(_) => f64::NAN,
         }
     }
 
@@ -134,18 +172,23 @@ fn classification(m: Metric, y: &[usize], k: usize, pred: &Predictions) -> f64 {
         }
         Metric::F1 if k == 2 => f1(y, 1, pred),
         Metric::F1 => (0..k).map(|c| f1(y, c, pred)).sum::<f64>() / k as f64,
-        Metric::Rmse | Metric::Mae | Metric::R2 => f64::NAN,
+        _ => f64::NAN,
     }
 }
 
 /// ROC AUC of class `c` against the rest, with ties counted half
 /// (Mann–Whitney U).
 fn auc(y: &[usize], c: usize, pred: &Predictions) -> f64 {
-    let mut scored: Vec<(f64, bool)> = y
-        .iter()
-        .enumerate()
-        .map(|(r, &t)| (pred.row(r)[c], t == c))
-        .collect();
+    auc_of(
+        y.iter()
+            .enumerate()
+            .map(|(r, &t)| (pred.row(r)[c], t == c))
+            .collect(),
+    )
+}
+
+/// ROC AUC of (score, is positive) pairs.
+pub fn auc_of(mut scored: Vec<(f64, bool)>) -> f64 {
     scored.sort_by(|a, b| a.0.total_cmp(&b.0));
     let positives = scored.iter().filter(|s| s.1).count() as f64;
     let negatives = scored.len() as f64 - positives;

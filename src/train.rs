@@ -6,11 +6,14 @@ use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 use serde::Serialize;
 
 use crate::data::{self, Dataset, Task, HOLDOUT_ROWS};
 use crate::error::{Error, Result};
 use crate::leaderboard::Leaderboard;
+use crate::learners::clustering::DBSCAN_MAX_ROWS;
 use crate::learners::{Family, TrainSet};
 use crate::metrics::Metric;
 use crate::model::{Model, ModelMeta, FORMAT_VERSION};
@@ -23,8 +26,12 @@ use crate::search::{self, cv, Budget, Event, SearchConfig, Status, Trial};
 pub struct TrainSettings {
     /// Data file.
     pub data: PathBuf,
-    /// Target column.
-    pub target: String,
+    /// Target column (supervised tasks).
+    pub target: Option<String>,
+    /// Column to score clusters or anomaly scores against; never used to fit.
+    pub label: Option<String>,
+    /// Share of training rows a detector flags (anomaly task).
+    pub contamination: Option<f64>,
     /// Forced task, else inferred.
     pub task: Option<Task>,
     /// Columns to drop.
@@ -126,46 +133,59 @@ pub fn train(
         seconds: settings.time_budget,
         max_trials: settings.max_trials,
     };
-    let dataset = data::prepare(
-        data::load(&settings.data)?,
-        &settings.target,
-        &settings.ignore,
-        settings.task,
-    )?;
-    let metric = settings.metric.unwrap_or(Metric::default_for(dataset.task));
-    if !metric.fits(dataset.task) {
+    let dataset = load_dataset(settings)?;
+    let labelled = dataset.labelled();
+    let metric = settings
+        .metric
+        .unwrap_or(Metric::default_for(dataset.task, labelled));
+    if !metric.fits(dataset.task, labelled) {
         return Err(Error::Settings(format!(
-            "metric {metric} does not apply to a {} task",
+            "metric {metric} does not apply to a{} {} task",
+            if dataset.task.is_supervised() || labelled {
+                ""
+            } else {
+                "n unlabelled"
+            },
             dataset.task
         )));
     }
-    let families = families(settings, dataset.task)?;
+    let families = families(settings, dataset.task, dataset.inputs.rows)?;
     let mut timings = Timings {
         load: budget.elapsed(),
         ..Timings::default()
     };
-    let k = if dataset.inputs.rows > HOLDOUT_ROWS {
-        1
-    } else {
-        settings.folds
-    };
-    let folds = Arc::new(cv::encode_folds(
-        &dataset,
-        &data::folds(&dataset.target, k, settings.seed),
-    )?);
+    let held_out = held_out_rows(&dataset, settings);
+    let k = held_out.len();
+    let folds = Arc::new(cv::encode_folds(&dataset, &held_out)?);
     let config = SearchConfig {
         families,
         metric,
         seed: settings.seed,
         budget,
+        contamination: contamination(settings, dataset.task),
     };
     let outcome = search::run(&dataset, Arc::clone(&folds), &config, on_event);
     timings.search = budget.elapsed() - timings.load;
-    let leaderboard = Leaderboard::new(dataset.task, metric, &outcome.trials);
-    let best = winner(&outcome.trials, &leaderboard)?;
+    let leaderboard = Leaderboard::new(dataset.task, metric, labelled, &outcome.trials);
+    let best = match winner(&outcome.trials, &leaderboard) {
+        Ok(best) => best,
+        Err(e) => {
+            // The failed trials' errors are the useful part of such a run.
+            leaderboard.write(&settings.out)?;
+            return Err(e);
+        }
+    };
     let meta = meta(&dataset, best, metric, settings.seed);
     let dataset = Arc::new(dataset);
-    let (model, final_fit) = final_model(&dataset, best, &outcome, &folds[0], meta, &budget)?;
+    let (model, final_fit) = final_model(
+        &dataset,
+        best,
+        &outcome,
+        &folds[0],
+        meta,
+        &budget,
+        config.contamination,
+    )?;
     timings.refit = budget.elapsed() - timings.load - timings.search;
     let record = RunRecord {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -174,10 +194,10 @@ pub fn train(
         metric,
         rows: dataset.inputs.rows,
         dropped_rows: dataset.dropped_rows,
-        validation: if k == 1 {
-            "holdout".into()
-        } else {
-            format!("{k}-fold")
+        validation: match (dataset.task, k) {
+            (Task::Cluster, _) => format!("all rows, scored on {}", folds[0].valid.n),
+            (_, 1) => "holdout".into(),
+            _ => format!("{k}-fold"),
         },
         schema: schema(&model.prep),
         trials: outcome
@@ -197,7 +217,74 @@ pub fn train(
     })
 }
 
+/// Clustering scores on at most this many rows: the silhouette compares
+/// every pair of them.
+pub const CLUSTER_SCORE_ROWS: usize = 2_000;
+/// Share of rows flagged when `--contamination` is not given.
+pub const DEFAULT_CONTAMINATION: f64 = 0.05;
+
+fn load_dataset(s: &TrainSettings) -> Result<Dataset> {
+    let table = data::load(&s.data)?;
+    match (s.task, &s.target) {
+        (Some(task), _) if !task.is_supervised() => {
+            data::prepare_unsupervised(table, task, s.label.as_deref(), &s.ignore)
+        }
+        (_, Some(target)) => data::prepare(table, target, &s.ignore, s.task),
+        (_, None) => Err(Error::Settings(
+            "--target is required (or --task cluster / --task anomaly, which take none)".into(),
+        )),
+    }
+}
+
+fn contamination(s: &TrainSettings, task: Task) -> Option<f64> {
+    (task == Task::Anomaly).then(|| s.contamination.unwrap_or(DEFAULT_CONTAMINATION))
+}
+
+/// Held-out rows of each fold. Clustering fits on every row and scores a
+/// sample; detectors always get k folds, which stability compares; large
+/// supervised data uses one holdout split.
+fn held_out_rows(data: &Dataset, s: &TrainSettings) -> Vec<Vec<usize>> {
+    let n = data.inputs.rows;
+    match data.task {
+        Task::Cluster => {
+            let mut rows: Vec<usize> = (0..n).collect();
+            let mut rng = rand::rngs::StdRng::seed_from_u64(s.seed);
+            rows.shuffle(&mut rng);
+            rows.truncate(CLUSTER_SCORE_ROWS);
+            rows.sort_unstable();
+            vec![rows]
+        }
+        Task::Anomaly => data::folds(&data.target, s.folds, s.seed),
+        _ if n > HOLDOUT_ROWS => data::folds(&data.target, 1, s.seed),
+        _ => data::folds(&data.target, s.folds, s.seed),
+    }
+}
+
 fn check(s: &TrainSettings) -> Result<()> {
+    let unsupervised = s.task.is_some_and(|t| !t.is_supervised());
+    if unsupervised && s.target.is_some() {
+        return Err(Error::Settings(
+            "clustering and anomaly detection take no --target; use --label COL to score against a column"
+                .into(),
+        ));
+    }
+    if !unsupervised && s.label.is_some() {
+        return Err(Error::Settings(
+            "--label is for --task cluster or --task anomaly; supervised tasks use --target".into(),
+        ));
+    }
+    if let Some(c) = s.contamination {
+        if s.task != Some(Task::Anomaly) {
+            return Err(Error::Settings(
+                "--contamination is for --task anomaly".into(),
+            ));
+        }
+        if !(c > 0.0 && c < 0.5) {
+            return Err(Error::Settings(format!(
+                "--contamination must be between 0 and 0.5, not {c}"
+            )));
+        }
+    }
     if let Some(b) = s.time_budget {
         if !(b > 0.0 && b.is_finite()) {
             return Err(Error::Settings(format!(
@@ -217,7 +304,7 @@ fn check(s: &TrainSettings) -> Result<()> {
     Ok(())
 }
 
-fn families(s: &TrainSettings, task: Task) -> Result<Vec<Family>> {
+fn families(s: &TrainSettings, task: Task, rows: usize) -> Result<Vec<Family>> {
     let asked: Vec<Family> = if s.families.is_empty() {
         Family::ALL.to_vec()
     } else {
@@ -226,6 +313,7 @@ fn families(s: &TrainSettings, task: Task) -> Result<Vec<Family>> {
     let usable: Vec<Family> = asked
         .into_iter()
         .filter(|f| f.learner().supports(task))
+        .filter(|f| *f != Family::Dbscan || rows <= DBSCAN_MAX_ROWS)
         .collect();
     if usable.is_empty() {
         return Err(Error::Settings(format!(
@@ -278,7 +366,22 @@ fn final_model(
     fold: &cv::Fold,
     meta: ModelMeta,
     budget: &Budget,
+    contamination: Option<f64>,
 ) -> Result<(Model, String)> {
+    if data.task == Task::Cluster {
+        // The clustering "fold" already trained on every row.
+        let estimator = outcome.best_fold_model.clone().ok_or_else(|| {
+            Error::Training("the best trial's model was not kept".into())
+        })?;
+        let mut prep = fold.prep.clone();
+        if !best.family.learner().scaled() {
+            prep.scaler = None;
+        }
+        return Ok((
+            assemble(data, prep, estimator, meta),
+            "fitted on all rows during the search".into(),
+        ));
+    }
     let left = budget.remaining() - search::WRITE_RESERVE;
     let affordable = outcome
         .refit_seconds
@@ -292,7 +395,7 @@ fn final_model(
             best.seed,
         );
         std::thread::spawn(move || {
-            let _ = tx.send(refit(&shared, family, &params, seed));
+            let _ = tx.send(refit(&shared, family, &params, seed, contamination));
         });
         let result = match budget.deadline_before(search::WRITE_RESERVE) {
             Some(d) => rx
@@ -336,8 +439,8 @@ fn assemble(
         task: data.task,
         target: data.target_name.clone(),
         classes: match &data.target {
-            data::Target::Classes { labels, .. } => labels.clone(),
-            data::Target::Values(_) => Vec::new(),
+            data::Target::Classes { labels, .. } if data.task.is_supervised() => labels.clone(),
+            _ => Vec::new(),
         },
         prep,
         estimator,
@@ -351,6 +454,7 @@ fn refit(
     family: Family,
     params: &search::space::Params,
     seed: u64,
+    contamination: Option<f64>,
 ) -> Result<(Prep, crate::model::Estimator)> {
     let learner = family.learner();
     let mut prep = Prep::fit(&data.inputs);
@@ -365,6 +469,7 @@ fn refit(
         n: data.inputs.rows,
         d,
         target: &data.target,
+        contamination,
     };
     let estimator = learner
         .fit(&set, params, seed)

@@ -11,7 +11,8 @@ use minijinja::{context, AutoEscape, Environment};
 
 use crate::error::{Error, Result};
 use crate::model::estimator::{
-    Combine, Estimator, Linear, Link, NaiveBayes, Neighbors, Rule, TreeEnsemble, Weighting,
+    Centroids, Combine, CorePoints, Estimator, Isolation, Linear, Link, Mixture, NaiveBayes,
+    Neighbors, Rule, Tree, TreeEnsemble, Weighting,
 };
 use crate::model::Model;
 use crate::prep::{ColumnKind, ColumnPrep, Encoding};
@@ -36,6 +37,11 @@ pub fn generate(model: &Model, model_json: &[u8]) -> Result<String> {
         n_inputs => model.prep.columns.len(),
         input_columns => list(model.prep.columns.iter().map(|c| lit(&c.name))),
         classification => model.task.is_classification(),
+        noise => matches!(model.estimator, Estimator::CorePoints(_)),
+        memberships => match &model.estimator {
+            Estimator::Mixture(m) if m.threshold.is_none() => m.k(),
+            _ => 0,
+        },
         n_classes => model.classes.len(),
         classes => list(model.classes.iter().map(|c| lit(c))),
         n_features => model.prep.width().max(1),
@@ -121,13 +127,15 @@ impl Uses {
             Estimator::Trees(t) => Some(t.link),
             Estimator::Linear(l) => Some(l.link),
             Estimator::NaiveBayes(_) => Some(Link::Softmax),
-            Estimator::Neighbors(_) => None,
+            _ => None,
         };
+        let mixture_clusters =
+            matches!(&model.estimator, Estimator::Mixture(m) if m.threshold.is_none());
         Uses {
             numbers: kinds.contains(&ColumnKind::Numeric),
             flags: kinds.contains(&ColumnKind::Boolean),
             levels: kinds.contains(&ColumnKind::Categorical),
-            argmax: model.task.is_classification(),
+            argmax: model.task.is_classification() || mixture_clusters,
             softmax: link == Some(Link::Softmax),
             sigmoid: link == Some(Link::Sigmoid),
         }
@@ -318,7 +326,83 @@ fn estimator(e: &Estimator, d: usize, w: usize) -> String {
         Estimator::Linear(l) => linear(l, d, w),
         Estimator::NaiveBayes(nb) => naive_bayes(nb, d, w),
         Estimator::Neighbors(nn) => neighbors(nn, d, w),
+        Estimator::Centroids(c) => centroids(c, d, w),
+        Estimator::Mixture(m) => mixture(m, d, w),
+        Estimator::CorePoints(c) => core_points(c, d, w),
+        Estimator::Isolation(i) => isolation(i, d, w),
     }
+}
+
+/// The anomaly flag from a score already in `out[0]`.
+fn flag_code(threshold: f64) -> String {
+    format!(
+        "    out[1] = f64::from(u8::from(out[0] > {}));\n",
+        float(threshold)
+    )
+}
+
+/// `sum (a - b)^2` over two slices, as `estimator::squared_distance`.
+const SQUARED_DISTANCE: &str = "p.iter().zip(x.iter()).map(|(a, b)| (a - b) * (a - b)).sum::<f64>()";
+
+/// Nearest centroid, as `Centroids::score`.
+fn centroids(c: &Centroids, d: usize, w: usize) -> String {
+    let result = match c.threshold {
+        Some(t) => format!("    out[0] = best.1.sqrt();\n{}", flag_code(t)),
+        None => "    out[0] = best.0 as f64;\n".into(),
+    };
+    format!(
+        "static CENTROIDS: [f64; {}] = [{}];\n\nfn score(x: &[f64; {d}], out: &mut [f64; {w}]) {{\n    let mut best = (0usize, f64::INFINITY);\n    for (c, p) in CENTROIDS.chunks({d}).enumerate() {{\n        let dist = {SQUARED_DISTANCE};\n        if dist < best.1 {{\n            best = (c, dist);\n        }}\n    }}\n{result}}}\n",
+        c.centroids.len(),
+        list(c.centroids.iter().map(|v| float(*v))),
+    )
+}
+
+/// Component log-densities and their normalisation, as `Mixture::score`.
+fn mixture(m: &Mixture, d: usize, w: usize) -> String {
+    let k = m.k();
+    let result = match m.threshold {
+        Some(t) => format!("    out[0] = -log_total;\n{}", flag_code(t)),
+        None => "    for (o, l) in out[1..].iter_mut().zip(log_p.iter()) {\n        *o = (l - log_total).exp();\n    }\n    out[0] = argmax(&log_p) as f64;\n".into(),
+    };
+    format!(
+        "static WEIGHTS: [f64; {k}] = [{}];\nstatic MEANS: [f64; {}] = [{}];\nstatic PRECISIONS: [f64; {}] = [{}];\nstatic LOG_DET: [f64; {k}] = [{}];\n\nfn score(x: &[f64; {d}], out: &mut [f64; {w}]) {{\n    let half_d_ln_2pi = 0.5 * {} * (2.0 * core::f64::consts::PI).ln();\n    let mut log_p = [0.0f64; {k}];\n    for (c, lp) in log_p.iter_mut().enumerate() {{\n        let mean = &MEANS[c * {d}..(c + 1) * {d}];\n        let p = &PRECISIONS[c * {dd}..(c + 1) * {dd}];\n        let mut q = 0.0;\n        for i in 0..{d} {{\n            let mut s = 0.0;\n            for j in 0..{d} {{\n                s += p[i * {d} + j] * (x[j] - mean[j]);\n            }}\n            q += (x[i] - mean[i]) * s;\n        }}\n        *lp = WEIGHTS[c].ln() + 0.5 * LOG_DET[c] - half_d_ln_2pi - 0.5 * q;\n    }}\n    let max = log_p.iter().copied().fold(f64::NEG_INFINITY, f64::max);\n    let sum: f64 = log_p.iter().map(|l| (l - max).exp()).sum();\n    let log_total = max + sum.ln();\n{result}}}\n",
+        list(m.weights.iter().map(|v| float(*v))),
+        m.means.len(),
+        list(m.means.iter().map(|v| float(*v))),
+        m.precisions.len(),
+        list(m.precisions.iter().map(|v| float(*v))),
+        list(m.log_det.iter().map(|v| float(*v))),
+        float(d as f64),
+        dd = d * d,
+    )
+}
+
+/// Nearest core point within eps, else noise, as `CorePoints::score`.
+fn core_points(c: &CorePoints, d: usize, w: usize) -> String {
+    format!(
+        "static POINTS: [f64; {}] = [{}];\nstatic CLUSTERS: [u32; {}] = [{}];\n\nfn score(x: &[f64; {d}], out: &mut [f64; {w}]) {{\n    let eps = {};\n    let limit = eps * eps;\n    let mut best = (-1.0f64, f64::INFINITY);\n    for (p, c) in POINTS.chunks({d}).zip(CLUSTERS.iter()) {{\n        let dist = {SQUARED_DISTANCE};\n        if dist <= limit && dist < best.1 {{\n            best = (f64::from(*c), dist);\n        }}\n    }}\n    out[0] = best.0;\n}}\n",
+        c.points.len(),
+        list(c.points.iter().map(|v| float(*v))),
+        c.clusters.len(),
+        list(c.clusters.iter().map(u32::to_string)),
+        float(c.eps),
+    )
+}
+
+/// Mean path length over the trees, as `Isolation::score`.
+fn isolation(i: &Isolation, d: usize, w: usize) -> String {
+    let mut s = tree_tables(&i.trees);
+    let _ = writeln!(s, "\nfn score(x: &[f64; {d}], out: &mut [f64; {w}]) {{");
+    s.push_str("    let mut total = 0.0;\n    for root in ROOT.iter() {\n        let mut n = *root as usize;\n        while FEATURE[n] >= 0 {\n            n = if x[FEATURE[n] as usize] < THRESHOLD[n] { LEFT[n] } else { RIGHT[n] } as usize;\n        }\n        total += VALUES[n];\n    }\n");
+    let _ = writeln!(
+        s,
+        "    let mean = total / {};\n    out[0] = 2f64.powf(-mean / {});",
+        float(i.trees.len().max(1) as f64),
+        float(i.normalizer)
+    );
+    s.push_str(&flag_code(i.threshold));
+    s.push_str("}\n");
+    s
 }
 
 fn link_code(link: Link) -> &'static str {
@@ -329,13 +413,12 @@ fn link_code(link: Link) -> &'static str {
     }
 }
 
-/// All trees' nodes in one set of static tables, walked by one loop.
-fn trees(t: &TreeEnsemble, d: usize, w: usize) -> String {
-    let width = t.trees.first().map_or(1, |x| x.width);
+/// The nodes of `trees` as static tables indexed by a global node number.
+fn tree_tables(trees: &[Tree]) -> String {
     let (mut feature, mut threshold, mut left, mut right, mut values) =
         (vec![], vec![], vec![], vec![], vec![]);
     let (mut roots, mut outputs, mut less_eq) = (vec![], vec![], vec![]);
-    for tree in &t.trees {
+    for tree in trees {
         let base = feature.len() as u32;
         roots.push(base.to_string());
         outputs.push(tree.output.to_string());
@@ -362,14 +445,8 @@ fn trees(t: &TreeEnsemble, d: usize, w: usize) -> String {
         }
     }
     let m = feature.len();
-    let t_count = t.trees.len();
+    let t_count = trees.len();
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "static BASE: [f64; {}] = [{}];",
-        t.base.len(),
-        list(t.base.iter().map(|v| float(*v)))
-    );
     let _ = writeln!(s, "static ROOT: [u32; {t_count}] = [{}];", roots.join(", "));
     let _ = writeln!(
         s,
@@ -395,6 +472,21 @@ fn trees(t: &TreeEnsemble, d: usize, w: usize) -> String {
         values.len(),
         values.join(", ")
     );
+    s
+}
+
+/// All trees' nodes in one set of static tables, walked by one loop.
+fn trees(t: &TreeEnsemble, d: usize, w: usize) -> String {
+    let width = t.trees.first().map_or(1, |x| x.width);
+    let t_count = t.trees.len();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "static BASE: [f64; {}] = [{}];",
+        t.base.len(),
+        list(t.base.iter().map(|v| float(*v)))
+    );
+    s.push_str(&tree_tables(&t.trees));
     let _ = writeln!(s, "\nfn score(x: &[f64; {d}], out: &mut [f64; {w}]) {{");
     let _ = writeln!(s, "    out[..{}].copy_from_slice(&BASE);", t.base.len());
     s.push_str("    for (t, root) in ROOT.iter().enumerate() {\n        let mut n = *root as usize;\n        while FEATURE[n] >= 0 {\n            let v = x[FEATURE[n] as usize];\n            let left = if LESS_OR_EQUAL[t] { v <= THRESHOLD[n] } else { v < THRESHOLD[n] };\n            n = if left { LEFT[n] } else { RIGHT[n] } as usize;\n        }\n");

@@ -100,6 +100,7 @@ mod tests {
                 n,
                 d,
                 target: &target,
+                contamination: None,
             };
             let model = fit_native(&data, 1e-9).unwrap();
             let view = ArrayView2::from_shape((n, d), &x[..]).unwrap();

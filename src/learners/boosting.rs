@@ -16,8 +16,8 @@ use crate::search::space::{Dim, Params};
 pub struct Gbdt;
 
 impl Learner for Gbdt {
-    fn supports(&self, _task: Task) -> bool {
-        true
+    fn supports(&self, task: Task) -> bool {
+        task.is_supervised()
     }
 
     fn space(&self, _task: Task) -> Vec<Dim> {
@@ -191,6 +191,7 @@ mod tests {
                 n,
                 d,
                 target: &target,
+                contamination: None,
             };
             let p = params(30);
             let k = data.width();

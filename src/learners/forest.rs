@@ -21,8 +21,8 @@ use crate::search::space::{Dim, Params};
 pub struct RandomForest;
 
 impl Learner for RandomForest {
-    fn supports(&self, _task: Task) -> bool {
-        true
+    fn supports(&self, task: Task) -> bool {
+        task.is_supervised()
     }
 
     fn space(&self, _task: Task) -> Vec<Dim> {
@@ -207,6 +207,7 @@ mod tests {
             n,
             d,
             target: &target,
+            contamination: None,
         };
         let m = matrix(&data).unwrap();
         let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
@@ -245,6 +246,7 @@ mod tests {
             n,
             d,
             target: &target,
+            contamination: None,
         };
         let p = params();
         let Estimator::Trees(lowered) = RandomForest.fit(&data, &p, 5).unwrap() else {

@@ -17,8 +17,8 @@ use crate::search::space::{Dim, Params};
 pub struct Knn;
 
 impl Learner for Knn {
-    fn supports(&self, _task: Task) -> bool {
-        true
+    fn supports(&self, task: Task) -> bool {
+        task.is_supervised()
     }
 
     fn space(&self, _task: Task) -> Vec<Dim> {
@@ -115,6 +115,7 @@ mod tests {
             n,
             d,
             target: &target,
+            contamination: None,
         };
         for (k, w) in [(5, "uniform"), (8, "distance")] {
             let p = params(k, w);
@@ -137,6 +138,7 @@ mod tests {
             n,
             d,
             target: &target,
+            contamination: None,
         };
         let p = params(7, "uniform");
         let m = matrix(&data).unwrap();

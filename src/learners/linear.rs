@@ -22,8 +22,8 @@ pub struct LinearModel;
 const ABSENT: f64 = -1e30;
 
 impl Learner for LinearModel {
-    fn supports(&self, _task: Task) -> bool {
-        true
+    fn supports(&self, task: Task) -> bool {
+        task.is_supervised()
     }
 
     fn space(&self, task: Task) -> Vec<Dim> {
@@ -153,6 +153,7 @@ mod tests {
                 n,
                 d,
                 target: &target,
+                contamination: None,
             };
             let m = matrix(&data).unwrap();
             let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
@@ -176,6 +177,7 @@ mod tests {
             n,
             d,
             target: &target,
+            contamination: None,
         };
         let mut p = Params::default();
         p.0.insert("alpha".into(), crate::search::space::Param::Float(0.05));

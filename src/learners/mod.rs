@@ -5,7 +5,9 @@
 
 mod bayes;
 mod boosting;
+pub mod clustering;
 mod forest;
+mod isolation;
 mod knn;
 mod linear;
 mod tree;
@@ -28,6 +30,9 @@ pub struct TrainSet<'a> {
     pub d: usize,
     /// Target of the same rows.
     pub target: &'a Target,
+    /// For anomaly detection, the share of training rows to flag: the
+    /// fitted detector's threshold is set from it.
+    pub contamination: Option<f64>,
 }
 
 impl TrainSet<'_> {
@@ -35,7 +40,7 @@ impl TrainSet<'_> {
     pub fn classes(&self) -> &[usize] {
         match self.target {
             Target::Classes { y, .. } => y,
-            Target::Values(_) => &[],
+            Target::Values(_) | Target::Unlabelled(_) => &[],
         }
     }
 
@@ -43,7 +48,7 @@ impl TrainSet<'_> {
     pub fn values(&self) -> &[f64] {
         match self.target {
             Target::Values(v) => v,
-            Target::Classes { .. } => &[],
+            Target::Classes { .. } | Target::Unlabelled(_) => &[],
         }
     }
 
@@ -82,17 +87,30 @@ pub enum Family {
     NaiveBayes,
     /// k nearest neighbours (smartcore).
     Knn,
+    /// k-means clusters; as a detector, distance to the nearest centroid
+    /// (linfa-clustering).
+    Kmeans,
+    /// Gaussian mixture; as a detector, low density (linfa-clustering).
+    GaussianMixture,
+    /// DBSCAN density clusters with noise (linfa-clustering).
+    Dbscan,
+    /// Isolation forest anomaly detector (written here).
+    IsolationForest,
 }
 
 impl Family {
     /// Every family, in leaderboard tie-break order.
-    pub const ALL: [Family; 6] = [
+    pub const ALL: [Family; 10] = [
         Family::Gbdt,
         Family::RandomForest,
         Family::DecisionTree,
         Family::Linear,
         Family::NaiveBayes,
         Family::Knn,
+        Family::Kmeans,
+        Family::GaussianMixture,
+        Family::Dbscan,
+        Family::IsolationForest,
     ];
 
     /// The family's name as shown to users.
@@ -104,6 +122,10 @@ impl Family {
             Family::Linear => "linear",
             Family::NaiveBayes => "naive_bayes",
             Family::Knn => "knn",
+            Family::Kmeans => "kmeans",
+            Family::GaussianMixture => "gaussian_mixture",
+            Family::Dbscan => "dbscan",
+            Family::IsolationForest => "isolation_forest",
         }
     }
 
@@ -116,8 +138,35 @@ impl Family {
             Family::Linear => &linear::LinearModel,
             Family::NaiveBayes => &bayes::NaiveBayes,
             Family::Knn => &knn::Knn,
+            Family::Kmeans => &clustering::KMeansLearner,
+            Family::GaussianMixture => &clustering::MixtureLearner,
+            Family::Dbscan => &clustering::DbscanLearner,
+            Family::IsolationForest => &isolation::IsolationForest,
         }
     }
+}
+
+/// Sets a detector's threshold so that at most `contamination` of the
+/// training rows score above it; other estimators pass through unchanged.
+pub(crate) fn calibrate(mut est: Estimator, data: &TrainSet<'_>) -> Result<Estimator, String> {
+    let Some(share) = data.contamination else {
+        return Ok(est);
+    };
+    let pred = est.score_rows(data.x, data.d, 2);
+    let mut scores: Vec<f64> = (0..pred.rows()).map(|r| pred.row(r)[0]).collect();
+    if scores.iter().any(|s| !s.is_finite()) {
+        return Err("the detector gave a training row a non-finite score".into());
+    }
+    scores.sort_by(|a, b| b.total_cmp(a));
+    let flagged = ((share * scores.len() as f64).floor() as usize).min(scores.len() - 1);
+    let threshold = scores[flagged];
+    match &mut est {
+        Estimator::Centroids(c) => c.threshold = Some(threshold),
+        Estimator::Mixture(m) => m.threshold = Some(threshold),
+        Estimator::Isolation(i) => i.threshold = threshold,
+        _ => return Err(format!("a {} model is not a detector", est.kind())),
+    }
+    Ok(est)
 }
 
 impl std::fmt::Display for Family {

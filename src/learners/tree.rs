@@ -21,8 +21,8 @@ use crate::search::space::{Dim, Params};
 pub struct DecisionTree;
 
 impl Learner for DecisionTree {
-    fn supports(&self, _task: Task) -> bool {
-        true
+    fn supports(&self, task: Task) -> bool {
+        task.is_supervised()
     }
 
     fn space(&self, task: Task) -> Vec<Dim> {
@@ -121,6 +121,7 @@ mod tests {
             n,
             d,
             target: &target,
+            contamination: None,
         };
         let p = params(task);
         let m = matrix(&data).unwrap();
@@ -145,6 +146,7 @@ mod tests {
             n,
             d,
             target: &target,
+            contamination: None,
         };
         let p = params(task);
         let m = matrix(&data).unwrap();

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Predictions;
+use super::{argmax, Predictions};
 
 /// A fitted estimator, lowered from whichever library fitted it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,6 +19,14 @@ pub enum Estimator {
     NaiveBayes(NaiveBayes),
     /// k nearest neighbours over stored training rows.
     Neighbors(Neighbors),
+    /// k-means centroids (clusters, or distance as an anomaly score).
+    Centroids(Centroids),
+    /// A Gaussian mixture (clusters, or low density as an anomaly score).
+    Mixture(Mixture),
+    /// DBSCAN core points (clusters with noise).
+    CorePoints(CorePoints),
+    /// An isolation forest (anomaly score).
+    Isolation(Isolation),
 }
 
 /// Turns raw outputs into the prediction.
@@ -193,6 +201,27 @@ impl Estimator {
             Estimator::Linear(l) => l.score(x, out),
             Estimator::NaiveBayes(nb) => nb.score(x, out),
             Estimator::Neighbors(nn) => nn.score(x, out),
+            Estimator::Centroids(c) => c.score(x, out),
+            Estimator::Mixture(m) => m.score(x, out),
+            Estimator::CorePoints(c) => c.score(x, out),
+            Estimator::Isolation(i) => i.score(x, out),
+        }
+    }
+
+    /// Values `score` writes per row. Supervised estimators write
+    /// `classes` values (1 for regression); a clusterer writes the cluster
+    /// (then, for a mixture, one membership probability per component); a
+    /// detector writes its score and the anomaly flag (0 or 1).
+    pub fn width(&self, classes: usize) -> usize {
+        match self {
+            Estimator::Trees(_)
+            | Estimator::Linear(_)
+            | Estimator::NaiveBayes(_)
+            | Estimator::Neighbors(_) => classes.max(1),
+            Estimator::Centroids(c) if c.threshold.is_none() => 1,
+            Estimator::Mixture(m) if m.threshold.is_none() => 1 + m.k(),
+            Estimator::CorePoints(_) => 1,
+            Estimator::Centroids(_) | Estimator::Mixture(_) | Estimator::Isolation(_) => 2,
         }
     }
 
@@ -213,6 +242,10 @@ impl Estimator {
             Estimator::Linear(_) => "linear",
             Estimator::NaiveBayes(_) => "naive_bayes",
             Estimator::Neighbors(_) => "neighbors",
+            Estimator::Centroids(_) => "centroids",
+            Estimator::Mixture(_) => "mixture",
+            Estimator::CorePoints(_) => "core_points",
+            Estimator::Isolation(_) => "isolation",
         }
     }
 }
@@ -326,5 +359,194 @@ impl Neighbors {
                 out[self.targets[*i] as usize] += w / total;
             }
         }
+    }
+}
+
+/// k-means centroids. A row's cluster is its nearest centroid (squared
+/// Euclidean distance, ties to the lower index); as a detector, the row's
+/// anomaly score is the distance to that centroid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Centroids {
+    /// Row-major centroids, one row per cluster.
+    pub centroids: Vec<f64>,
+    /// Number of clusters.
+    pub k: usize,
+    /// Set for a detector: scores above it are anomalies.
+    pub threshold: Option<f64>,
+}
+
+/// A Gaussian mixture with full covariances. Component `c`'s log-density is
+/// `ln weight[c] + 0.5 ln det P_c - 0.5 d ln(2 pi) - 0.5 (x - mean_c)' P_c (x - mean_c)`
+/// with `P_c` the precision (inverse covariance) matrix. The cluster is the
+/// most likely component, membership probabilities are the normalised
+/// densities; as a detector, the score is the negative log-density of the
+/// whole mixture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mixture {
+    /// Mixing weights.
+    pub weights: Vec<f64>,
+    /// Row-major means, one row per component.
+    pub means: Vec<f64>,
+    /// Precision matrices, `d * d` per component, row-major.
+    pub precisions: Vec<f64>,
+    /// `ln det P_c` per component.
+    pub log_det: Vec<f64>,
+    /// Set for a detector: scores above it are anomalies.
+    pub threshold: Option<f64>,
+}
+
+/// DBSCAN's core points and their clusters. A row belongs to the cluster of
+/// its nearest core point if that point is within `eps`; otherwise it is
+/// noise (cluster -1). Training rows get DBSCAN's own labels this way, and
+/// new rows are assigned by the same rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorePoints {
+    /// Neighbourhood radius (Euclidean).
+    pub eps: f64,
+    /// Row-major core points.
+    pub points: Vec<f64>,
+    /// Cluster of each core point.
+    pub clusters: Vec<u32>,
+    /// Number of clusters.
+    pub k: usize,
+}
+
+/// An isolation forest. Each tree's leaf holds the path length of a row
+/// that ends there (depth plus the expected extra depth of the rows left
+/// unsplit); the score is `2^(-mean path length / normalizer)`, near 1 for
+/// rows that are isolated quickly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Isolation {
+    /// The trees (`x < threshold` goes left, one value per leaf).
+    pub trees: Vec<Tree>,
+    /// Average path length of an unsuccessful search in a tree built on the
+    /// sample size, `c(psi)`.
+    pub normalizer: f64,
+    /// Scores above it are anomalies.
+    pub threshold: f64,
+}
+
+/// Squared Euclidean distance.
+fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(a, b)| (a - b) * (a - b)).sum()
+}
+
+/// The anomaly flag as an output value.
+fn flag(score: f64, threshold: f64) -> f64 {
+    f64::from(u8::from(score > threshold))
+}
+
+impl Centroids {
+    /// Nearest centroid and its squared distance.
+    fn nearest(&self, x: &[f64]) -> (usize, f64) {
+        let d = x.len();
+        let mut best = (0, f64::INFINITY);
+        for c in 0..self.k {
+            let dist = squared_distance(&self.centroids[c * d..(c + 1) * d], x);
+            if dist < best.1 {
+                best = (c, dist);
+            }
+        }
+        best
+    }
+
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        let (c, dist) = self.nearest(x);
+        match self.threshold {
+            Some(t) => {
+                out[0] = dist.sqrt();
+                out[1] = flag(out[0], t);
+            }
+            None => out[0] = c as f64,
+        }
+    }
+}
+
+impl Mixture {
+    /// Number of components.
+    pub fn k(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Log-density of each component (weighted) into `log_p`.
+    fn log_densities(&self, x: &[f64], log_p: &mut [f64]) {
+        let d = x.len();
+        let half_d_ln_2pi = 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln();
+        for (c, lp) in log_p.iter_mut().enumerate() {
+            let mean = &self.means[c * d..(c + 1) * d];
+            let p = &self.precisions[c * d * d..(c + 1) * d * d];
+            let mut q = 0.0;
+            for i in 0..d {
+                let mut s = 0.0;
+                for j in 0..d {
+                    s += p[i * d + j] * (x[j] - mean[j]);
+                }
+                q += (x[i] - mean[i]) * s;
+            }
+            *lp = self.weights[c].ln() + 0.5 * self.log_det[c] - half_d_ln_2pi - 0.5 * q;
+        }
+    }
+
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        let k = self.k();
+        // Densities go into the output slots after the first, which the
+        // cluster layout uses for memberships anyway.
+        let mut log_p = vec![0.0; k];
+        self.log_densities(x, &mut log_p);
+        let max = log_p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = log_p.iter().map(|l| (l - max).exp()).sum();
+        let log_total = max + sum.ln();
+        match self.threshold {
+            Some(t) => {
+                out[0] = -log_total;
+                out[1] = flag(out[0], t);
+            }
+            None => {
+                for (o, l) in out[1..=k].iter_mut().zip(&log_p) {
+                    *o = (l - log_total).exp();
+                }
+                out[0] = argmax(&log_p) as f64;
+            }
+        }
+    }
+}
+
+impl CorePoints {
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        let d = x.len();
+        let limit = self.eps * self.eps;
+        let mut best = (-1.0, f64::INFINITY);
+        for (i, c) in self.clusters.iter().enumerate() {
+            let dist = squared_distance(&self.points[i * d..(i + 1) * d], x);
+            if dist <= limit && dist < best.1 {
+                best = (f64::from(*c), dist);
+            }
+        }
+        out[0] = best.0;
+    }
+}
+
+/// Expected path length of an unsuccessful search in a binary search tree
+/// of `n` items: how much deeper a leaf holding `n` unsplit rows would go.
+pub fn average_path_length(n: usize) -> f64 {
+    match n {
+        0 | 1 => 0.0,
+        2 => 1.0,
+        _ => {
+            let n = n as f64;
+            2.0 * ((n - 1.0).ln() + 0.577_215_664_901_532_9) - 2.0 * (n - 1.0) / n
+        }
+    }
+}
+
+impl Isolation {
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        let mut total = 0.0;
+        for tree in &self.trees {
+            total += tree.values[tree.leaf(x)];
+        }
+        let mean = total / self.trees.len().max(1) as f64;
+        out[0] = 2f64.powf(-mean / self.normalizer);
+        out[1] = flag(out[0], self.threshold);
     }
 }

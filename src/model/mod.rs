@@ -110,12 +110,40 @@ pub fn argmax(v: &[f64]) -> usize {
 }
 
 impl Model {
-    /// Values `predict` returns per row.
+    /// Values `predict` returns per row: class probabilities, one value,
+    /// the cluster (and mixture memberships), or an anomaly score and flag.
     pub fn output_width(&self) -> usize {
-        if self.task.is_classification() {
-            self.classes.len()
-        } else {
-            1
+        self.estimator.width(self.classes.len())
+    }
+
+    /// Column names of `automl predict`'s output.
+    pub fn output_header(&self) -> Vec<String> {
+        match self.task {
+            Task::Binary | Task::Multiclass => std::iter::once("prediction".to_string())
+                .chain(self.classes.iter().map(|c| format!("p_{c}")))
+                .collect(),
+            Task::Regression => vec!["prediction".into()],
+            Task::Cluster => std::iter::once("cluster".to_string())
+                .chain((1..self.output_width()).map(|c| format!("p_{}", c - 1)))
+                .collect(),
+            Task::Anomaly => vec!["score".into(), "is_anomaly".into()],
+        }
+    }
+
+    /// One output row as text cells under `output_header`. Floats are
+    /// written in shortest round-trip form; DBSCAN noise is cluster -1.
+    pub fn output_cells(&self, row: &[f64]) -> Vec<String> {
+        match self.task {
+            Task::Binary | Task::Multiclass => {
+                std::iter::once(self.classes[argmax(row)].clone())
+                    .chain(row.iter().map(|p| format!("{p}")))
+                    .collect()
+            }
+            Task::Regression => vec![format!("{}", row[0])],
+            Task::Cluster => std::iter::once(format!("{}", row[0] as i64))
+                .chain(row[1..].iter().map(|p| format!("{p}")))
+                .collect(),
+            Task::Anomaly => vec![format!("{}", row[0]), (row[1] == 1.0).to_string()],
         }
     }
 
@@ -188,6 +216,23 @@ impl Model {
         if self.task.is_classification() && self.classes.len() < 2 {
             return Err("a classifier needs at least two classes".into());
         }
+        let unsupervised_kind = matches!(
+            self.estimator,
+            Estimator::Centroids(_)
+                | Estimator::Mixture(_)
+                | Estimator::CorePoints(_)
+                | Estimator::Isolation(_)
+        );
+        if unsupervised_kind == self.task.is_supervised() {
+            return Err(format!(
+                "a {} estimator can't serve a {} task",
+                self.estimator.kind(),
+                self.task
+            ));
+        }
+        if self.task == Task::Anomaly && w != 2 {
+            return Err("an anomaly model must give a score and a flag".into());
+        }
         if let Some(s) = &self.prep.scaler {
             if s.mean.len() != d || s.scale.len() != d {
                 return Err("scaler does not match the feature count".into());
@@ -210,6 +255,23 @@ fn estimator_fits(e: &Estimator, d: usize, w: usize) -> std::result::Result<(), 
             nn.k > 0
                 && nn.points.len() == nn.targets.len() * d
                 && (w == 1 || nn.targets.iter().all(|t| (*t as usize) < w))
+        }
+        Estimator::Centroids(c) => c.k > 0 && c.centroids.len() == c.k * d,
+        Estimator::Mixture(m) => {
+            let k = m.k();
+            k > 0
+                && m.means.len() == k * d
+                && m.precisions.len() == k * d * d
+                && m.log_det.len() == k
+        }
+        Estimator::CorePoints(c) => {
+            c.points.len() == c.clusters.len() * d && c.clusters.iter().all(|x| (*x as usize) < c.k)
+        }
+        Estimator::Isolation(i) => {
+            !i.trees.is_empty()
+                && i.trees
+                    .iter()
+                    .all(|t| t.width == 1 && t.output == 0 && tree_fits(t, d, 1))
         }
     };
     if ok {

@@ -17,7 +17,7 @@ use crate::data::Dataset;
 use crate::learners::Family;
 use crate::metrics::Metric;
 use crate::model::Estimator;
-use cv::{cross_validate, Fold, FoldError, FoldScore};
+use cv::{cross_validate, Fold, FoldError, FoldScore, TrialSpec};
 use space::Params;
 use strategy::FamilyState;
 
@@ -148,6 +148,8 @@ pub struct SearchConfig {
     pub seed: u64,
     /// Budget.
     pub budget: Budget,
+    /// Share of rows a detector flags (anomaly detection only).
+    pub contamination: Option<f64>,
 }
 
 /// The search's result: every trial, in run order.
@@ -234,7 +236,11 @@ pub fn run(
 /// The primary metric first, then the task's others.
 fn ordered_metrics(data: &Dataset, primary: Metric) -> Vec<Metric> {
     let mut out = vec![primary];
-    out.extend(Metric::all_for(data.task).iter().filter(|m| **m != primary));
+    out.extend(
+        Metric::all_for(data.task, data.labelled())
+            .iter()
+            .filter(|m| **m != primary),
+    );
     out
 }
 
@@ -362,13 +368,17 @@ impl Context<'_> {
         let started = Instant::now();
         let deadline = self.config.budget.deadline_before(self.best_reserve());
         let (tx, rx) = mpsc::channel();
-        let (folds, metrics, p) = (
-            Arc::clone(&self.folds),
-            self.metrics.clone(),
-            params.clone(),
-        );
+        let spec = TrialSpec {
+            family,
+            params: params.clone(),
+            task: self.data.task,
+            metrics: self.metrics.clone(),
+            seed,
+            contamination: self.config.contamination,
+        };
+        let folds = Arc::clone(&self.folds);
         std::thread::spawn(move || {
-            let _ = tx.send(cross_validate(family, &p, &folds, &metrics, seed, deadline));
+            let _ = tx.send(cross_validate(&spec, &folds, deadline));
         });
         let result = match deadline {
             Some(d) => rx
@@ -396,6 +406,13 @@ impl Context<'_> {
                 self.learn_rate(family, &trial.params, seconds);
                 model = scores.first_mut().and_then(|s| s.estimator.take());
                 summarise(&mut trial, &self.metrics, &scores);
+                if !trial.metrics[0].1.is_finite() {
+                    trial.status = Status::Failed(format!(
+                        "{} is undefined for this model",
+                        self.metrics[0]
+                    ));
+                    trial.metrics.clear();
+                }
             }
             Some(Err(FoldError::Failed(e))) => trial.status = Status::Failed(e),
             Some(Err(FoldError::OutOfTime)) | None => {

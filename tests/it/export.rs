@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{automl, dataset, predict, train};
+use crate::support::{automl, dataset, predict, train, train_unsupervised};
 
 /// Bundled sets with their targets and whether they are classification.
 const SETS: [(&str, &str, bool); 8] = [
@@ -22,23 +22,75 @@ const SETS: [(&str, &str, bool); 8] = [
     ("wine_quality.csv", "quality", false),
 ];
 
+/// What a generated `Prediction` holds, so the harness prints it as
+/// `automl predict` does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Output {
+    /// Class and probabilities.
+    Classes,
+    /// One value.
+    Value,
+    /// A cluster (k-means).
+    Cluster,
+    /// A cluster or noise (DBSCAN).
+    Noise,
+    /// A cluster and memberships (Gaussian mixture).
+    Mixture,
+    /// Anomaly score and flag.
+    Anomaly,
+}
+
+impl Output {
+    /// The output a model file's task and estimator call for.
+    fn of(model: &Path) -> Output {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(model).unwrap()).unwrap();
+        let kind = json["estimator"]["kind"].as_str().unwrap_or_default();
+        match (json["task"].as_str().unwrap_or_default(), kind) {
+            ("binary" | "multiclass", _) => Output::Classes,
+            ("regression", _) => Output::Value,
+            ("anomaly", _) => Output::Anomaly,
+            (_, "core_points") => Output::Noise,
+            (_, "mixture") => Output::Mixture,
+            _ => Output::Cluster,
+        }
+    }
+}
+
 /// A main.rs that scores rows with the generated module and prints what
 /// `automl predict` prints. Rows come as fields separated by U+001F and
 /// rows by U+001E, so any text (quotes, commas, line breaks) passes as is.
-fn harness(classification: bool) -> String {
-    let header = if classification {
-        r#"let mut head = vec!["prediction".to_string()];
+fn harness(output: Output) -> String {
+    let header = match output {
+        Output::Classes => {
+            r#"let mut head = vec!["prediction".to_string()];
     head.extend(model::CLASSES.iter().map(|c| format!("p_{c}")));
     println!("{}", head.join(","));"#
-    } else {
-        r#"println!("prediction");"#
+        }
+        Output::Value => r#"println!("prediction");"#,
+        Output::Cluster | Output::Noise => r#"println!("cluster");"#,
+        Output::Mixture => {
+            r#"let k = model::predict_row(&[0.0; N]).probabilities.len();
+    let head: Vec<String> = (0..k).map(|c| format!("p_{c}")).collect();
+    println!("cluster,{}", head.join(","));"#
+        }
+        Output::Anomaly => r#"println!("score,is_anomaly");"#,
     };
-    let row = if classification {
-        r#"let mut cells = vec![p.class.to_string()];
+    let row = match output {
+        Output::Classes => {
+            r#"let mut cells = vec![p.class.to_string()];
         cells.extend(p.probabilities.iter().map(|v| format!("{v}")));
         println!("{}", cells.join(","));"#
-    } else {
-        r#"println!("{}", p.value);"#
+        }
+        Output::Value => r#"println!("{}", p.value);"#,
+        Output::Cluster => r#"println!("{}", p.cluster);"#,
+        Output::Noise => r#"println!("{}", p.cluster.map_or(-1, |c| c as i64));"#,
+        Output::Mixture => {
+            r#"let mut cells = vec![p.cluster.to_string()];
+        cells.extend(p.probabilities.iter().map(|v| format!("{v}")));
+        println!("{}", cells.join(","));"#
+        }
+        Output::Anomaly => r#"println!("{},{}", p.score, p.is_anomaly);"#,
     };
     format!(
         r#"mod model;
@@ -76,8 +128,19 @@ fn unit_separated(csv: &str) -> String {
 }
 
 /// Compiles `model.rs` + a harness in `dir` with clippy as the compiler.
-pub fn compile(dir: &Path, classification: bool, extra: &[&str]) -> PathBuf {
-    std::fs::write(dir.join("main.rs"), harness(classification)).unwrap();
+pub fn compile(dir: &Path, output: Output, extra: &[&str]) -> PathBuf {
+    let mut main = harness(output);
+    if output == Output::Mixture {
+        let source = std::fs::read_to_string(dir.join("model.rs")).unwrap();
+        let width = source
+            .split("pub fn predict_row(x: &[f64; ")
+            .nth(1)
+            .and_then(|s| s.split(']').next())
+            .unwrap()
+            .to_string();
+        main = main.replace("[0.0; N]", &format!("[0.0; {width}]"));
+    }
+    std::fs::write(dir.join("main.rs"), main).unwrap();
     let bin = dir.join("harness");
     let out = Command::new("clippy-driver")
         .current_dir(dir)
@@ -113,10 +176,9 @@ fn generated_and_expected(
     model: &Path,
     data: &Path,
     rows: &str,
-    classification: bool,
 ) -> (String, String) {
     export_rust(model, &dir.join("model.rs"));
-    let bin = compile(dir, classification, &[]);
+    let bin = compile(dir, Output::of(model), &[]);
     let usv = dir.join("rows.usv");
     std::fs::write(&usv, rows).unwrap();
     let generated = Command::new(&bin).arg(&usv).output().unwrap();
@@ -149,20 +211,86 @@ fn parity(family: &str) -> usize {
             &run.join("model.json"),
             &dataset(file),
             &unit_separated(&csv),
-            classification,
         );
-        for (i, (e, g)) in expected.lines().zip(generated.lines()).enumerate() {
-            assert_eq!(e, g, "{family} on {file}, line {}", i + 1);
-        }
-        assert_eq!(
-            expected.lines().count(),
-            generated.lines().count(),
-            "{family} on {file}"
-        );
-        rows += expected.lines().count() - 1;
+        rows += same_lines(&expected, &generated, &format!("{family} on {file}"));
     }
     eprintln!("{family}: {rows} rows compared, 0 mismatches");
     rows
+}
+
+/// Asserts equal text line by line; returns the data rows compared.
+fn same_lines(expected: &str, generated: &str, what: &str) -> usize {
+    for (i, (e, g)) in expected.lines().zip(generated.lines()).enumerate() {
+        assert_eq!(e, g, "{what}, line {}", i + 1);
+    }
+    assert_eq!(expected.lines().count(), generated.lines().count(), "{what}");
+    expected.lines().count() - 1
+}
+
+/// Clustering sets with their known groups, and anomaly sets with labels.
+const CLUSTER_SETS: [(&str, &str); 3] = [
+    ("iris.csv", "species"),
+    ("wine.csv", "cultivar"),
+    ("penguins.csv", "species"),
+];
+const ANOMALY_SETS: [(&str, &str); 2] = [("annthyroid.csv", "is_anomaly"), ("titanic.csv", "survived")];
+
+/// Trains an unsupervised `family` on each set of `task`, exports it and
+/// compares every row with `automl predict`.
+fn unsupervised_parity(task: &str, family: &str) -> usize {
+    let sets: &[(&str, &str)] = if task == "cluster" {
+        &CLUSTER_SETS
+    } else {
+        &ANOMALY_SETS
+    };
+    let mut rows = 0;
+    for (file, label) in sets {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let extra = ["--include", family, "--contamination", "0.05"];
+        let extra = if task == "anomaly" { &extra[..] } else { &extra[..2] };
+        train_unsupervised(&dataset(file), task, label, &run, 3, extra);
+        let csv = std::fs::read_to_string(dataset(file)).unwrap();
+        let (generated, expected) = generated_and_expected(
+            dir.path(),
+            &run.join("model.json"),
+            &dataset(file),
+            &unit_separated(&csv),
+        );
+        rows += same_lines(&expected, &generated, &format!("{family} {task} on {file}"));
+    }
+    eprintln!("{family} ({task}): {rows} rows compared, 0 mismatches");
+    rows
+}
+
+#[test]
+fn kmeans_clusters_export_matches_predict_bit_for_bit() {
+    assert!(unsupervised_parity("cluster", "kmeans") > 600);
+}
+
+#[test]
+fn gaussian_mixture_clusters_export_matches_predict_bit_for_bit() {
+    assert!(unsupervised_parity("cluster", "gaussian_mixture") > 600);
+}
+
+#[test]
+fn dbscan_export_matches_predict_bit_for_bit() {
+    assert!(unsupervised_parity("cluster", "dbscan") > 600);
+}
+
+#[test]
+fn isolation_forest_export_matches_predict_bit_for_bit() {
+    assert!(unsupervised_parity("anomaly", "isolation_forest") > 8_000);
+}
+
+#[test]
+fn kmeans_detector_export_matches_predict_bit_for_bit() {
+    assert!(unsupervised_parity("anomaly", "kmeans") > 8_000);
+}
+
+#[test]
+fn gaussian_mixture_detector_export_matches_predict_bit_for_bit() {
+    assert!(unsupervised_parity("anomaly", "gaussian_mixture") > 8_000);
 }
 
 #[test]
@@ -274,7 +402,7 @@ fn hostile_names_and_levels_cannot_inject_code() {
         let run = dir.path().join(family);
         train(&data, "y", &run, 2, &["--include", family]);
         let (generated, expected) =
-            generated_and_expected(dir.path(), &run.join("model.json"), &data, &usv, true);
+            generated_and_expected(dir.path(), &run.join("model.json"), &data, &usv);
         let code = std::fs::read_to_string(dir.path().join("model.rs")).unwrap();
         assert!(
             !code

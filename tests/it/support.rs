@@ -94,3 +94,32 @@ pub fn predict(model: &Path, data: &Path, out: &Path) {
         .assert()
         .success();
 }
+
+/// Trains a clustering or anomaly task (`task`) on `data`, scoring against
+/// `label`, with a fixed seed and trial count into `out`.
+pub fn train_unsupervised(
+    data: &Path,
+    task: &str,
+    label: &str,
+    out: &Path,
+    trials: usize,
+    extra: &[&str],
+) {
+    automl()
+        .args(["train", "--task", task, "--data"])
+        .arg(data)
+        .args([
+            "--label",
+            label,
+            "--max-trials",
+            &trials.to_string(),
+            "--seed",
+            "7",
+            "--quiet",
+            "--out",
+        ])
+        .arg(out)
+        .args(extra)
+        .assert()
+        .success();
+}

@@ -1,0 +1,197 @@
+//! Isolation forest (Liu, Ting and Zhou, 2008), written here: no
+//! well-kept Rust crate offers one whose trees can be read back. Each tree
+//! splits a random subsample at random thresholds of random features until
+//! rows are isolated or a depth limit is hit; anomalies are isolated in few
+//! splits. Trees are grown straight into the portable flat-array form.
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use super::{calibrate, Learner, TrainSet};
+use crate::data::Task;
+use crate::model::estimator::{average_path_length, Isolation, Rule, Tree};
+use crate::model::Estimator;
+use crate::search::space::{Dim, Params};
+
+/// The isolation-forest adapter.
+pub struct IsolationForest;
+
+impl Learner for IsolationForest {
+    fn supports(&self, task: Task) -> bool {
+        task == Task::Anomaly
+    }
+
+    fn space(&self, _task: Task) -> Vec<Dim> {
+        vec![
+            Dim::int("trees", 25, 400, true, 100),
+            Dim::int("sample_size", 32, 2048, true, 256),
+            Dim::float("max_features", 0.3, 1.0, false, 1.0),
+        ]
+    }
+
+    fn scaled(&self) -> bool {
+        false
+    }
+
+    fn cost(&self, p: &Params, n: usize, _d: usize, _k: usize) -> f64 {
+        let trees = p.int("trees") as f64;
+        let psi = (p.int("sample_size") as f64).min(n as f64).max(2.0);
+        trees * (psi * psi.log2() * 40.0 + n as f64 * psi.log2() * 10.0)
+    }
+
+    fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
+        if data.n < 2 {
+            return Err("an isolation forest needs at least two rows".into());
+        }
+        let psi = (p.int("sample_size") as usize).min(data.n);
+        let features = ((p.float("max_features") * data.d as f64).ceil() as usize).clamp(1, data.d);
+        let depth_limit = (psi as f64).log2().ceil() as usize;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut all: Vec<usize> = (0..data.n).collect();
+        let mut columns: Vec<usize> = (0..data.d).collect();
+        let trees = (0..p.int("trees"))
+            .map(|_| {
+                let (sample, _) = all.partial_shuffle(&mut rng, psi);
+                let mut rows = sample.to_vec();
+                let (allowed, _) = columns.partial_shuffle(&mut rng, features);
+                let mut grower = Grower {
+                    data,
+                    features: allowed.to_vec(),
+                    depth_limit,
+                    tree: empty_tree(),
+                };
+                grower.grow(&mut rows, 0, &mut rng);
+                grower.tree
+            })
+            .collect();
+        let forest = Isolation {
+            trees,
+            normalizer: average_path_length(psi),
+            threshold: f64::INFINITY,
+        };
+        calibrate(Estimator::Isolation(forest), data)
+    }
+}
+
+fn empty_tree() -> Tree {
+    Tree {
+        output: 0,
+        width: 1,
+        rule: Rule::Less,
+        feature: Vec::new(),
+        threshold: Vec::new(),
+        left: Vec::new(),
+        right: Vec::new(),
+        values: Vec::new(),
+    }
+}
+
+struct Grower<'a, 'b> {
+    data: &'a TrainSet<'b>,
+    features: Vec<usize>,
+    depth_limit: usize,
+    tree: Tree,
+}
+
+impl Grower<'_, '_> {
+    fn push_node(&mut self) -> usize {
+        let t = &mut self.tree;
+        t.feature.push(-1);
+        t.threshold.push(0.0);
+        t.left.push(0);
+        t.right.push(0);
+        t.values.push(0.0);
+        t.feature.len() - 1
+    }
+
+    fn value(&self, row: usize, feature: usize) -> f64 {
+        self.data.x[row * self.data.d + feature]
+    }
+
+    /// Grows the subtree for `rows` at `depth`; returns its node index.
+    /// Children are pushed after their parent, as the model requires.
+    fn grow(&mut self, rows: &mut [usize], depth: usize, rng: &mut impl Rng) -> usize {
+        let node = self.push_node();
+        let split = if depth >= self.depth_limit || rows.len() <= 1 {
+            None
+        } else {
+            self.pick_split(rows, rng)
+        };
+        let Some((feature, threshold)) = split else {
+            self.tree.values[node] = depth as f64 + average_path_length(rows.len());
+            return node;
+        };
+        let mut at = 0;
+        for i in 0..rows.len() {
+            if self.value(rows[i], feature) < threshold {
+                rows.swap(i, at);
+                at += 1;
+            }
+        }
+        let (left_rows, right_rows) = rows.split_at_mut(at);
+        let left = self.grow(left_rows, depth + 1, rng);
+        let right = self.grow(right_rows, depth + 1, rng);
+        let t = &mut self.tree;
+        t.feature[node] = feature as i32;
+        t.threshold[node] = threshold;
+        t.left[node] = left as u32;
+        t.right[node] = right as u32;
+        node
+    }
+
+    /// A random allowed feature that varies among `rows`, and a threshold
+    /// drawn uniformly strictly inside its range.
+    fn pick_split(&self, rows: &[usize], rng: &mut impl Rng) -> Option<(usize, f64)> {
+        let mut order = self.features.clone();
+        order.shuffle(rng);
+        for f in order {
+            let (lo, hi) = rows.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
+                let v = self.value(r, f);
+                (lo.min(v), hi.max(v))
+            });
+            if hi > lo {
+                let t = rng.gen_range(lo..hi);
+                // `x < t` must send at least the minimum left.
+                return Some((f, if t > lo { t } else { hi }));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Target;
+
+    #[test]
+    fn isolated_point_scores_highest_and_is_flagged() {
+        // A grid of ordinary rows and one far away.
+        let mut x = Vec::new();
+        for i in 0..200 {
+            x.extend_from_slice(&[f64::from(i % 20), f64::from(i / 20)]);
+        }
+        x.extend_from_slice(&[100.0, 100.0]);
+        let n = 201;
+        let target = Target::Unlabelled(n);
+        let data = TrainSet {
+            x: &x,
+            n,
+            d: 2,
+            target: &target,
+            contamination: Some(0.01),
+        };
+        let p = Params::decode(&IsolationForest.space(Task::Anomaly), &[0.5, 0.5, 1.0]);
+        let est = IsolationForest.fit(&data, &p, 1).expect("fit");
+        let pred = est.score_rows(&x, 2, 2);
+        let top = (0..n)
+            .max_by(|a, b| pred.row(*a)[0].total_cmp(&pred.row(*b)[0]))
+            .expect("rows");
+        assert_eq!(top, 200);
+        assert_eq!(pred.row(200)[1], 1.0);
+        let flagged = (0..n).filter(|&r| pred.row(r)[1] == 1.0).count();
+        assert!(flagged <= 2, "{flagged} flagged at 1% contamination");
+        // Same seed, same forest.
+        assert_eq!(est, IsolationForest.fit(&data, &p, 1).expect("fit"));
+    }
+}
