@@ -59,7 +59,11 @@ impl Leaderboard {
         order.sort_by(|a, b| compare(metric, a, b));
         let metrics: Vec<Metric> = {
             let mut m = vec![metric];
-            m.extend(Metric::all_for(task, labelled).iter().filter(|x| **x != metric));
+            m.extend(
+                Metric::all_for(task, labelled)
+                    .iter()
+                    .filter(|x| **x != metric),
+            );
             m
         };
         let rows = order

@@ -98,11 +98,9 @@ impl Metric {
                 Metric::CalinskiHarabasz,
                 Metric::DaviesBouldin,
             ],
-            Task::Anomaly if labelled => &[
-                Metric::RocAuc,
-                Metric::AveragePrecision,
-                Metric::Stability,
-            ],
+            Task::Anomaly if labelled => {
+                &[Metric::RocAuc, Metric::AveragePrecision, Metric::Stability]
+            }
             Task::Anomaly => &[Metric::Stability],
             Task::Binary => &[
                 Metric::RocAuc,

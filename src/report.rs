@@ -79,14 +79,16 @@ pub fn describe_model(model: &Model) -> String {
         "format     version {}, written by automl {}\n",
         model.format_version, m.tool_version
     ));
-    out.push_str(&match (model.task.is_supervised(), model.target.is_empty()) {
-        (true, _) => format!("task       {} on target '{}'\n", model.task, model.target),
-        (false, true) => format!("task       {}, no labels\n", model.task),
-        (false, false) => format!(
-            "task       {}, scored against label '{}' (not used to fit)\n",
-            model.task, model.target
-        ),
-    });
+    out.push_str(
+        &match (model.task.is_supervised(), model.target.is_empty()) {
+            (true, _) => format!("task       {} on target '{}'\n", model.task, model.target),
+            (false, true) => format!("task       {}, no labels\n", model.task),
+            (false, false) => format!(
+                "task       {}, scored against label '{}' (not used to fit)\n",
+                model.task, model.target
+            ),
+        },
+    );
     if !model.classes.is_empty() {
         out.push_str(&format!("classes    {}\n", model.classes.join(", ")));
     }
@@ -156,11 +158,9 @@ fn estimator_summary(e: &Estimator) -> String {
             nn.weighting
         )
         .to_lowercase(),
-        Estimator::Centroids(c) => format!(
-            "k-means, {} centroids{}",
-            c.k,
-            threshold_note(c.threshold)
-        ),
+        Estimator::Centroids(c) => {
+            format!("k-means, {} centroids{}", c.k, threshold_note(c.threshold))
+        }
         Estimator::Mixture(m) => format!(
             "gaussian mixture, {} components, full covariances{}",
             m.k(),

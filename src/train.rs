@@ -370,9 +370,10 @@ fn final_model(
 ) -> Result<(Model, String)> {
     if data.task == Task::Cluster {
         // The clustering "fold" already trained on every row.
-        let estimator = outcome.best_fold_model.clone().ok_or_else(|| {
-            Error::Training("the best trial's model was not kept".into())
-        })?;
+        let estimator = outcome
+            .best_fold_model
+            .clone()
+            .ok_or_else(|| Error::Training("the best trial's model was not kept".into()))?;
         let mut prep = fold.prep.clone();
         if !best.family.learner().scaled() {
             prep.scaler = None;

@@ -342,7 +342,8 @@ fn flag_code(threshold: f64) -> String {
 }
 
 /// `sum (a - b)^2` over two slices, as `estimator::squared_distance`.
-const SQUARED_DISTANCE: &str = "p.iter().zip(x.iter()).map(|(a, b)| (a - b) * (a - b)).sum::<f64>()";
+const SQUARED_DISTANCE: &str =
+    "p.iter().zip(x.iter()).map(|(a, b)| (a - b) * (a - b)).sum::<f64>()";
 
 /// Nearest centroid, as `Centroids::score`.
 fn centroids(c: &Centroids, d: usize, w: usize) -> String {
@@ -396,7 +397,7 @@ fn isolation(i: &Isolation, d: usize, w: usize) -> String {
     s.push_str("    let mut total = 0.0;\n    for root in ROOT.iter() {\n        let mut n = *root as usize;\n        while FEATURE[n] >= 0 {\n            n = if x[FEATURE[n] as usize] < THRESHOLD[n] { LEFT[n] } else { RIGHT[n] } as usize;\n        }\n        total += VALUES[n];\n    }\n");
     let _ = writeln!(
         s,
-        "    let mean = total / {};\n    out[0] = 2f64.powf(-mean / {});",
+        "    let mean = total / {};\n    out[0] = (-(mean / {}) * core::f64::consts::LN_2).exp();",
         float(i.trees.len().max(1) as f64),
         float(i.normalizer)
     );

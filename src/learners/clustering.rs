@@ -4,8 +4,8 @@
 //! nearest centroid, or the negative log-density, is the anomaly score.
 
 use linfa::prelude::*;
-use linfa_clustering::{Dbscan, GaussianMixtureModel, GmmInitMethod, KMeans, KMeansInit};
-use ndarray::{Array2, ArrayView2};
+use linfa_clustering::{Dbscan, KMeans, KMeansInit};
+use ndarray::ArrayView2;
 use rand::SeedableRng;
 
 use super::{calibrate, Learner, TrainSet};
@@ -78,9 +78,14 @@ impl Learner for KMeansLearner {
     }
 }
 
-/// The Gaussian-mixture adapter (full covariances, the only kind linfa
-/// 0.8 fits; the covariance regularisation is searched instead).
+/// The Gaussian-mixture adapter. Components start from linfa's k-means;
+/// EM is run here because linfa 0.8's mixture normalises densities without
+/// log-sum-exp (a row far from every component turns the fit into NaN, which
+/// is exactly the row a detector exists for) and fits full covariances only.
 pub struct MixtureLearner;
+
+/// Covariance shapes the mixture search tries.
+const COVARIANCES: &[&str] = &["full", "diagonal", "spherical"];
 
 impl Learner for MixtureLearner {
     fn supports(&self, task: Task) -> bool {
@@ -91,11 +96,8 @@ impl Learner for MixtureLearner {
         let lo = if task == Task::Anomaly { 1 } else { 2 };
         vec![
             Dim::int("components", lo, 10, false, 2),
-            // linfa normalises densities without log-sum-exp, so rows far
-            // from every component can turn a fit into NaN; wider
-            // components (more regularisation) keep such data usable.
-            Dim::float("reg_covar", 1e-4, 1.0, true, 1e-2),
-            Dim::choice("init", &["kmeans", "random"], 0),
+            Dim::choice("covariance", COVARIANCES, 0),
+            Dim::float("reg_covar", 1e-6, 0.1, true, 1e-3),
         ]
     }
 
@@ -106,7 +108,7 @@ impl Learner for MixtureLearner {
     fn cost(&self, p: &Params, n: usize, d: usize, _k: usize) -> f64 {
         let k = p.int("components") as f64;
         let d = d as f64;
-        n as f64 * k * d * d * 100.0 + k * d * d * d * 10.0
+        (n as f64 * k * d * d * 4.0 + k * d * d * d) * 40.0
     }
 
     fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
@@ -114,60 +116,174 @@ impl Learner for MixtureLearner {
         if k > data.n {
             return Err(format!("{k} components is more than the {} rows", data.n));
         }
-        let init = match p.choice("init") {
-            "random" => GmmInitMethod::Random,
-            _ => GmmInitMethod::KMeans,
-        };
-        let model = GaussianMixtureModel::params_with_rng(k, rng(seed))
-            .reg_covariance(p.float("reg_covar"))
-            .max_n_iterations(200)
-            .tolerance(1e-3)
-            .init_method(init)
+        let start = KMeans::params_with_rng(k, rng(seed))
+            .n_runs(1)
+            .max_n_iterations(100)
             .fit(&DatasetBase::from(view(data)?.to_owned()))
             .map_err(|e| e.to_string())?;
-        let precisions = model.precisions();
-        let log_det = precisions
-            .outer_iter()
-            .map(|p| log_det(&p.to_owned()))
-            .collect::<Result<Vec<f64>, String>>()?;
-        let mixture = Mixture {
-            weights: model.weights().to_vec(),
-            means: model.means().iter().copied().collect(),
-            precisions: precisions.iter().copied().collect(),
-            log_det,
-            threshold: data.contamination.map(|_| f64::INFINITY),
-        };
+        let labels = start.predict(&view(data)?);
+        let mut resp = vec![0.0; data.n * k];
+        for (r, c) in labels.iter().enumerate() {
+            resp[r * k + c] = 1.0;
+        }
+        let shape = p.choice("covariance");
+        let reg = p.float("reg_covar");
+        let mut mixture = maximise(data, &resp, k, shape, reg)?;
+        let mut last = f64::NEG_INFINITY;
+        for _ in 0..MAX_EM_ITERATIONS {
+            let likelihood = expect(&mixture, data, &mut resp);
+            mixture = maximise(data, &resp, k, shape, reg)?;
+            if (likelihood - last).abs() < EM_TOLERANCE {
+                break;
+            }
+            last = likelihood;
+        }
+        mixture.threshold = data.contamination.map(|_| f64::INFINITY);
         calibrate(Estimator::Mixture(mixture), data)
     }
 }
 
-/// `ln det` of a symmetric positive-definite matrix, through its Cholesky
-/// factor.
-fn log_det(a: &Array2<f64>) -> Result<f64, String> {
-    let d = a.nrows();
-    let mut l = Array2::<f64>::zeros((d, d));
+const MAX_EM_ITERATIONS: usize = 100;
+/// EM stops when the mean log-likelihood per row moves less than this.
+const EM_TOLERANCE: f64 = 1e-4;
+
+/// E step: memberships from the current components (log-sum-exp, so far
+/// rows stay finite); returns the mean log-likelihood per row.
+fn expect(m: &Mixture, data: &TrainSet<'_>, resp: &mut [f64]) -> f64 {
+    let k = m.k();
+    let mut out = vec![0.0; 1 + k];
+    let scorer = Mixture {
+        threshold: None,
+        ..m.clone()
+    };
     let mut total = 0.0;
+    for r in 0..data.n {
+        let x = &data.x[r * data.d..(r + 1) * data.d];
+        total += scorer.memberships(x, &mut out[1..]);
+        resp[r * k..(r + 1) * k].copy_from_slice(&out[1..]);
+    }
+    total / data.n as f64
+}
+
+/// M step: weights, means and covariances (of the chosen shape, plus `reg`
+/// on the diagonal) from memberships; stored as precisions.
+fn maximise(
+    data: &TrainSet<'_>,
+    resp: &[f64],
+    k: usize,
+    shape: &str,
+    reg: f64,
+) -> Result<Mixture, String> {
+    let (n, d) = (data.n, data.d);
+    let row = |r: usize| &data.x[r * d..(r + 1) * d];
+    let mut m = Mixture {
+        weights: vec![0.0; k],
+        means: vec![0.0; k * d],
+        precisions: vec![0.0; k * d * d],
+        log_det: vec![0.0; k],
+        threshold: None,
+    };
+    for c in 0..k {
+        let nk: f64 = (0..n).map(|r| resp[r * k + c]).sum::<f64>() + 10.0 * f64::EPSILON;
+        if nk < 1e-3 {
+            return Err(format!("mixture component {c} lost all its rows"));
+        }
+        m.weights[c] = nk / n as f64;
+        let mean = &mut m.means[c * d..(c + 1) * d];
+        for r in 0..n {
+            mean.iter_mut()
+                .zip(row(r))
+                .for_each(|(a, x)| *a += resp[r * k + c] * x);
+        }
+        mean.iter_mut().for_each(|a| *a /= nk);
+        let mean = m.means[c * d..(c + 1) * d].to_vec();
+        let mut cov = vec![0.0; d * d];
+        for r in 0..n {
+            let w = resp[r * k + c];
+            if w == 0.0 {
+                continue;
+            }
+            let x = row(r);
+            for i in 0..d {
+                let a = w * (x[i] - mean[i]);
+                for j in 0..=i {
+                    cov[i * d + j] += a * (x[j] - mean[j]);
+                }
+            }
+        }
+        shape_covariance(&mut cov, d, nk, shape, reg);
+        let (precision, log_det) = invert(&cov, d)?;
+        m.precisions[c * d * d..(c + 1) * d * d].copy_from_slice(&precision);
+        m.log_det[c] = log_det;
+    }
+    Ok(m)
+}
+
+/// Turns the lower triangle of summed outer products into the covariance
+/// of `shape`, regularised.
+fn shape_covariance(cov: &mut [f64], d: usize, nk: f64, shape: &str, reg: f64) {
     for i in 0..d {
         for j in 0..=i {
-            let s: f64 = (0..j).map(|m| l[[i, m]] * l[[j, m]]).sum();
+            let v = cov[i * d + j] / nk;
+            cov[i * d + j] = v;
+            cov[j * d + i] = v;
+        }
+    }
+    if shape != "full" {
+        let diagonal: Vec<f64> = (0..d).map(|i| cov[i * d + i]).collect();
+        let mean = diagonal.iter().sum::<f64>() / d.max(1) as f64;
+        cov.fill(0.0);
+        for (i, v) in diagonal.iter().enumerate() {
+            cov[i * d + i] = if shape == "spherical" { mean } else { *v };
+        }
+    }
+    (0..d).for_each(|i| cov[i * d + i] += reg);
+}
+
+/// The inverse of a symmetric positive-definite matrix and the log
+/// determinant of that inverse, through the Cholesky factor.
+fn invert(a: &[f64], d: usize) -> Result<(Vec<f64>, f64), String> {
+    let mut l = vec![0.0; d * d];
+    let mut log_det = 0.0;
+    for i in 0..d {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|m| l[i * d + m] * l[j * d + m]).sum();
             if i == j {
-                let v = a[[i, i]] - s;
+                let v = a[i * d + i] - s;
                 if v <= 0.0 || !v.is_finite() {
-                    return Err("a component's covariance is singular".into());
+                    return Err("a component's covariance is singular; raise reg_covar".into());
                 }
-                l[[i, i]] = v.sqrt();
-                total += 2.0 * l[[i, i]].ln();
+                l[i * d + i] = v.sqrt();
+                log_det += 2.0 * l[i * d + i].ln();
             } else {
-                l[[i, j]] = (a[[i, j]] - s) / l[[j, j]];
+                l[i * d + j] = (a[i * d + j] - s) / l[j * d + j];
             }
         }
     }
-    Ok(total)
+    // Columns of L^-1 by forward substitution, then A^-1 = L^-T L^-1.
+    let mut inv_l = vec![0.0; d * d];
+    for c in 0..d {
+        for i in c..d {
+            let s: f64 = (c..i).map(|m| l[i * d + m] * inv_l[m * d + c]).sum();
+            let e = if i == c { 1.0 } else { 0.0 };
+            inv_l[i * d + c] = (e - s) / l[i * d + i];
+        }
+    }
+    let mut inv = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..=i {
+            let v: f64 = (i..d).map(|m| inv_l[m * d + i] * inv_l[m * d + j]).sum();
+            inv[i * d + j] = v;
+            inv[j * d + i] = v;
+        }
+    }
+    Ok((inv, -log_det))
 }
 
-/// The DBSCAN adapter. The neighbourhood radius is searched per feature:
-/// `eps = radius * sqrt(d)` on standardised features, so one range suits
-/// narrow and wide tables.
+/// The DBSCAN adapter. Its radius is not searched in distance units, which
+/// mean different things in different tables, but as `core_share`: eps is
+/// set so that this share of the training rows has `min_points` rows
+/// (itself included) within eps — the rows that become core points.
 pub struct DbscanLearner;
 
 impl Learner for DbscanLearner {
@@ -177,7 +293,7 @@ impl Learner for DbscanLearner {
 
     fn space(&self, _task: Task) -> Vec<Dim> {
         vec![
-            Dim::float("radius", 0.02, 2.0, true, 0.25),
+            Dim::float("core_share", 0.3, 0.99, false, 0.8),
             Dim::int("min_points", 3, 50, true, 5),
         ]
     }
@@ -187,23 +303,27 @@ impl Learner for DbscanLearner {
     }
 
     fn cost(&self, _p: &Params, n: usize, d: usize, _k: usize) -> f64 {
-        n as f64 * n as f64 * d as f64 * 3.0
+        n as f64 * n as f64 * (d as f64 + 10.0) * 2.0
     }
 
     fn fit(&self, data: &TrainSet<'_>, p: &Params, _seed: u64) -> Result<Estimator, String> {
-        let eps = p.float("radius") * (data.d as f64).sqrt();
-        let min_points = p.int("min_points") as usize;
-        let x = view(data)?;
+        let min_points = (p.int("min_points") as usize).min(data.n);
+        let reach = core_distances(data, min_points);
+        let mut sorted = reach.clone();
+        sorted.sort_by(f64::total_cmp);
+        let at = ((p.float("core_share") * data.n as f64).ceil() as usize).clamp(1, data.n);
+        // A hair above the quantile, so a distance computed in another order
+        // (linfa's neighbour index) can't fall on the other side of it.
+        let eps = sorted[at - 1] * (1.0 + 1e-9) + f64::MIN_POSITIVE;
         let labels = Dbscan::params(min_points)
             .tolerance(eps)
             .check()
             .map_err(|e| e.to_string())?
-            .transform(&x);
-        let core = core_rows(data, eps, min_points);
+            .transform(&view(data)?);
         let mut points = Vec::new();
         let mut clusters = Vec::new();
         for (i, label) in labels.iter().enumerate() {
-            if let (true, Some(c)) = (core[i], label) {
+            if let (true, Some(c)) = (reach[i] <= eps, label) {
                 points.extend_from_slice(&data.x[i * data.d..(i + 1) * data.d]);
                 clusters.push(u32::try_from(*c).map_err(|e| e.to_string())?);
             }
@@ -218,25 +338,22 @@ impl Learner for DbscanLearner {
     }
 }
 
-/// Rows with at least `min_points` rows (themselves included) within `eps`:
-/// DBSCAN's core points.
-fn core_rows(data: &TrainSet<'_>, eps: f64, min_points: usize) -> Vec<bool> {
-    let limit = eps * eps;
+/// Per row, the distance to its `min_points`-th nearest row (itself
+/// counted first): the row is a core point for any eps at least this.
+fn core_distances(data: &TrainSet<'_>, min_points: usize) -> Vec<f64> {
     let row = |i: usize| &data.x[i * data.d..(i + 1) * data.d];
+    let mut dist = vec![0.0; data.n];
     (0..data.n)
         .map(|i| {
-            let near = (0..data.n)
-                .filter(|&j| {
-                    row(i)
-                        .iter()
-                        .zip(row(j))
-                        .map(|(a, b)| (a - b) * (a - b))
-                        .sum::<f64>()
-                        <= limit
-                })
-                .take(min_points)
-                .count();
-            near >= min_points
+            for (j, slot) in dist.iter_mut().enumerate() {
+                *slot = row(i)
+                    .iter()
+                    .zip(row(j))
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>();
+            }
+            let (_, nth, _) = dist.select_nth_unstable_by(min_points.max(1) - 1, f64::total_cmp);
+            nth.sqrt()
         })
         .collect()
 }
@@ -278,27 +395,46 @@ mod tests {
     }
 
     #[test]
-    fn mixture_memberships_match_linfa() {
-        let (x, n, d, _, _) = testdata::load("iris.csv", "species");
-        let target = Target::Unlabelled(n);
-        let data = set(&x, n, d, &target);
-        let p = Params::decode(&MixtureLearner.space(Task::Cluster), &[0.2, 0.5, 0.0]);
-        let est = MixtureLearner.fit(&data, &p, 5).expect("fit");
-        let native = GaussianMixtureModel::params_with_rng(p.int("components") as usize, rng(5))
-            .reg_covariance(p.float("reg_covar"))
-            .max_n_iterations(200)
-            .tolerance(1e-3)
-            .fit(&DatasetBase::from(view(&data).expect("view").to_owned()))
-            .expect("native fit");
-        let probs = native.predict_proba(&view(&data).expect("view"));
-        let k = probs.ncols();
-        let ours = est.score_rows(&x, d, 1 + k);
-        for r in 0..n {
-            for c in 0..k {
-                let (a, b) = (ours.row(r)[1 + c], probs[[r, c]]);
-                assert!((a - b).abs() < 1e-9, "row {r} component {c}: {a} vs {b}");
+    fn mixture_recovers_two_separated_gaussians_in_every_shape() {
+        // Two blobs, one of them far out: linfa's own mixture returns NaN here.
+        let mut x = Vec::new();
+        for i in 0..200 {
+            let t = f64::from(i) * 0.37;
+            let (cx, cy) = if i % 2 == 0 {
+                (0.0, 0.0)
+            } else {
+                (40.0, -40.0)
+            };
+            x.extend_from_slice(&[cx + t.sin(), cy + (1.3 * t).cos()]);
+        }
+        let target = Target::Unlabelled(200);
+        let data = set(&x, 200, 2, &target);
+        for (i, shape) in COVARIANCES.iter().enumerate() {
+            let u = i as f64 / 2.0;
+            let p = Params::decode(&MixtureLearner.space(Task::Cluster), &[0.0, u, 0.5]);
+            assert_eq!(p.choice("covariance"), *shape);
+            let est = MixtureLearner.fit(&data, &p, 1).expect("fit");
+            let pred = est.score_rows(&x, 2, 3);
+            for r in 0..200 {
+                assert_eq!(pred.row(r)[0], pred.row(r % 2)[0], "{shape} row {r}");
+                assert!((pred.row(r)[1] + pred.row(r)[2] - 1.0).abs() < 1e-12);
+            }
+            assert_ne!(pred.row(0)[0], pred.row(1)[0], "{shape}");
+        }
+    }
+
+    #[test]
+    fn inverse_times_matrix_is_identity() {
+        let a = [4.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.5, 0.2, 2.0];
+        let (inv, log_det) = invert(&a, 3).expect("positive definite");
+        for i in 0..3 {
+            for j in 0..3 {
+                let v: f64 = (0..3).map(|m| a[i * 3 + m] * inv[m * 3 + j]).sum();
+                assert!((v - f64::from(u8::from(i == j))).abs() < 1e-12);
             }
         }
+        // det(a) = 4*(6-0.04) - 1*(2-0.1) + 0.5*(0.2-1.5) = 21.29
+        assert!((log_det + 21.29f64.ln()).abs() < 1e-12);
     }
 
     #[test]
@@ -306,19 +442,30 @@ mod tests {
         let (x, n, d, _, _) = testdata::load("iris.csv", "species");
         let target = Target::Unlabelled(n);
         let data = set(&x, n, d, &target);
-        let p = Params::decode(&DbscanLearner.space(Task::Cluster), &[0.5, 0.2]);
-        let est = DbscanLearner.fit(&data, &p, 0).expect("fit");
-        let eps = p.float("radius") * (d as f64).sqrt();
-        let labels = Dbscan::params(p.int("min_points") as usize)
-            .tolerance(eps)
+        let p = Params::decode(&DbscanLearner.space(Task::Cluster), &[0.7, 0.2]);
+        let Estimator::CorePoints(model) = DbscanLearner.fit(&data, &p, 0).expect("fit") else {
+            panic!("not core points");
+        };
+        let min_points = p.int("min_points") as usize;
+        let labels = Dbscan::params(min_points)
+            .tolerance(model.eps)
             .transform(&view(&data).expect("view"))
             .expect("dbscan");
-        let core = core_rows(&data, eps, p.int("min_points") as usize);
+        let reach = core_distances(&data, min_points);
+        let cores = reach.iter().filter(|r| **r <= model.eps).count();
+        let share = cores as f64 / n as f64;
+        assert!(
+            (share - p.float("core_share")).abs() < 0.02,
+            "core share {share}"
+        );
+        let est = Estimator::CorePoints(model.clone());
         let ours = est.score_rows(&x, d, 1);
         for r in 0..n {
             match labels[r] {
                 None => assert_eq!(ours.row(r)[0], -1.0, "noise row {r}"),
-                Some(c) if core[r] => assert_eq!(ours.row(r)[0], c as f64, "core row {r}"),
+                Some(c) if reach[r] <= model.eps => {
+                    assert_eq!(ours.row(r)[0], c as f64, "core row {r}")
+                }
                 Some(_) => assert!(ours.row(r)[0] >= 0.0, "border row {r}"),
             }
         }

@@ -145,10 +145,12 @@ impl Grower<'_, '_> {
         let mut order = self.features.clone();
         order.shuffle(rng);
         for f in order {
-            let (lo, hi) = rows.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
-                let v = self.value(r, f);
-                (lo.min(v), hi.max(v))
-            });
+            let (lo, hi) = rows
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
+                    let v = self.value(r, f);
+                    (lo.min(v), hi.max(v))
+                });
             if hi > lo {
                 let t = rng.gen_range(lo..hi);
                 // `x < t` must send at least the minimum left.

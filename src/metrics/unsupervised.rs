@@ -35,7 +35,12 @@ impl Clustering<'_> {
 
     /// Distinct non-noise clusters, in order.
     pub fn clusters(&self) -> Vec<i64> {
-        let mut c: Vec<i64> = self.labels.iter().copied().filter(|&l| l != NOISE).collect();
+        let mut c: Vec<i64> = self
+            .labels
+            .iter()
+            .copied()
+            .filter(|&l| l != NOISE)
+            .collect();
         c.sort_unstable();
         c.dedup();
         c
@@ -65,7 +70,8 @@ impl Clustering<'_> {
         if clusters.len() < 2 || n == 0 {
             return f64::NAN;
         }
-        let slot: BTreeMap<i64, usize> = clusters.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+        let slot: BTreeMap<i64, usize> =
+            clusters.iter().enumerate().map(|(i, c)| (*c, i)).collect();
         let mut sizes = vec![0usize; clusters.len()];
         self.labels
             .iter()

@@ -414,7 +414,9 @@ pub struct CorePoints {
 /// An isolation forest. Each tree's leaf holds the path length of a row
 /// that ends there (depth plus the expected extra depth of the rows left
 /// unsplit); the score is `2^(-mean path length / normalizer)`, near 1 for
-/// rows that are isolated quickly.
+/// rows that are isolated quickly. It is computed as
+/// `exp(-(mean / normalizer) * ln 2)`: `powf` with base 2 may be rewritten
+/// to `exp2` by an optimising compiler, and the two differ in the last bit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Isolation {
     /// The trees (`x < threshold` goes left, one value per leaf).
@@ -466,6 +468,17 @@ impl Mixture {
     /// Number of components.
     pub fn k(&self) -> usize {
         self.weights.len()
+    }
+
+    /// Membership probabilities of one row into `resp` (one per
+    /// component); returns the row's log-density under the mixture.
+    pub fn memberships(&self, x: &[f64], resp: &mut [f64]) -> f64 {
+        self.log_densities(x, resp);
+        let max = resp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = resp.iter().map(|l| (l - max).exp()).sum();
+        let log_total = max + sum.ln();
+        resp.iter_mut().for_each(|l| *l = (*l - log_total).exp());
+        log_total
     }
 
     /// Log-density of each component (weighted) into `log_p`.
@@ -546,7 +559,7 @@ impl Isolation {
             total += tree.values[tree.leaf(x)];
         }
         let mean = total / self.trees.len().max(1) as f64;
-        out[0] = 2f64.powf(-mean / self.normalizer);
+        out[0] = (-(mean / self.normalizer) * std::f64::consts::LN_2).exp();
         out[1] = flag(out[0], self.threshold);
     }
 }

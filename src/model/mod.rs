@@ -134,11 +134,9 @@ impl Model {
     /// written in shortest round-trip form; DBSCAN noise is cluster -1.
     pub fn output_cells(&self, row: &[f64]) -> Vec<String> {
         match self.task {
-            Task::Binary | Task::Multiclass => {
-                std::iter::once(self.classes[argmax(row)].clone())
-                    .chain(row.iter().map(|p| format!("{p}")))
-                    .collect()
-            }
+            Task::Binary | Task::Multiclass => std::iter::once(self.classes[argmax(row)].clone())
+                .chain(row.iter().map(|p| format!("{p}")))
+                .collect(),
             Task::Regression => vec![format!("{}", row[0])],
             Task::Cluster => std::iter::once(format!("{}", row[0] as i64))
                 .chain(row[1..].iter().map(|p| format!("{p}")))

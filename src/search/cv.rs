@@ -279,7 +279,11 @@ fn unsupervised_metrics(
             .collect());
     }
     let scored = || -> Vec<(f64, bool)> {
-        first.iter().zip(truth).map(|(s, y)| (*s, *y == 1)).collect()
+        first
+            .iter()
+            .zip(truth)
+            .map(|(s, y)| (*s, *y == 1))
+            .collect()
     };
     Ok(spec
         .metrics
@@ -295,9 +299,16 @@ fn unsupervised_metrics(
 /// Dataset rows (training and held-out) that a detector flags.
 fn flagged_rows(estimator: &Estimator, fold: &Fold, scaled: bool) -> Vec<usize> {
     let mut out = Vec::new();
-    for (block, rows) in [(&fold.train, &fold.train_rows), (&fold.valid, &fold.valid_rows)] {
+    for (block, rows) in [
+        (&fold.train, &fold.train_rows),
+        (&fold.valid, &fold.valid_rows),
+    ] {
         let pred = estimator.score_rows(block.features(scaled), block.d, 2);
-        out.extend((0..pred.rows()).filter(|&r| pred.row(r)[1] == 1.0).map(|r| rows[r]));
+        out.extend(
+            (0..pred.rows())
+                .filter(|&r| pred.row(r)[1] == 1.0)
+                .map(|r| rows[r]),
+        );
     }
     out.sort_unstable();
     out

@@ -407,10 +407,8 @@ impl Context<'_> {
                 model = scores.first_mut().and_then(|s| s.estimator.take());
                 summarise(&mut trial, &self.metrics, &scores);
                 if !trial.metrics[0].1.is_finite() {
-                    trial.status = Status::Failed(format!(
-                        "{} is undefined for this model",
-                        self.metrics[0]
-                    ));
+                    trial.status =
+                        Status::Failed(format!("{} is undefined for this model", self.metrics[0]));
                     trial.metrics.clear();
                 }
             }
