@@ -262,3 +262,56 @@ fn predict_data_with_text_in_a_numeric_column() {
             predicate::str::contains("'sepal_width_cm'").and(predicate::str::contains("'wide'")),
         );
 }
+
+/// Runs `train` with `args` on the bundled iris data and checks the failure.
+fn unsupervised_fails(args: &[&str], code: i32, message: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    automl()
+        .args(["train", "--data"])
+        .arg(dataset("iris.csv"))
+        .args(["--max-trials", "2", "--quiet", "--out"])
+        .arg(&out)
+        .args(args)
+        .assert()
+        .code(code)
+        .stderr(predicate::str::contains(message))
+        .stderr(predicate::str::contains("panicked").not());
+    assert_no_outputs(&out);
+}
+
+#[test]
+fn unsupervised_settings_that_do_not_fit_together() {
+    unsupervised_fails(
+        &["--task", "cluster", "--target", "species"],
+        USAGE,
+        "take no --target",
+    );
+    unsupervised_fails(
+        &["--target", "species", "--label", "species"],
+        USAGE,
+        "--label is for",
+    );
+    unsupervised_fails(
+        &["--task", "anomaly", "--contamination", "0.7"],
+        USAGE,
+        "between 0 and 0.5",
+    );
+    unsupervised_fails(
+        &["--task", "cluster", "--contamination", "0.1"],
+        USAGE,
+        "--contamination is for --task anomaly",
+    );
+    unsupervised_fails(
+        &["--task", "anomaly", "--metric", "silhouette"],
+        USAGE,
+        "does not apply",
+    );
+    unsupervised_fails(&["--task", "cluster", "--label", "nope"], DATA, "'nope'");
+    // Anomaly labels must say normal or anomalous: two values.
+    unsupervised_fails(
+        &["--task", "anomaly", "--label", "species"],
+        DATA,
+        "'species'",
+    );
+}

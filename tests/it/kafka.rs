@@ -21,13 +21,13 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value as Json;
 
-use crate::support::{automl, dataset, predict, train};
+use crate::support::{automl, dataset, predict, train, train_unsupervised};
 
 fn brokers() -> String {
     std::env::var("AUTOML_KAFKA_BROKERS").expect("AUTOML_KAFKA_BROKERS is unset: run the tests with scripts/test.sh, which starts the broker")
 }
 
-/// A titanic model and its consumer, trained, exported and built once.
+/// A trained model and its consumer, exported and built once per test run.
 struct Scorer {
     model: PathBuf,
     binary: PathBuf,
@@ -46,31 +46,56 @@ fn scorer() -> &'static Scorer {
             4,
             &["--include", "gbdt"],
         );
-        let project = dir.path().join("titanic-scorer");
-        automl()
-            .args(["export", "--kafka-consumer", "--model"])
-            .arg(run.join("model.json"))
-            .arg("--out")
-            .arg(&project)
-            .assert()
-            .success();
-        // One shared target folder, so librdkafka is compiled once per machine.
-        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/kafka-consumer");
-        for (command, failure) in [("build", "does not build"), ("test", "fails its own tests")] {
-            let status = Command::new("cargo")
-                .args([command, "--release", "--quiet"])
-                .current_dir(&project)
-                .env("CARGO_TARGET_DIR", &target)
-                .status()
-                .unwrap();
-            assert!(status.success(), "the generated consumer project {failure}");
-        }
-        Scorer {
-            model: run.join("model.json"),
-            binary: target.join("release/titanic-scorer"),
-            _dir: dir,
-        }
+        build(dir, &run.join("model.json"), "titanic-scorer")
     })
+}
+
+/// An annthyroid isolation forest (flagging 5% of training rows) and its
+/// consumer.
+fn detector() -> &'static Scorer {
+    static DETECTOR: OnceLock<Scorer> = OnceLock::new();
+    DETECTOR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        train_unsupervised(
+            &dataset("annthyroid.csv"),
+            "anomaly",
+            "is_anomaly",
+            &run,
+            2,
+            &["--include", "isolation_forest", "--contamination", "0.05"],
+        );
+        build(dir, &run.join("model.json"), "thyroid-alerts")
+    })
+}
+
+/// Exports `model` as a consumer project `name`, builds it and runs its
+/// own tests.
+fn build(dir: tempfile::TempDir, model: &Path, name: &str) -> Scorer {
+    let project = dir.path().join(name);
+    automl()
+        .args(["export", "--kafka-consumer", "--model"])
+        .arg(model)
+        .arg("--out")
+        .arg(&project)
+        .assert()
+        .success();
+    // One shared target folder, so librdkafka is compiled once per machine.
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/kafka-consumer");
+    for (command, failure) in [("build", "does not build"), ("test", "fails its own tests")] {
+        let status = Command::new("cargo")
+            .args([command, "--release", "--quiet"])
+            .current_dir(&project)
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .unwrap();
+        assert!(status.success(), "the generated consumer project {failure}");
+    }
+    Scorer {
+        model: model.to_path_buf(),
+        binary: target.join("release").join(name),
+        _dir: dir,
+    }
 }
 
 fn unique(name: &str) -> String {
@@ -155,7 +180,11 @@ struct Running {
 }
 
 fn start(topics: &Topics, group: &str) -> Running {
-    let mut child = Command::new(&scorer().binary)
+    start_with(&scorer().binary, topics, group, &[])
+}
+
+fn start_with(binary: &Path, topics: &Topics, group: &str, extra: &[&str]) -> Running {
+    let mut child = Command::new(binary)
         .args([
             "--brokers",
             &brokers(),
@@ -172,6 +201,7 @@ fn start(topics: &Topics, group: &str) -> Running {
             "--stats-seconds",
             "2",
         ])
+        .args(extra)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -214,7 +244,12 @@ fn settle(consumers: &[&Running]) {
 
 /// SIGTERM, then the exit status must be 0; returns the records the
 /// consumer reports it read (its `stopped: in=N` line).
-fn stop(mut running: Running) -> u64 {
+fn stop(running: Running) -> u64 {
+    stop_model(running, "gbdt-")
+}
+
+/// As `stop`, for a consumer whose model id starts with `model`.
+fn stop_model(mut running: Running, model: &str) -> u64 {
     let _ = Command::new("kill")
         .args(["-TERM", &running.child.id().to_string()])
         .status();
@@ -226,7 +261,7 @@ fn stop(mut running: Running) -> u64 {
         "consumer exited with {status} after SIGTERM:\n{log}"
     );
     assert!(
-        log.contains("started: brokers=") && log.contains("model=gbdt-"),
+        log.contains("started: brokers=") && log.contains(&format!("model={model}")),
         "start line missing:\n{log}"
     );
     log.lines()
@@ -451,4 +486,111 @@ fn a_consumer_killed_mid_stream_loses_nothing() {
         duplicated
     );
     assert_eq!(lost, 0, "records lost across a consumer crash");
+}
+
+/// Keys and bodies of every record on `topic` (partition 0), read until
+/// `want` arrived or the deadline passed.
+fn read_topic(topic: &str, want: usize, deadline: Duration) -> Vec<(String, Json)> {
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("reader"))
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    reader.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let started = Instant::now();
+    while out.len() < want && started.elapsed() < deadline {
+        if let Some(Ok(m)) = reader.poll(Duration::from_millis(200)) {
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).to_string();
+            out.push((key, serde_json::from_slice(m.payload().unwrap()).unwrap()));
+        }
+    }
+    out
+}
+
+#[test]
+fn an_anomaly_consumer_scores_like_predict_and_sends_anomalies_to_the_alert_topic() {
+    let s = detector();
+    let t = topics("thyroid");
+    let alerts = unique("thyroid-alerts");
+    create_topic(&alerts, 1);
+    // The first 1 500 rows, as JSON numbers keyed by row number.
+    let text = std::fs::read_to_string(dataset("annthyroid.csv")).unwrap();
+    let csv: String = text.lines().take(1_501).map(|l| format!("{l}\n")).collect();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let mut records: Vec<(String, String)> = lines
+        .enumerate()
+        .map(|(i, line)| {
+            let object: serde_json::Map<String, Json> = header
+                .iter()
+                .zip(line.split(','))
+                .map(|(h, c)| (h.to_string(), Json::from(c.parse::<f64>().unwrap())))
+                .collect();
+            (i.to_string(), Json::Object(object).to_string())
+        })
+        .collect();
+    records.push(("bad-0".into(), "{\"att1\": \"high\"}".into()));
+    let consumer = start_with(
+        &s.binary,
+        &t,
+        &unique("thyroid-group"),
+        &["--alerts", &alerts],
+    );
+    settle(&[&consumer]);
+    produce(&t.input, &records);
+    let outcomes = collect(&t, records.len(), Duration::from_secs(120));
+    let dir = tempfile::tempdir().unwrap();
+    let (data, expected) = (dir.path().join("rows.csv"), dir.path().join("expected.csv"));
+    std::fs::write(&data, &csv).unwrap();
+    predict(&s.model, &data, &expected);
+    let expected = std::fs::read_to_string(expected).unwrap();
+    let expected: Vec<(f64, bool)> = expected
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (score, flag) = l.split_once(',').unwrap();
+            (score.parse().unwrap(), flag == "true")
+        })
+        .collect();
+    let flagged: BTreeSet<String> = (0..expected.len())
+        .filter(|&i| expected[i].1)
+        .map(|i| i.to_string())
+        .collect();
+    let alerted = read_topic(&alerts, flagged.len(), Duration::from_secs(60));
+    let read = stop_model(consumer, "isolation_forest-");
+    assert_eq!(read as usize, records.len());
+    let sources: BTreeSet<(i32, i64)> = outcomes.iter().map(|o| o.source).collect();
+    assert_eq!(sources.len(), records.len(), "every record answered");
+    assert_eq!(outcomes.len(), records.len(), "and only once");
+    for o in &outcomes {
+        let Some(body) = &o.body else {
+            assert_eq!(o.key, "bad-0");
+            assert!(o.reason.as_deref().is_some_and(|r| r.contains("att1")));
+            continue;
+        };
+        let (score, flag) = expected[o.key.parse::<usize>().unwrap()];
+        assert_eq!(
+            body["score"].as_f64().unwrap().to_bits(),
+            score.to_bits(),
+            "row {}",
+            o.key
+        );
+        assert_eq!(body["is_anomaly"], flag, "row {}", o.key);
+    }
+    let alert_keys: BTreeSet<String> = alerted.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(alerted.len(), flagged.len(), "one alert per anomaly");
+    assert_eq!(alert_keys, flagged);
+    assert!(alerted.iter().all(|(_, b)| b["is_anomaly"] == true));
+    assert!(!flagged.is_empty() && flagged.len() < expected.len() / 5);
+    eprintln!(
+        "anomaly run: {} in, {} scored, 1 dead-lettered, {} alerts = {} flagged by predict",
+        records.len(),
+        outcomes.len() - 1,
+        alerted.len(),
+        flagged.len()
+    );
 }

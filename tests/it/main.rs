@@ -8,6 +8,7 @@
 //! - `export`: generated Rust compiles cleanly and predicts bit for bit
 //!   what `automl predict` does.
 //! - `kafka`: the generated consumer against a real broker.
+//! - `unsupervised`: clustering and anomaly detection.
 
 mod commands;
 mod errors;
@@ -16,3 +17,4 @@ mod kafka;
 mod snapshots;
 mod support;
 mod train;
+mod unsupervised;
