@@ -867,4 +867,37 @@ mod tests {
         let m = model(Task::Multiclass, &["a", "b", "c"], cols, None, est);
         insta::assert_snapshot!(source(&m));
     }
+
+    #[test]
+    fn isolation_forest_detector() {
+        let mut tree = depth_two(0, 1.0);
+        tree.values = vec![0.0, 0.0, 0.0, 2.0, 3.5, 1.0, 2.5];
+        let est = Estimator::Isolation(Isolation {
+            trees: vec![tree.clone(), tree],
+            normalizer: 3.748_880_484_475_505,
+            threshold: 0.61,
+        });
+        let cols = vec![
+            numeric("temp", 20.0, false),
+            numeric("vibration", 0.1, true),
+        ];
+        insta::assert_snapshot!(source(&model(Task::Anomaly, &[], cols, None, est)));
+    }
+
+    #[test]
+    fn two_component_mixture_clusters() {
+        let est = Estimator::Mixture(Mixture {
+            weights: vec![0.25, 0.75],
+            means: vec![-1.0, 0.5, 1.0, -0.5],
+            precisions: vec![2.0, 0.1, 0.1, 1.0, 1.0, 0.0, 0.0, 1.0],
+            log_det: vec![0.688_134_638_736_401, 0.0],
+            threshold: None,
+        });
+        let scaler = Scaler {
+            mean: vec![1.0, 2.0],
+            scale: vec![0.5, 4.0],
+        };
+        let cols = vec![numeric("spend", 10.0, false), numeric("visits", 3.0, false)];
+        insta::assert_snapshot!(source(&model(Task::Cluster, &[], cols, Some(scaler), est)));
+    }
 }
