@@ -396,7 +396,15 @@ fn final_model(
             best.seed,
         );
         std::thread::spawn(move || {
-            let _ = tx.send(refit(&shared, family, &params, seed, contamination));
+            let run = std::panic::AssertUnwindSafe(|| {
+                refit(&shared, family, &params, seed, contamination)
+            });
+            let result = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                Err(Error::Training(format!(
+                    "refitting {family} on all rows panicked in its library"
+                )))
+            });
+            let _ = tx.send(result);
         });
         let result = match budget.deadline_before(search::WRITE_RESERVE) {
             Some(d) => rx

@@ -378,7 +378,12 @@ impl Context<'_> {
         };
         let folds = Arc::clone(&self.folds);
         std::thread::spawn(move || {
-            let _ = tx.send(cross_validate(&spec, &folds, deadline));
+            // A library that panics fails this trial, not the search.
+            let run = std::panic::AssertUnwindSafe(|| cross_validate(&spec, &folds, deadline));
+            let result = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                Err(FoldError::Failed("the learner's library panicked".into()))
+            });
+            let _ = tx.send(result);
         });
         let result = match deadline {
             Some(d) => rx

@@ -63,12 +63,34 @@ pub fn column(path: &Path, name: &str) -> Vec<String> {
 
 /// Trains on `data` with a fixed seed and trial count into `out`.
 pub fn train(data: &Path, target: &str, out: &Path, trials: usize, extra: &[&str]) {
+    run_train(data, &["--target", target], out, trials, extra);
+}
+
+/// Trains a clustering or anomaly task (`task`) on `data`, scoring against
+/// `label`, with a fixed seed and trial count into `out`.
+pub fn train_unsupervised(
+    data: &Path,
+    task: &str,
+    label: &str,
+    out: &Path,
+    trials: usize,
+    extra: &[&str],
+) {
+    run_train(
+        data,
+        &["--task", task, "--label", label],
+        out,
+        trials,
+        extra,
+    );
+}
+
+fn run_train(data: &Path, what: &[&str], out: &Path, trials: usize, extra: &[&str]) {
     automl()
         .args(["train", "--data"])
         .arg(data)
+        .args(what)
         .args([
-            "--target",
-            target,
             "--max-trials",
             &trials.to_string(),
             "--seed",
@@ -91,35 +113,6 @@ pub fn predict(model: &Path, data: &Path, out: &Path) {
         .arg(data)
         .arg("--out")
         .arg(out)
-        .assert()
-        .success();
-}
-
-/// Trains a clustering or anomaly task (`task`) on `data`, scoring against
-/// `label`, with a fixed seed and trial count into `out`.
-pub fn train_unsupervised(
-    data: &Path,
-    task: &str,
-    label: &str,
-    out: &Path,
-    trials: usize,
-    extra: &[&str],
-) {
-    automl()
-        .args(["train", "--task", task, "--data"])
-        .arg(data)
-        .args([
-            "--label",
-            label,
-            "--max-trials",
-            &trials.to_string(),
-            "--seed",
-            "7",
-            "--quiet",
-            "--out",
-        ])
-        .arg(out)
-        .args(extra)
         .assert()
         .success();
 }
