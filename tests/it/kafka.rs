@@ -106,14 +106,14 @@ fn unique(name: &str) -> String {
     format!("{name}-{}-{nanos}", std::process::id())
 }
 
-fn create_topic(name: &str, partitions: u32) {
+fn create_topic(brokers: &str, name: &str, partitions: u32) {
     let status = Command::new("tansu")
         .args([
             "topic",
             "create",
             name,
             "--broker",
-            &format!("tcp://{}", brokers()),
+            &format!("tcp://{brokers}"),
             "--partitions",
             &partitions.to_string(),
         ])
@@ -153,9 +153,9 @@ const MALFORMED: [&str; 5] = [
     "{\"sex\": [\"male\"]}",
 ];
 
-fn produce(topic: &str, records: &[(String, String)]) {
+fn produce(brokers: &str, topic: &str, records: &[(String, String)]) {
     let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .create()
         .unwrap();
     for (key, value) in records {
@@ -187,7 +187,7 @@ fn start_with(binary: &Path, topics: &Topics, group: &str, extra: &[&str]) -> Ru
     let mut child = Command::new(binary)
         .args([
             "--brokers",
-            &brokers(),
+            &topics.brokers,
             "--input",
             &topics.input,
             "--output",
@@ -272,20 +272,27 @@ fn stop_model(mut running: Running, model: &str) -> u64 {
 }
 
 struct Topics {
+    brokers: String,
     input: String,
     output: String,
     dead_letter: String,
 }
 
 fn topics(name: &str) -> Topics {
+    topics_on(&brokers(), name)
+}
+
+/// Input (4 partitions), output and dead-letter topics named after `name`.
+fn topics_on(brokers: &str, name: &str) -> Topics {
     let t = Topics {
+        brokers: brokers.to_string(),
         input: unique(name),
         output: unique(&format!("{name}-scores")),
         dead_letter: unique(&format!("{name}-dlq")),
     };
-    create_topic(&t.input, 4);
-    create_topic(&t.output, 1);
-    create_topic(&t.dead_letter, 1);
+    create_topic(brokers, &t.input, 4);
+    create_topic(brokers, &t.output, 1);
+    create_topic(brokers, &t.dead_letter, 1);
     t
 }
 
@@ -301,7 +308,7 @@ struct Outcome {
 /// offsets were seen (or the deadline passes); returns all of them.
 fn collect(t: &Topics, want: usize, deadline: Duration) -> Vec<Outcome> {
     let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", &t.brokers)
         .set("group.id", unique("reader"))
         .create()
         .unwrap();
@@ -359,7 +366,7 @@ fn collect(t: &Topics, want: usize, deadline: Duration) -> Vec<Outcome> {
 /// start (`expected` records; tansu's watermarks are not reliable enough).
 fn input_offsets(t: &Topics, expected: usize) -> BTreeSet<(i32, i64)> {
     let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", &t.brokers)
         .set("group.id", unique("probe"))
         .create()
         .unwrap();
@@ -393,7 +400,7 @@ fn two_consumers_score_every_record_exactly_once_like_predict() {
     let group = unique("steady-group");
     let (a, b) = (start(&t, &group), start(&t, &group));
     settle(&[&a, &b]);
-    produce(&t.input, &records);
+    produce(&t.brokers, &t.input, &records);
     let outcomes = collect(&t, records.len(), Duration::from_secs(120));
     let (read_a, read_b) = (stop(a), stop(b));
     assert!(
@@ -462,7 +469,7 @@ fn a_consumer_killed_mid_stream_loses_nothing() {
                 .map(move |(k, v)| (format!("{round}-{k}"), v.clone()))
         })
         .collect();
-    produce(&t.input, &records);
+    produce(&t.brokers, &t.input, &records);
     let group = unique("restart-group");
     let (mut a, b) = (start(&t, &group), start(&t, &group));
     // Let them get going, then crash one (no commit, no goodbye) and start it again.
@@ -490,9 +497,9 @@ fn a_consumer_killed_mid_stream_loses_nothing() {
 
 /// Keys and bodies of every record on `topic` (partition 0), read until
 /// `want` arrived or the deadline passed.
-fn read_topic(topic: &str, want: usize, deadline: Duration) -> Vec<(String, Json)> {
+fn read_topic(brokers: &str, topic: &str, want: usize, deadline: Duration) -> Vec<(String, Json)> {
     let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .set("group.id", unique("reader"))
         .create()
         .unwrap();
@@ -516,7 +523,7 @@ fn an_anomaly_consumer_scores_like_predict_and_sends_anomalies_to_the_alert_topi
     let s = detector();
     let t = topics("thyroid");
     let alerts = unique("thyroid-alerts");
-    create_topic(&alerts, 1);
+    create_topic(&t.brokers, &alerts, 1);
     // The first 1 500 rows, as JSON numbers keyed by row number.
     let text = std::fs::read_to_string(dataset("annthyroid.csv")).unwrap();
     let csv: String = text.lines().take(1_501).map(|l| format!("{l}\n")).collect();
@@ -541,7 +548,7 @@ fn an_anomaly_consumer_scores_like_predict_and_sends_anomalies_to_the_alert_topi
         &["--alerts", &alerts],
     );
     settle(&[&consumer]);
-    produce(&t.input, &records);
+    produce(&t.brokers, &t.input, &records);
     let outcomes = collect(&t, records.len(), Duration::from_secs(120));
     let dir = tempfile::tempdir().unwrap();
     let (data, expected) = (dir.path().join("rows.csv"), dir.path().join("expected.csv"));
@@ -560,7 +567,7 @@ fn an_anomaly_consumer_scores_like_predict_and_sends_anomalies_to_the_alert_topi
         .filter(|&i| expected[i].1)
         .map(|i| i.to_string())
         .collect();
-    let alerted = read_topic(&alerts, flagged.len(), Duration::from_secs(60));
+    let alerted = read_topic(&t.brokers, &alerts, flagged.len(), Duration::from_secs(60));
     let read = stop_model(consumer, "isolation_forest-");
     assert_eq!(read as usize, records.len());
     let sources: BTreeSet<(i32, i64)> = outcomes.iter().map(|o| o.source).collect();
@@ -593,4 +600,111 @@ fn an_anomaly_consumer_scores_like_predict_and_sends_anomalies_to_the_alert_topi
         alerted.len(),
         flagged.len()
     );
+}
+
+/// A broker of our own, with SQLite storage in `dir`: unlike the shared
+/// in-memory broker it keeps topics, records and committed offsets when it
+/// is stopped and started again.
+struct OwnBroker {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl OwnBroker {
+    fn start(dir: &Path, port: u16) -> OwnBroker {
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new("tansu")
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu is on PATH (scripts/test.sh)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "broker did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        OwnBroker {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker (no clean shutdown) and starts it on the same
+    /// storage and port.
+    fn crash_and_restart(mut self) -> OwnBroker {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        OwnBroker::start(&self.dir.clone(), self.port)
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_broker_crash_and_restart_mid_stream_loses_nothing() {
+    scorer();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = OwnBroker::start(dir.path(), free_port());
+    let t = topics_on(&broker.address(), "broker-restart");
+    let (rows, _) = titanic_records();
+    let records: Vec<(String, String)> = (0..4)
+        .flat_map(|round| {
+            rows.iter()
+                .map(move |(k, v)| (format!("{round}-{k}"), v.clone()))
+        })
+        .collect();
+    let half = records.len() / 2;
+    let group = unique("broker-restart-group");
+    let consumer = start(&t, &group);
+    settle(&[&consumer]);
+    produce(&t.brokers, &t.input, &records[..half]);
+    let early = collect(&t, half / 2, Duration::from_secs(60));
+    assert!(!early.is_empty(), "the consumer produced nothing");
+    let broker = broker.crash_and_restart();
+    produce(&t.brokers, &t.input, &records[half..]);
+    let outcomes = collect(&t, records.len(), Duration::from_secs(180));
+    let read = stop(consumer);
+    let inputs = input_offsets(&t, records.len());
+    assert_eq!(inputs.len(), records.len(), "the broker kept every input");
+    let seen: BTreeSet<(i32, i64)> = outcomes.iter().map(|o| o.source).collect();
+    let lost = inputs.difference(&seen).count();
+    let duplicated = outcomes.len() - seen.len();
+    eprintln!(
+        "broker restart run: {} in, {} out, {duplicated} duplicated, {lost} lost; the consumer read {read}",
+        inputs.len(),
+        outcomes.len()
+    );
+    assert_eq!(lost, 0, "records lost across a broker crash");
+    drop(broker);
 }
