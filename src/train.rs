@@ -370,14 +370,7 @@ fn final_model(
 ) -> Result<(Model, String)> {
     if data.task == Task::Cluster {
         // The clustering "fold" already trained on every row.
-        let estimator = outcome
-            .best_fold_model
-            .clone()
-            .ok_or_else(|| Error::Training("the best trial's model was not kept".into()))?;
-        let mut prep = fold.prep.clone();
-        if !best.family.learner().scaled() {
-            prep.scaler = None;
-        }
+        let (prep, estimator) = kept_fold_model(best, outcome, fold)?;
         return Ok((
             assemble(data, prep, estimator, meta),
             "fitted on all rows during the search".into(),
@@ -420,21 +413,31 @@ fn final_model(
             ));
         }
     }
-    let Some(estimator) = outcome.best_fold_model.clone() else {
-        return Err(Error::Training(
-            "the best trial's model was not kept".into(),
-        ));
-    };
-    let mut prep = fold.prep.clone();
-    if !best.family.learner().scaled() {
-        prep.scaler = None;
-    }
+    let (prep, estimator) = kept_fold_model(best, outcome, fold)?;
     let mut meta = meta;
     meta.trained_rows = fold.train.n;
     Ok((
         assemble(data, prep, estimator, meta),
         "first-fold model: refitting on all rows would not fit in the time budget".into(),
     ))
+}
+
+/// The winner's model from the first fold, as it was scored, with that
+/// fold's preprocessing.
+fn kept_fold_model(
+    best: &Trial,
+    outcome: &search::SearchOutcome,
+    fold: &cv::Fold,
+) -> Result<(Prep, crate::model::Estimator)> {
+    let estimator = outcome
+        .best_fold_model
+        .clone()
+        .ok_or_else(|| Error::Training("the best trial's model was not kept".into()))?;
+    let mut prep = fold.prep.clone();
+    if !best.family.learner().scaled() {
+        prep.scaler = None;
+    }
+    Ok((prep, estimator))
 }
 
 fn assemble(

@@ -86,10 +86,7 @@ fn render(model: &Model, model_json: &[u8], name: &str) -> Result<Vec<(&'static 
         family => model.meta.family.clone(),
         task => model.task.to_string(),
         classification => model.task.is_classification(),
-        memberships => match &model.estimator {
-            crate::model::Estimator::Mixture(m) if m.threshold.is_none() => m.k(),
-            _ => 0,
-        },
+        memberships => model.estimator.memberships(),
         example_input => "records",
         columns => model.input_columns().iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
     };

@@ -38,10 +38,7 @@ pub fn generate(model: &Model, model_json: &[u8]) -> Result<String> {
         input_columns => list(model.prep.columns.iter().map(|c| lit(&c.name))),
         classification => model.task.is_classification(),
         noise => matches!(model.estimator, Estimator::CorePoints(_)),
-        memberships => match &model.estimator {
-            Estimator::Mixture(m) if m.threshold.is_none() => m.k(),
-            _ => 0,
-        },
+        memberships => model.estimator.memberships(),
         n_classes => model.classes.len(),
         classes => list(model.classes.iter().map(|c| lit(c))),
         n_features => model.prep.width().max(1),
@@ -129,13 +126,11 @@ impl Uses {
             Estimator::NaiveBayes(_) => Some(Link::Softmax),
             _ => None,
         };
-        let mixture_clusters =
-            matches!(&model.estimator, Estimator::Mixture(m) if m.threshold.is_none());
         Uses {
             numbers: kinds.contains(&ColumnKind::Numeric),
             flags: kinds.contains(&ColumnKind::Boolean),
             levels: kinds.contains(&ColumnKind::Categorical),
-            argmax: model.task.is_classification() || mixture_clusters,
+            argmax: model.task.is_classification() || model.estimator.memberships() > 0,
             softmax: link == Some(Link::Softmax),
             sigmoid: link == Some(Link::Sigmoid),
         }

@@ -151,16 +151,9 @@ const EM_TOLERANCE: f64 = 1e-4;
 /// rows stay finite); returns the mean log-likelihood per row.
 fn expect(m: &Mixture, data: &TrainSet<'_>, resp: &mut [f64]) -> f64 {
     let k = m.k();
-    let mut out = vec![0.0; 1 + k];
-    let scorer = Mixture {
-        threshold: None,
-        ..m.clone()
-    };
     let mut total = 0.0;
-    for r in 0..data.n {
-        let x = &data.x[r * data.d..(r + 1) * data.d];
-        total += scorer.memberships(x, &mut out[1..]);
-        resp[r * k..(r + 1) * k].copy_from_slice(&out[1..]);
+    for (x, r) in data.x.chunks(data.d).zip(resp.chunks_mut(k)) {
+        total += m.memberships(x, r);
     }
     total / data.n as f64
 }

@@ -235,6 +235,26 @@ impl Estimator {
         Predictions { outputs, width }
     }
 
+    /// Membership probabilities a clusterer writes after the cluster: a
+    /// mixture's component count, else 0.
+    pub fn memberships(&self) -> usize {
+        match self {
+            Estimator::Mixture(m) if m.threshold.is_none() => m.k(),
+            _ => 0,
+        }
+    }
+
+    /// Whether the estimator serves the unsupervised tasks.
+    pub fn is_unsupervised(&self) -> bool {
+        matches!(
+            self,
+            Estimator::Centroids(_)
+                | Estimator::Mixture(_)
+                | Estimator::CorePoints(_)
+                | Estimator::Isolation(_)
+        )
+    }
+
     /// Short name of the estimator kind.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -502,10 +522,17 @@ impl Mixture {
 
     fn score(&self, x: &[f64], out: &mut [f64]) {
         let k = self.k();
-        // Densities go into the output slots after the first, which the
-        // cluster layout uses for memberships anyway.
-        let mut log_p = vec![0.0; k];
-        self.log_densities(x, &mut log_p);
+        // Scoring allocates nothing for the mixtures the search fits (at
+        // most 10 components); a hand-made larger one gets a heap buffer.
+        let mut stack = [0.0; 16];
+        let mut heap = Vec::new();
+        let log_p = if k <= stack.len() {
+            &mut stack[..k]
+        } else {
+            heap.resize(k, 0.0);
+            &mut heap[..]
+        };
+        self.log_densities(x, log_p);
         let max = log_p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let sum: f64 = log_p.iter().map(|l| (l - max).exp()).sum();
         let log_total = max + sum.ln();
@@ -515,10 +542,10 @@ impl Mixture {
                 out[1] = flag(out[0], t);
             }
             None => {
-                for (o, l) in out[1..=k].iter_mut().zip(&log_p) {
+                for (o, l) in out[1..=k].iter_mut().zip(log_p.iter()) {
                     *o = (l - log_total).exp();
                 }
-                out[0] = argmax(&log_p) as f64;
+                out[0] = argmax(log_p) as f64;
             }
         }
     }

@@ -214,14 +214,7 @@ impl Model {
         if self.task.is_classification() && self.classes.len() < 2 {
             return Err("a classifier needs at least two classes".into());
         }
-        let unsupervised_kind = matches!(
-            self.estimator,
-            Estimator::Centroids(_)
-                | Estimator::Mixture(_)
-                | Estimator::CorePoints(_)
-                | Estimator::Isolation(_)
-        );
-        if unsupervised_kind == self.task.is_supervised() {
+        if self.estimator.is_unsupervised() == self.task.is_supervised() {
             return Err(format!(
                 "a {} estimator can't serve a {} task",
                 self.estimator.kind(),
