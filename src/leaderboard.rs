@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Task;
 use crate::error::{Error, Result};
+use crate::learners::space::short;
 use crate::metrics::Metric;
 use crate::output::write_atomic;
-use crate::search::space::short;
 use crate::search::{Status, Trial};
 
 /// One leaderboard row.

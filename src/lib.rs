@@ -32,5 +32,6 @@ pub mod report;
 pub mod search;
 pub mod train;
 
+pub use data::Value;
 pub use error::{Error, Result};
-pub use model::{Model, Value};
+pub use model::Model;

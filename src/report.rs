@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::model::estimator::Estimator;
 use crate::model::Model;
 use crate::search::{Event, Status};
 
@@ -101,7 +100,7 @@ pub fn describe_model(model: &Model) -> String {
     out.push_str(&format!("params     {}\n", params.join(" ")));
     out.push_str(&format!(
         "estimator  {}\n",
-        estimator_summary(&model.estimator)
+        model.estimator.as_kind().summary()
     ));
     out.push_str(&format!(
         "inputs     {} columns -> {} features{}\n",
@@ -133,53 +132,4 @@ pub fn describe_model(model: &Model) -> String {
         out.push_str(&format!("  {:<24} {kind:<12} {enc}{ind}\n", c.name));
     }
     out
-}
-
-fn estimator_summary(e: &Estimator) -> String {
-    match e {
-        Estimator::Trees(t) => {
-            let nodes: usize = t.trees.iter().map(|x| x.len()).sum();
-            format!(
-                "{} trees, {nodes} nodes, combined by {:?}, link {:?}",
-                t.trees.len(),
-                t.combine,
-                t.link
-            )
-            .to_lowercase()
-        }
-        Estimator::Linear(l) => {
-            format!("linear, {} outputs, link {:?}", l.intercept.len(), l.link).to_lowercase()
-        }
-        Estimator::NaiveBayes(nb) => format!("gaussian naive bayes, {} classes", nb.prior.len()),
-        Estimator::Neighbors(nn) => format!(
-            "{} nearest of {} stored rows, {:?} weights",
-            nn.k,
-            nn.targets.len(),
-            nn.weighting
-        )
-        .to_lowercase(),
-        Estimator::Centroids(c) => {
-            format!("k-means, {} centroids{}", c.k, threshold_note(c.threshold))
-        }
-        Estimator::Mixture(m) => format!(
-            "gaussian mixture, {} components, full covariances{}",
-            m.k(),
-            threshold_note(m.threshold)
-        ),
-        Estimator::CorePoints(c) => format!(
-            "dbscan, {} clusters from {} core points, eps {}",
-            c.k,
-            c.clusters.len(),
-            c.eps
-        ),
-        Estimator::Isolation(i) => format!(
-            "isolation forest, {} trees{}",
-            i.trees.len(),
-            threshold_note(Some(i.threshold))
-        ),
-    }
-}
-
-fn threshold_note(threshold: Option<f64>) -> String {
-    threshold.map_or(String::new(), |t| format!(", anomaly above score {t}"))
 }

@@ -10,7 +10,8 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::Serialize;
 
-use crate::data::{self, Dataset, Task, HOLDOUT_ROWS};
+use crate::data::split::HOLDOUT_ROWS;
+use crate::data::{self, Dataset, Task};
 use crate::error::{Error, Result};
 use crate::leaderboard::Leaderboard;
 use crate::learners::clustering::DBSCAN_MAX_ROWS;
@@ -254,9 +255,9 @@ fn held_out_rows(data: &Dataset, s: &TrainSettings) -> Vec<Vec<usize>> {
             rows.sort_unstable();
             vec![rows]
         }
-        Task::Anomaly => data::folds(&data.target, s.folds, s.seed),
-        _ if n > HOLDOUT_ROWS => data::folds(&data.target, 1, s.seed),
-        _ => data::folds(&data.target, s.folds, s.seed),
+        Task::Anomaly => data::split::folds(&data.target, s.folds, s.seed),
+        _ if n > HOLDOUT_ROWS => data::split::folds(&data.target, 1, s.seed),
+        _ => data::split::folds(&data.target, s.folds, s.seed),
     }
 }
 
@@ -464,7 +465,7 @@ fn assemble(
 fn refit(
     data: &Dataset,
     family: Family,
-    params: &search::space::Params,
+    params: &crate::learners::space::Params,
     seed: u64,
     contamination: Option<f64>,
 ) -> Result<(Prep, crate::model::Estimator)> {

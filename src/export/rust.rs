@@ -1,7 +1,10 @@
-//! Generates a std-only Rust module from a portable model. The skeleton is
-//! a minijinja template; the bodies (encoders, tables, scoring loops) come
-//! from the small code writers below. Every scorer here mirrors
-//! `model::estimator` operation for operation, so results agree bit for bit.
+//! Generates a std-only Rust module from a portable model. The module is
+//! the model's static tables, a little glue from the template, and the
+//! crate's own kernels (`data/cell.rs`, `prep/kernels.rs`,
+//! `model/kernels.rs`) copied in verbatim, so the generated code computes
+//! what `automl predict` computes by construction. Each estimator kind says
+//! which tables it needs and which kernel scores with them
+//! (`Kind::lower`); this file only spells them as Rust.
 //! Strings from the data reach the source only as `{:?}`-escaped literals or
 //! inside `//` comments with line breaks escaped, so data can't inject code.
 
@@ -10,15 +13,27 @@ use std::fmt::Write as _;
 use minijinja::{context, AutoEscape, Environment};
 
 use crate::error::{Error, Result};
-use crate::model::estimator::{
-    Centroids, Combine, CorePoints, Estimator, Isolation, Linear, Link, Mixture, NaiveBayes,
-    Neighbors, Rule, Tree, TreeEnsemble, Weighting,
-};
+use crate::model::estimator::{FlatTables, Lowered, Table};
 use crate::model::Model;
 use crate::prep::{ColumnKind, ColumnPrep, Encoding};
 
 /// The template, embedded so the binary works anywhere.
 const TEMPLATE: &str = include_str!("../../templates/model.rs.j2");
+
+/// The kernels the generated module embeds, as the crate compiles them.
+const KERNELS: [(&str, &str, &str); 3] = [
+    ("cell", "data/cell.rs", include_str!("../data/cell.rs")),
+    (
+        "encode",
+        "prep/kernels.rs",
+        include_str!("../prep/kernels.rs"),
+    ),
+    (
+        "kernels",
+        "model/kernels.rs",
+        include_str!("../model/kernels.rs"),
+    ),
+];
 
 /// Generates the module's source.
 pub fn generate(model: &Model, model_json: &[u8]) -> Result<String> {
@@ -27,7 +42,8 @@ pub fn generate(model: &Model, model_json: &[u8]) -> Result<String> {
     env.add_template("model.rs", TEMPLATE)
         .map_err(template_error)?;
     let names = field_names(model);
-    let uses = Uses::of(model);
+    let shape = model.estimator.shape();
+    let lowered = model.estimator.as_kind().lower();
     let ctx = context! {
         version => env!("CARGO_PKG_VERSION"),
         model_id => comment_text(&model.meta.model_id),
@@ -37,19 +53,20 @@ pub fn generate(model: &Model, model_json: &[u8]) -> Result<String> {
         n_inputs => model.prep.columns.len(),
         input_columns => list(model.prep.columns.iter().map(|c| lit(&c.name))),
         classification => model.task.is_classification(),
-        noise => matches!(model.estimator, Estimator::CorePoints(_)),
+        noise => matches!(shape, crate::model::estimator::Shape::Cluster { noise: true, .. }),
         memberships => model.estimator.memberships(),
         n_classes => model.classes.len(),
         classes => list(model.classes.iter().map(|c| lit(c))),
         n_features => model.prep.width().max(1),
         n_outputs => model.output_width(),
-        input_lifetime => if uses.levels { "<'a>" } else { "" },
+        input_lifetime => if has_levels(model) { "<'a>" } else { "" },
         input_fields => input_fields(model, &names),
         input_values => input_values(model, &names),
+        encode_tables => encode_tables(model),
         encode_body => encode_body(model),
-        scale_body => scale_body(model),
-        estimator => estimator(&model.estimator, model.prep.width().max(1), model.output_width()),
-        helpers => helpers(&uses),
+        estimator_tables => estimator_tables(&lowered),
+        score_body => indent(&lowered.call),
+        kernels => embedded_kernels(),
     };
     let mut source = env
         .get_template("model.rs")
@@ -107,34 +124,38 @@ fn list(items: impl Iterator<Item = String>) -> String {
     items.collect::<Vec<_>>().join(", ")
 }
 
-/// Which helpers the module needs (unused ones would warn).
-struct Uses {
-    numbers: bool,
-    flags: bool,
-    levels: bool,
-    argmax: bool,
-    softmax: bool,
-    sigmoid: bool,
+/// Indents every non-empty line by four spaces (a body inside a block).
+fn indent(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        if !line.is_empty() {
+            out.push_str("    ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
-impl Uses {
-    fn of(model: &Model) -> Uses {
-        let kinds: Vec<ColumnKind> = model.prep.columns.iter().map(|c| c.kind).collect();
-        let link = match &model.estimator {
-            Estimator::Trees(t) => Some(t.link),
-            Estimator::Linear(l) => Some(l.link),
-            Estimator::NaiveBayes(_) => Some(Link::Softmax),
-            _ => None,
-        };
-        Uses {
-            numbers: kinds.contains(&ColumnKind::Numeric),
-            flags: kinds.contains(&ColumnKind::Boolean),
-            levels: kinds.contains(&ColumnKind::Categorical),
-            argmax: model.task.is_classification() || model.estimator.memberships() > 0,
-            softmax: link == Some(Link::Softmax),
-            sigmoid: link == Some(Link::Sigmoid),
-        }
+/// Each kernel file as an inline module, its text unchanged but indented.
+fn embedded_kernels() -> String {
+    let mut out = String::new();
+    for (name, origin, text) in KERNELS {
+        let _ = write!(
+            out,
+            "\n// automl's `{origin}`, copied verbatim.\nmod {name} {{\n{}}}\n",
+            indent(text)
+        );
     }
+    out
+}
+
+fn has_levels(model: &Model) -> bool {
+    model
+        .prep
+        .columns
+        .iter()
+        .any(|c| c.kind == ColumnKind::Categorical)
 }
 
 /// Column names made into distinct snake_case identifiers.
@@ -223,487 +244,177 @@ fn input_values(model: &Model, names: &[String]) -> String {
     )
 }
 
-/// Per column: read the value as its kind, write its features, and set the
-/// missing indicator — as `ColumnPrep::encode` does.
+/// Static level (and share) tables of the categorical columns.
+fn encode_tables(model: &Model) -> String {
+    let mut out = String::new();
+    for (i, c) in model.prep.columns.iter().enumerate() {
+        let (levels, shares) = match &c.encoding {
+            Encoding::OneHot { levels } => (levels, None),
+            Encoding::Frequency { levels, shares, .. } => (levels, Some(shares)),
+            Encoding::Number { .. } | Encoding::Flag { .. } => continue,
+        };
+        let _ = writeln!(
+            out,
+            "static LEVELS_{i}: [&str; {}] = [{}];",
+            levels.len(),
+            list(levels.iter().map(|l| lit(l)))
+        );
+        if let Some(shares) = shares {
+            write_table(
+                &mut out,
+                &format!("SHARES_{i}"),
+                &Table::F64s(shares.clone()),
+            );
+        }
+    }
+    if let Some(s) = &model.prep.scaler {
+        write_table(&mut out, "SCALER_MEAN", &Table::F64s(s.mean.clone()));
+        write_table(&mut out, "SCALER_SCALE", &Table::F64s(s.scale.clone()));
+    }
+    out
+}
+
+/// Per column: its kind's reader, then its encoder, on the column's slice
+/// of the features — as `ColumnPrep::encode` does; then the scaler.
 fn encode_body(model: &Model) -> String {
     let mut out = String::new();
-    let mut offset = 0;
+    let mut at = 0;
     for (i, c) in model.prep.columns.iter().enumerate() {
         let _ = writeln!(out, "    // {}", comment_text(&c.name));
-        out.push_str(&encode_column(i, c, offset));
-        offset += c.width();
+        out.push_str(&encode_column(i, c, at));
+        at += c.width();
+    }
+    if model.prep.scaler.is_some() {
+        out.push_str("    encode::standardise(x, &SCALER_MEAN, &SCALER_SCALE);\n");
     }
     out
 }
 
 fn encode_column(i: usize, c: &ColumnPrep, at: usize) -> String {
-    let col = lit(&c.name);
-    // What a missing value writes: the fill (if any) and the indicator.
-    let on_missing = |fill: Option<f64>| {
-        let mut stmts = Vec::new();
-        if let Some(f) = fill {
-            stmts.push(format!("x[{at}] = {};", float(f)));
-        }
-        if c.missing_indicator {
-            stmts.push(format!("x[{}] = 1.0;", at + c.width() - 1));
-        }
-        match stmts.len() {
-            0 => "{}".to_string(),
-            _ => format!(
-                "{{\n            {}\n        }}",
-                stmts.join("\n            ")
-            ),
-        }
-    };
+    let slice = format!("&mut x[{at}..{}]", at + c.width());
+    let ind = c.missing_indicator;
     match &c.encoding {
         Encoding::Number { fill } | Encoding::Flag { fill } => {
-            let reader = if c.kind == ColumnKind::Boolean {
-                "read_flag"
-            } else {
-                "read_number"
+            let reader = match c.kind {
+                ColumnKind::Boolean => "read_flag",
+                _ => "read_number",
             };
             format!(
-                "    match {reader}(values[{i}], {col})? {{\n        Some(v) => x[{at}] = v,\n        None => {}\n    }}\n",
-                on_missing(Some(*fill))
+                "    let v = cell::{reader}(values[{i}]).map_err(refused({i}))?;\n    encode::number(v, {}, {ind}, {slice});\n",
+                float(*fill)
             )
         }
-        Encoding::OneHot { levels } => {
-            let arms: String = levels
-                .iter()
-                .enumerate()
-                .map(|(k, l)| format!("            {} => x[{}] = 1.0,\n", lit(l), at + k))
-                .collect();
-            let missing = on_missing(None);
-            if missing == "{}" {
-                // clippy's single_match: no `None` arm when nothing happens.
-                format!(
-                    "    let mut text = NumText::new();\n    if let Some(level) = read_level(values[{i}], &mut text) {{\n        match level {{\n{arms}            _ => {{}}\n        }}\n    }}\n"
-                )
-            } else {
-                format!(
-                    "    let mut text = NumText::new();\n    match read_level(values[{i}], &mut text) {{\n        Some(level) => match level {{\n{arms}            _ => {{}}\n        }},\n        None => {missing}\n    }}\n"
-                )
-            }
-        }
-        Encoding::Frequency {
-            levels,
-            shares,
-            missing,
-        } => {
-            let arms: String = levels
-                .iter()
-                .zip(shares)
-                .map(|(l, s)| format!("                {} => {},\n", lit(l), float(*s)))
-                .collect();
-            format!(
-                "    let mut text = NumText::new();\n    match read_level(values[{i}], &mut text) {{\n        Some(level) => {{\n            x[{at}] = match level {{\n{arms}                _ => 0.0,\n            }}\n        }}\n        None => {}\n    }}\n",
-                on_missing(Some(*missing))
-            )
-        }
+        Encoding::OneHot { .. } => format!(
+            "    let mut text = cell::NumText::new();\n    let level = cell::read_level(values[{i}], &mut text);\n    encode::one_hot(level, &LEVELS_{i}, {ind}, {slice});\n"
+        ),
+        Encoding::Frequency { missing, .. } => format!(
+            "    let mut text = cell::NumText::new();\n    let level = cell::read_level(values[{i}], &mut text);\n    encode::frequency(level, &LEVELS_{i}, &SHARES_{i}, {}, {ind}, {slice});\n",
+            float(*missing)
+        ),
     }
 }
 
-fn scale_body(model: &Model) -> String {
-    let Some(s) = &model.prep.scaler else {
-        return String::new();
+/// The estimator's tables, in the order its kind lists them.
+fn estimator_tables(lowered: &Lowered) -> String {
+    let mut out = String::new();
+    for (name, table) in &lowered.tables {
+        write_table(&mut out, name, table);
+    }
+    out
+}
+
+/// One table as Rust items.
+fn write_table(out: &mut String, name: &str, table: &Table) {
+    let _ = match table {
+        Table::F64s(v) => writeln!(
+            out,
+            "static {name}: [f64; {}] = [{}];",
+            v.len(),
+            list(v.iter().map(|x| float(*x)))
+        ),
+        Table::U32s(v) => writeln!(out, "static {name}: [u32; {}] = [{}];", v.len(), ints(v)),
+        Table::F64(x) => writeln!(out, "const {name}: f64 = {};", float(*x)),
+        Table::MaybeF64(x) => writeln!(
+            out,
+            "const {name}: Option<f64> = {};",
+            x.map_or("None".into(), |x| format!("Some({})", float(x)))
+        ),
+        Table::Usize(n) => writeln!(out, "const {name}: usize = {n};"),
+        Table::Link(l) => writeln!(out, "const {name}: kernels::Link = kernels::Link::{l:?};"),
+        Table::Combine(c) => writeln!(
+            out,
+            "const {name}: kernels::Combine = kernels::Combine::{c:?};"
+        ),
+        Table::Weighting(w) => writeln!(
+            out,
+            "const {name}: kernels::Weighting = kernels::Weighting::{w:?};"
+        ),
+        Table::Trees(t) => {
+            write_trees(out, name, t);
+            Ok(())
+        }
     };
-    let d = s.mean.len();
-    format!(
-        "    static MEAN: [f64; {d}] = [{}];\n    static SCALE: [f64; {d}] = [{}];\n    for ((v, m), sd) in x.iter_mut().zip(MEAN.iter()).zip(SCALE.iter()) {{\n        *v = (*v - m) / sd;\n    }}\n",
-        list(s.mean.iter().map(|v| float(*v))),
-        list(s.scale.iter().map(|v| float(*v)))
-    )
 }
 
-fn estimator(e: &Estimator, d: usize, w: usize) -> String {
-    match e {
-        Estimator::Trees(t) => trees(t, d, w),
-        Estimator::Linear(l) => linear(l, d, w),
-        Estimator::NaiveBayes(nb) => naive_bayes(nb, d, w),
-        Estimator::Neighbors(nn) => neighbors(nn, d, w),
-        Estimator::Centroids(c) => centroids(c, d, w),
-        Estimator::Mixture(m) => mixture(m, d, w),
-        Estimator::CorePoints(c) => core_points(c, d, w),
-        Estimator::Isolation(i) => isolation(i, d, w),
-    }
+fn ints<T: ToString>(v: &[T]) -> String {
+    list(v.iter().map(ToString::to_string))
 }
 
-/// The anomaly flag from a score already in `out[0]`.
-fn flag_code(threshold: f64) -> String {
-    format!(
-        "    out[1] = f64::from(u8::from(out[0] > {}));\n",
-        float(threshold)
-    )
-}
-
-/// `sum (a - b)^2` over two slices, as `estimator::squared_distance`.
-const SQUARED_DISTANCE: &str =
-    "p.iter().zip(x.iter()).map(|(a, b)| (a - b) * (a - b)).sum::<f64>()";
-
-/// Nearest centroid, as `Centroids::score`.
-fn centroids(c: &Centroids, d: usize, w: usize) -> String {
-    let result = match c.threshold {
-        Some(t) => format!("    out[0] = best.1.sqrt();\n{}", flag_code(t)),
-        None => "    out[0] = best.0 as f64;\n".into(),
-    };
-    format!(
-        "static CENTROIDS: [f64; {}] = [{}];\n\nfn score(x: &[f64; {d}], out: &mut [f64; {w}]) {{\n    let mut best = (0usize, f64::INFINITY);\n    for (c, p) in CENTROIDS.chunks({d}).enumerate() {{\n        let dist = {SQUARED_DISTANCE};\n        if dist < best.1 {{\n            best = (c, dist);\n        }}\n    }}\n{result}}}\n",
-        c.centroids.len(),
-        list(c.centroids.iter().map(|v| float(*v))),
-    )
-}
-
-/// Component log-densities and their normalisation, as `Mixture::score`.
-fn mixture(m: &Mixture, d: usize, w: usize) -> String {
-    let k = m.k();
-    let result = match m.threshold {
-        Some(t) => format!("    out[0] = -log_total;\n{}", flag_code(t)),
-        None => "    for (o, l) in out[1..].iter_mut().zip(log_p.iter()) {\n        *o = (l - log_total).exp();\n    }\n    out[0] = argmax(&log_p) as f64;\n".into(),
-    };
-    format!(
-        "static WEIGHTS: [f64; {k}] = [{}];\nstatic MEANS: [f64; {}] = [{}];\nstatic PRECISIONS: [f64; {}] = [{}];\nstatic LOG_DET: [f64; {k}] = [{}];\n\nfn score(x: &[f64; {d}], out: &mut [f64; {w}]) {{\n    let half_d_ln_2pi = 0.5 * {} * (2.0 * core::f64::consts::PI).ln();\n    let mut log_p = [0.0f64; {k}];\n    for (c, lp) in log_p.iter_mut().enumerate() {{\n        let mean = &MEANS[c * {d}..(c + 1) * {d}];\n        let p = &PRECISIONS[c * {dd}..(c + 1) * {dd}];\n        let mut q = 0.0;\n        for i in 0..{d} {{\n            let mut s = 0.0;\n            for j in 0..{d} {{\n                s += p[i * {d} + j] * (x[j] - mean[j]);\n            }}\n            q += (x[i] - mean[i]) * s;\n        }}\n        *lp = WEIGHTS[c].ln() + 0.5 * LOG_DET[c] - half_d_ln_2pi - 0.5 * q;\n    }}\n    let max = log_p.iter().copied().fold(f64::NEG_INFINITY, f64::max);\n    let sum: f64 = log_p.iter().map(|l| (l - max).exp()).sum();\n    let log_total = max + sum.ln();\n{result}}}\n",
-        list(m.weights.iter().map(|v| float(*v))),
-        m.means.len(),
-        list(m.means.iter().map(|v| float(*v))),
-        m.precisions.len(),
-        list(m.precisions.iter().map(|v| float(*v))),
-        list(m.log_det.iter().map(|v| float(*v))),
-        float(d as f64),
-        dd = d * d,
-    )
-}
-
-/// Nearest core point within eps, else noise, as `CorePoints::score`.
-fn core_points(c: &CorePoints, d: usize, w: usize) -> String {
-    format!(
-        "static POINTS: [f64; {}] = [{}];\nstatic CLUSTERS: [u32; {}] = [{}];\n\nfn score(x: &[f64; {d}], out: &mut [f64; {w}]) {{\n    let eps = {};\n    let limit = eps * eps;\n    let mut best = (-1.0f64, f64::INFINITY);\n    for (p, c) in POINTS.chunks({d}).zip(CLUSTERS.iter()) {{\n        let dist = {SQUARED_DISTANCE};\n        if dist <= limit && dist < best.1 {{\n            best = (f64::from(*c), dist);\n        }}\n    }}\n    out[0] = best.0;\n}}\n",
-        c.points.len(),
-        list(c.points.iter().map(|v| float(*v))),
-        c.clusters.len(),
-        list(c.clusters.iter().map(u32::to_string)),
-        float(c.eps),
-    )
-}
-
-/// Mean path length over the trees, as `Isolation::score`.
-fn isolation(i: &Isolation, d: usize, w: usize) -> String {
-    let mut s = tree_tables(&i.trees);
-    let _ = writeln!(s, "\nfn score(x: &[f64; {d}], out: &mut [f64; {w}]) {{");
-    s.push_str("    let mut total = 0.0;\n    for root in ROOT.iter() {\n        let mut n = *root as usize;\n        while FEATURE[n] >= 0 {\n            n = if x[FEATURE[n] as usize] < THRESHOLD[n] { LEFT[n] } else { RIGHT[n] } as usize;\n        }\n        total += VALUES[n];\n    }\n");
+/// Flat tree tables `NAME_ROOT`, `NAME_FEATURE`, … and the
+/// `kernels::FlatTrees` view over them, named `NAME`.
+fn write_trees(out: &mut String, name: &str, t: &FlatTables) {
+    let (n, m) = (t.roots.len(), t.feature.len());
+    let rules = list(t.rules.iter().map(|r| format!("kernels::Rule::{r:?}")));
     let _ = writeln!(
-        s,
-        "    let mean = total / {};\n    out[0] = (-(mean / {}) * core::f64::consts::LN_2).exp();",
-        float(i.trees.len().max(1) as f64),
-        float(i.normalizer)
-    );
-    s.push_str(&flag_code(i.threshold));
-    s.push_str("}\n");
-    s
-}
-
-fn link_code(link: Link) -> &'static str {
-    match link {
-        Link::Identity => "",
-        Link::Sigmoid => "    let p = sigmoid(out[0]);\n    out[0] = 1.0 - p;\n    out[1] = p;\n",
-        Link::Softmax => "    softmax(out);\n",
-    }
-}
-
-/// The nodes of `trees` as static tables indexed by a global node number.
-fn tree_tables(trees: &[Tree]) -> String {
-    let (mut feature, mut threshold, mut left, mut right, mut values) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    let (mut roots, mut outputs, mut less_eq) = (vec![], vec![], vec![]);
-    for tree in trees {
-        let base = feature.len() as u32;
-        roots.push(base.to_string());
-        outputs.push(tree.output.to_string());
-        less_eq.push((tree.rule == Rule::LessOrEqual).to_string());
-        for n in 0..tree.len() {
-            let leaf = tree.feature[n] < 0;
-            feature.push(tree.feature[n].to_string());
-            threshold.push(float(tree.threshold[n]));
-            left.push(if leaf {
-                "0".into()
-            } else {
-                (base + tree.left[n]).to_string()
-            });
-            right.push(if leaf {
-                "0".into()
-            } else {
-                (base + tree.right[n]).to_string()
-            });
-            values.extend(
-                tree.values[n * tree.width..(n + 1) * tree.width]
-                    .iter()
-                    .map(|v| float(*v)),
-            );
-        }
-    }
-    let m = feature.len();
-    let t_count = trees.len();
-    let mut s = String::new();
-    let _ = writeln!(s, "static ROOT: [u32; {t_count}] = [{}];", roots.join(", "));
-    let _ = writeln!(
-        s,
-        "static OUTPUT: [usize; {t_count}] = [{}];",
-        outputs.join(", ")
+        out,
+        "static {name}_ROOT: [u32; {n}] = [{}];",
+        ints(&t.roots)
     );
     let _ = writeln!(
-        s,
-        "static LESS_OR_EQUAL: [bool; {t_count}] = [{}];",
-        less_eq.join(", ")
+        out,
+        "static {name}_OUTPUT: [u32; {n}] = [{}];",
+        ints(&t.outputs)
     );
-    let _ = writeln!(s, "static FEATURE: [i32; {m}] = [{}];", feature.join(", "));
+    let _ = writeln!(out, "static {name}_RULE: [kernels::Rule; {n}] = [{rules}];");
     let _ = writeln!(
-        s,
-        "static THRESHOLD: [f64; {m}] = [{}];",
-        threshold.join(", ")
+        out,
+        "static {name}_FEATURE: [i32; {m}] = [{}];",
+        ints(&t.feature)
     );
-    let _ = writeln!(s, "static LEFT: [u32; {m}] = [{}];", left.join(", "));
-    let _ = writeln!(s, "static RIGHT: [u32; {m}] = [{}];", right.join(", "));
+    write_table(
+        out,
+        &format!("{name}_THRESHOLD"),
+        &Table::F64s(t.threshold.clone()),
+    );
+    let _ = writeln!(out, "static {name}_LEFT: [u32; {m}] = [{}];", ints(&t.left));
     let _ = writeln!(
-        s,
-        "static VALUES: [f64; {}] = [{}];",
-        values.len(),
-        values.join(", ")
+        out,
+        "static {name}_RIGHT: [u32; {m}] = [{}];",
+        ints(&t.right)
     );
-    s
-}
-
-/// All trees' nodes in one set of static tables, walked by one loop.
-fn trees(t: &TreeEnsemble, d: usize, w: usize) -> String {
-    let width = t.trees.first().map_or(1, |x| x.width);
-    let t_count = t.trees.len();
-    let mut s = String::new();
+    write_table(
+        out,
+        &format!("{name}_VALUES"),
+        &Table::F64s(t.values.clone()),
+    );
     let _ = writeln!(
-        s,
-        "static BASE: [f64; {}] = [{}];",
-        t.base.len(),
-        list(t.base.iter().map(|v| float(*v)))
+        out,
+        "static {name}: kernels::FlatTrees<'static> = kernels::FlatTrees {{
+    roots: &{name}_ROOT,
+    outputs: &{name}_OUTPUT,
+    rules: &{name}_RULE,
+    nodes: kernels::Nodes {{
+        feature: &{name}_FEATURE,
+        threshold: &{name}_THRESHOLD,
+        left: &{name}_LEFT,
+        right: &{name}_RIGHT,
+    }},
+    values: &{name}_VALUES,
+    width: {},
+}};",
+        t.width
     );
-    s.push_str(&tree_tables(&t.trees));
-    let _ = writeln!(s, "\nfn score(x: &[f64; {d}], out: &mut [f64; {w}]) {{");
-    let _ = writeln!(s, "    out[..{}].copy_from_slice(&BASE);", t.base.len());
-    s.push_str("    for (t, root) in ROOT.iter().enumerate() {\n        let mut n = *root as usize;\n        while FEATURE[n] >= 0 {\n            let v = x[FEATURE[n] as usize];\n            let left = if LESS_OR_EQUAL[t] { v <= THRESHOLD[n] } else { v < THRESHOLD[n] };\n            n = if left { LEFT[n] } else { RIGHT[n] } as usize;\n        }\n");
-    if width == 1 {
-        s.push_str("        out[OUTPUT[t]] += VALUES[n];\n    }\n");
-    } else {
-        let _ = writeln!(
-            s,
-            "        for (o, v) in out[OUTPUT[t]..OUTPUT[t] + {width}].iter_mut().zip(&VALUES[n * {width}..(n + 1) * {width}]) {{\n            *o += v;\n        }}\n    }}"
-        );
-    }
-    if t.combine == Combine::Mean && t_count > 0 {
-        let _ = writeln!(
-            s,
-            "    let n = {};\n    out[..{}].iter_mut().for_each(|o| *o /= n);",
-            float(t_count as f64),
-            t.base.len()
-        );
-    }
-    s.push_str(link_code(t.link));
-    s.push_str("}\n");
-    s
 }
-
-fn linear(l: &Linear, d: usize, w: usize) -> String {
-    let o = l.intercept.len();
-    format!(
-        "static WEIGHTS: [f64; {}] = [{}];\nstatic INTERCEPT: [f64; {o}] = [{}];\n\nfn score(x: &[f64; {d}], out: &mut [f64; {w}]) {{\n    for (o, b) in INTERCEPT.iter().enumerate() {{\n        let w = &WEIGHTS[o * {d}..(o + 1) * {d}];\n        out[o] = b + w.iter().zip(x.iter()).map(|(w, x)| w * x).sum::<f64>();\n    }}\n{}}}\n",
-        l.weights.len(),
-        list(l.weights.iter().map(|v| float(*v))),
-        list(l.intercept.iter().map(|v| float(*v))),
-        link_code(l.link)
-    )
-}
-
-fn naive_bayes(nb: &NaiveBayes, d: usize, w: usize) -> String {
-    let k = nb.prior.len();
-    format!(
-        "static PRIOR: [f64; {k}] = [{}];\nstatic MEAN: [f64; {}] = [{}];\nstatic VARIANCE: [f64; {}] = [{}];\n\nfn score(x: &[f64; {d}], out: &mut [f64; {w}]) {{\n    for (c, prior) in PRIOR.iter().enumerate() {{\n        let mean = &MEAN[c * {d}..(c + 1) * {d}];\n        let var = &VARIANCE[c * {d}..(c + 1) * {d}];\n        let norm: f64 = var.iter().map(|v| (2.0 * core::f64::consts::PI * v).ln()).sum();\n        let dist: f64 = x.iter().zip(mean).zip(var).map(|((x, m), v)| (x - m).powi(2) / v).sum();\n        out[c] = prior.ln() - 0.5 * norm - 0.5 * dist;\n    }}\n    softmax(out);\n}}\n",
-        list(nb.prior.iter().map(|v| float(*v))),
-        nb.mean.len(),
-        list(nb.mean.iter().map(|v| float(*v))),
-        nb.variance.len(),
-        list(nb.variance.iter().map(|v| float(*v))),
-    )
-}
-
-/// Exhaustive nearest-neighbour search over stored rows, with the k best
-/// kept in a fixed array (ties: the earlier row), as `Neighbors::score`.
-fn neighbors(nn: &Neighbors, d: usize, w: usize) -> String {
-    let n = nn.targets.len();
-    let k = nn.k.min(n).max(1);
-    let weights = match nn.weighting {
-        Weighting::Uniform => "    let weight = |_: f64| 1.0;\n".to_string(),
-        Weighting::Distance => "    let exact = best[..len].iter().any(|(d, _)| *d == 0.0);\n    let weight = |d: f64| if exact { f64::from(u8::from(d == 0.0)) } else { 1.0 / d.sqrt() };\n".to_string(),
-    };
-    let combine = if w == 1 {
-        "    let total: f64 = best[..len].iter().map(|(d, _)| weight(*d)).sum();\n    out[0] = best[..len].iter().map(|(d, i)| weight(*d) * TARGETS[*i]).sum::<f64>() / total;\n"
-    } else {
-        "    let total: f64 = best[..len].iter().map(|(d, _)| weight(*d)).sum();\n    out.fill(0.0);\n    for (d, i) in &best[..len] {\n        out[TARGETS[*i] as usize] += weight(*d) / total;\n    }\n"
-    };
-    format!(
-        "static POINTS: [f64; {}] = [{}];\nstatic TARGETS: [f64; {n}] = [{}];\n\nfn score(x: &[f64; {d}], out: &mut [f64; {w}]) {{\n    let mut best = [(0.0f64, 0usize); {k}];\n    let mut len = 0;\n    for (i, p) in POINTS.chunks({d}).enumerate() {{\n        let dist = p.iter().zip(x.iter()).map(|(a, b)| (a - b) * (a - b)).sum::<f64>();\n        if len == {k} && dist >= best[{k} - 1].0 {{\n            continue;\n        }}\n        let at = best[..len].partition_point(|(bd, _)| *bd <= dist);\n        let end = if len < {k} {{ len + 1 }} else {{ {k} }};\n        best.copy_within(at..end - 1, at + 1);\n        best[at] = (dist, i);\n        len = end;\n    }}\n{weights}{combine}}}\n",
-        nn.points.len(),
-        list(nn.points.iter().map(|v| float(*v))),
-        list(nn.targets.iter().map(|v| float(*v))),
-    )
-}
-
-fn helpers(u: &Uses) -> String {
-    let mut s = String::new();
-    if u.numbers || u.flags || u.levels {
-        s.push_str(MISSING_HELPERS);
-    }
-    if u.numbers {
-        s.push_str(NUMBER_HELPER);
-    }
-    if u.flags {
-        s.push_str(FLAG_HELPER);
-    }
-    if u.levels {
-        s.push_str(LEVEL_HELPERS);
-    }
-    if u.argmax {
-        s.push_str(ARGMAX_HELPER);
-    }
-    if u.softmax {
-        s.push_str(SOFTMAX_HELPER);
-    }
-    if u.sigmoid {
-        s.push_str(SIGMOID_HELPER);
-    }
-    s
-}
-
-const MISSING_HELPERS: &str = r#"
-/// Cell texts that mean "missing" (after trimming), as in automl.
-const MISSING: [&str; 8] = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"];
-
-fn is_missing(text: &str) -> bool {
-    MISSING.contains(&text)
-}
-"#;
-
-const NUMBER_HELPER: &str = r#"
-fn read_number(v: Value<'_>, column: &'static str) -> Result<Option<f64>, InputError> {
-    match v {
-        Value::Missing => Ok(None),
-        Value::Number(x) => Ok(Some(x).filter(|x| x.is_finite())),
-        Value::Text(t) => {
-            let t = t.trim();
-            if is_missing(t) {
-                return Ok(None);
-            }
-            match t.parse::<f64>() {
-                Ok(x) if x.is_finite() => Ok(Some(x)),
-                _ => Err(InputError { column, reason: "value is not a number" }),
-            }
-        }
-    }
-}
-"#;
-
-const FLAG_HELPER: &str = r#"
-fn read_flag(v: Value<'_>, column: &'static str) -> Result<Option<f64>, InputError> {
-    let refuse = InputError { column, reason: "value is not true or false" };
-    match v {
-        Value::Missing => Ok(None),
-        Value::Number(x) if !x.is_finite() => Ok(None),
-        Value::Number(x) if x == 0.0 || x == 1.0 => Ok(Some(x)),
-        Value::Number(_) => Err(refuse),
-        Value::Text(t) => {
-            let t = t.trim();
-            if is_missing(t) {
-                Ok(None)
-            } else if t.eq_ignore_ascii_case("true") {
-                Ok(Some(1.0))
-            } else if t.eq_ignore_ascii_case("false") {
-                Ok(Some(0.0))
-            } else {
-                Err(refuse)
-            }
-        }
-    }
-}
-"#;
-
-const LEVEL_HELPERS: &str = r#"
-/// The text of a number given to a categorical column, formatted on the
-/// stack as `{}` would (finite f64 Display is at most ~330 bytes).
-struct NumText {
-    bytes: [u8; 400],
-    len: usize,
-}
-
-impl NumText {
-    fn new() -> NumText {
-        NumText { bytes: [0; 400], len: 0 }
-    }
-
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
-    }
-}
-
-impl core::fmt::Write for NumText {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let end = self.len + s.len();
-        if end > self.bytes.len() {
-            return Err(core::fmt::Error);
-        }
-        self.bytes[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-/// The level a value names, `None` when missing.
-fn read_level<'a>(v: Value<'a>, text: &'a mut NumText) -> Option<&'a str> {
-    match v {
-        Value::Missing => None,
-        Value::Number(x) if !x.is_finite() => None,
-        Value::Number(x) => {
-            use core::fmt::Write as _;
-            let _ = write!(text, "{x}");
-            Some(text.as_str())
-        }
-        Value::Text(t) => Some(t.trim()).filter(|t| !is_missing(t)),
-    }
-}
-"#;
-
-const ARGMAX_HELPER: &str = r#"
-fn argmax(v: &[f64]) -> usize {
-    let mut best = 0;
-    for (i, x) in v.iter().enumerate() {
-        if *x > v[best] {
-            best = i;
-        }
-    }
-    best
-}
-"#;
-
-const SOFTMAX_HELPER: &str = r#"
-fn softmax(z: &mut [f64]) {
-    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut sum = 0.0;
-    for v in z.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    z.iter_mut().for_each(|v| *v /= sum);
-}
-"#;
-
-const SIGMOID_HELPER: &str = r#"
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
-}
-"#;
 
 #[cfg(test)]
 mod tests {
@@ -711,7 +422,9 @@ mod tests {
 
     use super::*;
     use crate::data::Task;
-    use crate::model::estimator::Tree;
+    use crate::model::estimator::{
+        Combine, Estimator, Isolation, Linear, Link, Mixture, Rule, Tree, TreeEnsemble,
+    };
     use crate::model::{ModelMeta, FORMAT_VERSION};
     use crate::prep::{Prep, Scaler};
 
@@ -768,10 +481,33 @@ mod tests {
         }
     }
 
+    /// The generated source up to the embedded kernels, which
+    /// `kernels_are_embedded_verbatim` checks on their own.
     fn source(m: &Model) -> String {
-        generate(m, b"{}")
-            .unwrap()
-            .replace(env!("CARGO_PKG_VERSION"), "[VERSION]")
+        let full = generate(m, b"{}").unwrap();
+        let tables = full.split("\n// automl's `").next().unwrap_or_default();
+        tables.replace(env!("CARGO_PKG_VERSION"), "[VERSION]")
+    }
+
+    #[test]
+    fn kernels_are_embedded_verbatim() {
+        let cols = vec![numeric("x", 0.0, false)];
+        let est = Estimator::Linear(Linear {
+            weights: vec![1.0],
+            intercept: vec![0.0],
+            link: Link::Identity,
+        });
+        let full = generate(&model(Task::Regression, &[], cols, None, est), b"{}").unwrap();
+        for (name, origin, text) in KERNELS {
+            let header = format!("// automl's `{origin}`, copied verbatim.\nmod {name} {{\n");
+            let at = full.find(&header).expect("the kernel module is there") + header.len();
+            let embedded: String = full[at..]
+                .lines()
+                .take_while(|l| *l != "}")
+                .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+                .collect();
+            assert_eq!(embedded, text, "{origin}");
+        }
     }
 
     #[test]

@@ -8,9 +8,9 @@ use ndarray::{Array1, ArrayView2};
 use super::serde_read::{field, number, numbers};
 use super::{Learner, TrainSet};
 use crate::data::Task;
+use crate::learners::space::{Dim, Params};
 use crate::model::estimator::NaiveBayes as NbModel;
 use crate::model::Estimator;
-use crate::search::space::{Dim, Params};
 
 /// The naive-Bayes adapter.
 pub struct NaiveBayes;

@@ -8,9 +8,9 @@ use forust_ml::Matrix;
 
 use super::{Learner, RawTree, TrainSet};
 use crate::data::Task;
+use crate::learners::space::{Dim, Params};
 use crate::model::estimator::{Combine, Link, Rule, TreeEnsemble};
 use crate::model::Estimator;
-use crate::search::space::{Dim, Params};
 
 /// The gradient-boosting adapter.
 pub struct Gbdt;
@@ -165,7 +165,7 @@ fn lower_tree(tree: &forust_ml::tree::Tree) -> Result<RawTree, String> {
 mod tests {
     use super::*;
     use crate::learners::testdata;
-    use crate::model::estimator::sigmoid;
+    use crate::model::kernels::sigmoid;
 
     fn params(iterations: i64) -> Params {
         let space = Gbdt.space(Task::Binary);
@@ -173,7 +173,7 @@ mod tests {
         let mut p = Params::decode(&space, &init);
         p.0.insert(
             "iterations".into(),
-            crate::search::space::Param::Int(iterations),
+            crate::learners::space::Param::Int(iterations),
         );
         p
     }

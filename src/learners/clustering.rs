@@ -10,9 +10,9 @@ use rand::SeedableRng;
 
 use super::{calibrate, Learner, TrainSet};
 use crate::data::Task;
+use crate::learners::space::{Dim, Params};
 use crate::model::estimator::{Centroids, CorePoints, Mixture};
 use crate::model::Estimator;
-use crate::search::space::{Dim, Params};
 
 /// Data above this many rows is not offered to DBSCAN: its neighbourhood
 /// search and the core-point model grow with the square of the rows.

@@ -13,9 +13,9 @@ use smartcore::linalg::basic::matrix::DenseMatrix;
 use super::serde_read::{array, field, number};
 use super::{Learner, RawTree, TrainSet};
 use crate::data::Task;
+use crate::learners::space::{Dim, Params};
 use crate::model::estimator::{Combine, Link, Rule, TreeEnsemble};
 use crate::model::Estimator;
-use crate::search::space::{Dim, Params};
 
 /// The random-forest adapter.
 pub struct RandomForest;

@@ -9,9 +9,9 @@ use rand::{Rng, SeedableRng};
 
 use super::{calibrate, Learner, TrainSet};
 use crate::data::Task;
-use crate::model::estimator::{average_path_length, Isolation, Rule, Tree};
+use crate::learners::space::{Dim, Params};
+use crate::model::estimator::{Isolation, Rule, Tree};
 use crate::model::Estimator;
-use crate::search::space::{Dim, Params};
 
 /// The isolation-forest adapter.
 pub struct IsolationForest;
@@ -158,6 +158,19 @@ impl Grower<'_, '_> {
             }
         }
         None
+    }
+}
+
+/// Expected path length of an unsuccessful search in a binary search tree
+/// of `n` items: how much deeper a leaf holding `n` unsplit rows would go.
+pub fn average_path_length(n: usize) -> f64 {
+    match n {
+        0 | 1 => 0.0,
+        2 => 1.0,
+        _ => {
+            let n = n as f64;
+            2.0 * ((n - 1.0).ln() + 0.577_215_664_901_532_9) - 2.0 * (n - 1.0) / n
+        }
     }
 }
 

@@ -9,9 +9,9 @@ use smartcore::neighbors::KNNWeightFunction;
 use super::forest::matrix;
 use super::{Learner, TrainSet};
 use crate::data::Task;
+use crate::learners::space::{Dim, Params};
 use crate::model::estimator::{Neighbors, Weighting};
 use crate::model::Estimator;
-use crate::search::space::{Dim, Params};
 
 /// The kNN adapter.
 pub struct Knn;
@@ -97,8 +97,8 @@ fn regressor_params(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::learners::space::Param;
     use crate::learners::testdata;
-    use crate::search::space::Param;
 
     fn params(k: i64, weights: &str) -> Params {
         let mut p = Params::default();

@@ -10,9 +10,9 @@ use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegress
 use super::forest::matrix;
 use super::{Learner, TrainSet};
 use crate::data::Task;
+use crate::learners::space::{Dim, Params};
 use crate::model::estimator::{Linear, Link};
 use crate::model::Estimator;
-use crate::search::space::{Dim, Params};
 
 /// The linear-model adapter.
 pub struct LinearModel;
@@ -163,7 +163,7 @@ mod tests {
                 .predict(&m)
                 .unwrap();
             let mut p = Params::default();
-            p.0.insert("alpha".into(), crate::search::space::Param::Float(0.5));
+            p.0.insert("alpha".into(), crate::learners::space::Param::Float(0.5));
             let est = LinearModel.fit(&data, &p, 0).unwrap();
             testdata::assert_classes(&est, &x, d, data.width(), &native, file);
         }
@@ -180,8 +180,8 @@ mod tests {
             contamination: None,
         };
         let mut p = Params::default();
-        p.0.insert("alpha".into(), crate::search::space::Param::Float(0.05));
-        p.0.insert("l1_ratio".into(), crate::search::space::Param::Float(0.3));
+        p.0.insert("alpha".into(), crate::learners::space::Param::Float(0.05));
+        p.0.insert("l1_ratio".into(), crate::learners::space::Param::Float(0.3));
         let m = matrix(&data).unwrap();
         let native = ElasticNet::fit(&m, &data.values().to_vec(), elastic_params(&p))
             .unwrap()

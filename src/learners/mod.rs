@@ -10,14 +10,15 @@ mod forest;
 mod isolation;
 mod knn;
 mod linear;
+pub mod space;
 mod tree;
 
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Target, Task};
+use crate::learners::space::{Dim, Params};
 use crate::model::estimator::{Rule, Tree};
 use crate::model::Estimator;
-use crate::search::space::{Dim, Params};
 
 /// An encoded training set: row-major features and the target.
 #[derive(Debug, Clone, Copy)]
@@ -160,12 +161,9 @@ pub(crate) fn calibrate(mut est: Estimator, data: &TrainSet<'_>) -> Result<Estim
     scores.sort_by(|a, b| b.total_cmp(a));
     let flagged = ((share * scores.len() as f64).floor() as usize).min(scores.len() - 1);
     let threshold = scores[flagged];
-    match &mut est {
-        Estimator::Centroids(c) => c.threshold = Some(threshold),
-        Estimator::Mixture(m) => m.threshold = Some(threshold),
-        Estimator::Isolation(i) => i.threshold = threshold,
-        _ => return Err(format!("a {} model is not a detector", est.kind())),
-    }
+    est.as_kind_mut()
+        .set_threshold(threshold)
+        .map_err(|e| format!("a {} model: {e}", est.kind()))?;
     Ok(est)
 }
 

@@ -13,9 +13,9 @@ use super::forest::{matrix, read_tree};
 use super::serde_read::{field, numbers};
 use super::{Learner, RawTree, TrainSet};
 use crate::data::Task;
+use crate::learners::space::{Dim, Params};
 use crate::model::estimator::{Combine, Link, TreeEnsemble};
 use crate::model::Estimator;
-use crate::search::space::{Dim, Params};
 
 /// The decision-tree adapter.
 pub struct DecisionTree;

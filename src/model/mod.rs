@@ -5,6 +5,7 @@
 //! load it, and exports are tested against it row by row.
 
 pub mod estimator;
+pub mod kernels;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,25 +13,15 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use estimator::Estimator;
+pub use kernels::argmax;
 
-use crate::data::{Table, Task};
+use crate::data::{Table, Task, Value};
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
 use crate::prep::Prep;
 
 /// The format version written into `model.json`; loading refuses others.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// One raw input value, as a CSV cell, a JSON field or a caller gives it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value<'a> {
-    /// No value (null, empty, `NA`, …).
-    Missing,
-    /// A number; a categorical column uses its text form.
-    Number(f64),
-    /// Text; a numeric column parses it.
-    Text(&'a str),
-}
 
 /// How the model was made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,17 +87,6 @@ impl Predictions {
     pub fn class(&self, r: usize) -> usize {
         argmax(self.row(r))
     }
-}
-
-/// Index of the first largest value.
-pub fn argmax(v: &[f64]) -> usize {
-    let mut best = 0;
-    for (i, x) in v.iter().enumerate() {
-        if *x > v[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 impl Model {
@@ -224,71 +204,7 @@ impl Model {
         if self.task == Task::Anomaly && w != 2 {
             return Err("an anomaly model must give a score and a flag".into());
         }
-        if let Some(s) = &self.prep.scaler {
-            if s.mean.len() != d || s.scale.len() != d {
-                return Err("scaler does not match the feature count".into());
-            }
-        }
-        estimator_fits(&self.estimator, d, w)
+        self.prep.check()?;
+        self.estimator.check(d, w)
     }
-}
-
-fn estimator_fits(e: &Estimator, d: usize, w: usize) -> std::result::Result<(), String> {
-    let ok = match e {
-        Estimator::Trees(t) => {
-            t.base.len() <= w && t.trees.iter().all(|tree| tree_fits(tree, d, t.base.len()))
-        }
-        Estimator::Linear(l) => l.weights.len() == l.intercept.len() * d && l.intercept.len() <= w,
-        Estimator::NaiveBayes(nb) => {
-            nb.prior.len() == w && nb.mean.len() == w * d && nb.variance.len() == w * d
-        }
-        Estimator::Neighbors(nn) => {
-            nn.k > 0
-                && nn.points.len() == nn.targets.len() * d
-                && (w == 1 || nn.targets.iter().all(|t| (*t as usize) < w))
-        }
-        Estimator::Centroids(c) => c.k > 0 && c.centroids.len() == c.k * d,
-        Estimator::Mixture(m) => {
-            let k = m.k();
-            k > 0
-                && m.means.len() == k * d
-                && m.precisions.len() == k * d * d
-                && m.log_det.len() == k
-        }
-        Estimator::CorePoints(c) => {
-            c.points.len() == c.clusters.len() * d && c.clusters.iter().all(|x| (*x as usize) < c.k)
-        }
-        Estimator::Isolation(i) => {
-            !i.trees.is_empty()
-                && i.trees
-                    .iter()
-                    .all(|t| t.width == 1 && t.output == 0 && tree_fits(t, d, 1))
-        }
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} estimator does not match {d} features and {w} outputs",
-            e.kind()
-        ))
-    }
-}
-
-fn tree_fits(t: &estimator::Tree, d: usize, outputs: usize) -> bool {
-    let n = t.feature.len();
-    n > 0
-        && t.threshold.len() == n
-        && t.left.len() == n
-        && t.right.len() == n
-        && t.values.len() == n * t.width
-        && t.output + t.width <= outputs
-        && (0..n).all(|i| {
-            t.feature[i] < 0
-                || ((t.feature[i] as usize) < d
-                    && (t.left[i] as usize) < n
-                    && (t.right[i] as usize) < n
-                    && t.left[i] as usize > i
-                    && t.right[i] as usize > i)
-        })
 }

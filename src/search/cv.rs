@@ -9,13 +9,14 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::data::{complement, Dataset, Target, Task};
+use crate::data::split::complement;
+use crate::data::{Dataset, Target, Task};
+use crate::learners::space::Params;
 use crate::learners::{Family, TrainSet};
 use crate::metrics::unsupervised::{adjusted_rand, average_precision, jaccard, Clustering};
 use crate::metrics::{auc_of, Metric};
 use crate::model::{Estimator, Predictions};
 use crate::prep::Prep;
-use crate::search::space::Params;
 
 /// An encoded block of rows: raw features and their standardised copy.
 #[derive(Debug, Clone)]

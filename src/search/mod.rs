@@ -5,7 +5,6 @@
 //! leaderboard.
 
 pub mod cv;
-pub mod space;
 pub mod strategy;
 
 use std::sync::{mpsc, Arc};
@@ -14,11 +13,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::data::Dataset;
+use crate::learners::space::Params;
 use crate::learners::Family;
 use crate::metrics::Metric;
 use crate::model::Estimator;
 use cv::{cross_validate, Fold, FoldError, FoldScore, TrialSpec};
-use space::Params;
 use strategy::FamilyState;
 
 /// Seconds reserved at the end for writing outputs, beyond the refit.

@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::learners::space::{Dim, Params};
 use crate::learners::Family;
-use crate::search::space::{Dim, Params};
 
 /// Starting step length in the unit cube.
 const INITIAL_STEP: f64 = 0.1;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::{automl, dataset, predict, train, train_unsupervised};
+use automl::model::estimator::Shape;
 
 /// Bundled sets with their targets and whether they are classification.
 const SETS: [(&str, &str, bool); 8] = [
@@ -41,18 +42,16 @@ pub enum Output {
 }
 
 impl Output {
-    /// The output a model file's task and estimator call for.
+    /// The output a model file's task and estimator shape call for.
     fn of(model: &Path) -> Output {
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(model).unwrap()).unwrap();
-        let kind = json["estimator"]["kind"].as_str().unwrap_or_default();
-        match (json["task"].as_str().unwrap_or_default(), kind) {
-            ("binary" | "multiclass", _) => Output::Classes,
-            ("regression", _) => Output::Value,
-            ("anomaly", _) => Output::Anomaly,
-            (_, "core_points") => Output::Noise,
-            (_, "mixture") => Output::Mixture,
-            _ => Output::Cluster,
+        let model = automl::Model::load(model).expect("the model loads");
+        match (model.task.is_classification(), model.estimator.shape()) {
+            (true, _) => Output::Classes,
+            (false, Shape::Supervised) => Output::Value,
+            (_, Shape::Anomaly) => Output::Anomaly,
+            (_, Shape::Cluster { noise: true, .. }) => Output::Noise,
+            (_, Shape::Cluster { memberships, .. }) if memberships > 0 => Output::Mixture,
+            (_, Shape::Cluster { .. }) => Output::Cluster,
         }
     }
 }

@@ -1,27 +1,21 @@
 //! First stage of the data's path: read a table (CSV or Parquet, through
-//! polars) into columns of numbers or texts, infer each column's kind, pick the
-//! target and the task, and cut seeded (stratified) folds for cross-validation.
+//! polars) into columns of numbers or texts, pick the target and the task.
+//! [`cell`] says what a cell means (shared with every scorer) and [`split`]
+//! cuts the rows for validation. Nothing here imports a later stage.
+
+pub mod cell;
+pub mod split;
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 
 use polars::prelude::*;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+pub use cell::{is_missing_token, parse_number, Value};
+
 use crate::error::{Error, Result};
-use crate::model::Value;
-
-/// Cell texts that mean "missing", after trimming white space. Polars itself
-/// only treats empty fields as null; these cover what R, pandas and SQL dumps
-/// write. A numeric cell that parses to NaN or ±infinity is missing too.
-pub const MISSING_TOKENS: [&str; 8] = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"];
-
-/// Data sets with more rows than this are scored on one stratified holdout
-/// split instead of k folds: the folds would cost k fits for little gain.
-pub const HOLDOUT_ROWS: usize = 10_000;
 
 /// One column's cells, as read.
 #[derive(Debug, Clone)]
@@ -249,16 +243,6 @@ fn to_column(series: &Series) -> PolarsResult<Column> {
         })
         .collect();
     Ok(numbers_if_all_parse(cells))
-}
-
-/// Whether a (trimmed) cell text means "missing".
-pub fn is_missing_token(text: &str) -> bool {
-    MISSING_TOKENS.contains(&text)
-}
-
-/// Parses a cell as a number the way every scorer must: trimmed, finite.
-pub fn parse_number(text: &str) -> Option<f64> {
-    text.trim().parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
 fn numbers_if_all_parse(cells: Vec<Option<String>>) -> Column {
@@ -592,49 +576,4 @@ fn sorted_labels(texts: &[String]) -> Vec<String> {
         });
     }
     labels
-}
-
-/// Row indices of each validation fold; training rows are the rest.
-pub fn folds(target: &Target, k: usize, seed: u64) -> Vec<Vec<usize>> {
-    let n = target.rows();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let groups: Vec<Vec<usize>> = match target {
-        Target::Classes { labels, y } => (0..labels.len())
-            .map(|c| (0..n).filter(|&r| y[r] == c).collect())
-            .collect(),
-        Target::Values(_) | Target::Unlabelled(_) => vec![(0..n).collect()],
-    };
-    if k <= 1 {
-        return holdout(groups, &mut rng);
-    }
-    let mut out = vec![Vec::new(); k];
-    let mut next = 0;
-    for mut group in groups {
-        group.shuffle(&mut rng);
-        for r in group {
-            out[next % k].push(r);
-            next += 1;
-        }
-    }
-    out.iter_mut().for_each(|f| f.sort_unstable());
-    out
-}
-
-/// One validation split holding a fifth of each class.
-fn holdout(groups: Vec<Vec<usize>>, rng: &mut rand::rngs::StdRng) -> Vec<Vec<usize>> {
-    let mut val = Vec::new();
-    for mut group in groups {
-        group.shuffle(rng);
-        let take = (group.len() / 5).max(1).min(group.len().saturating_sub(1));
-        val.extend_from_slice(&group[..take]);
-    }
-    val.sort_unstable();
-    vec![val]
-}
-
-/// Rows not in `fold`, in order.
-pub fn complement(n: usize, fold: &[usize]) -> Vec<usize> {
-    let mut mask = vec![true; n];
-    fold.iter().for_each(|&r| mask[r] = false);
-    (0..n).filter(|&r| mask[r]).collect()
 }

@@ -1,14 +1,17 @@
 //! Second stage: turn raw input columns into a numeric feature matrix.
 //! Imputation, category encoding and scaling are fitted on training rows only
-//! and stored in the portable model, so every scorer applies the same steps.
+//! and stored in the portable model, so every scorer applies the same steps;
+//! the steps themselves are the [`kernels`], which generated code embeds.
+
+pub mod kernels;
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{is_missing_token, parse_number, Column, Table};
+use crate::data::cell::{self, parse_flag, NumText, Refusal, Value};
+use crate::data::{Column, Table};
 use crate::error::{Error, Result};
-use crate::model::Value;
 
 /// Categorical columns with at most this many levels are one-hot encoded;
 /// columns with more get a frequency code (one feature).
@@ -116,116 +119,74 @@ impl ColumnPrep {
         out
     }
 
-    /// Writes this column's features for one value into `out` (of `width()`).
+    /// Writes this column's features for one value into `out` (of `width()`):
+    /// the column's kind reads the value, its encoding writes the features.
     pub fn encode(&self, value: Value<'_>, out: &mut [f64]) -> Result<()> {
-        let missing = self.normalise(value)?;
-        let is_missing = missing.is_none();
-        match (&self.encoding, missing) {
-            (Encoding::Number { fill }, v) => out[0] = v.map_or(*fill, |c| c.number()),
-            (Encoding::Flag { fill }, v) => out[0] = v.map_or(*fill, |c| c.number()),
-            (Encoding::OneHot { levels }, v) => {
-                out[..levels.len()].fill(0.0);
-                if let Some(s) = v.as_ref().and_then(Cell::as_level) {
-                    if let Some(i) = levels.iter().position(|l| l == s) {
-                        out[i] = 1.0;
-                    }
-                }
+        let indicator = self.missing_indicator;
+        let refused = |r: Refusal| self.refuse(value, r);
+        match &self.encoding {
+            Encoding::Number { fill } => {
+                let v = cell::read_number(value).map_err(refused)?;
+                kernels::number(v, *fill, indicator, out);
             }
-            (
-                Encoding::Frequency {
-                    levels,
-                    shares,
-                    missing,
-                },
-                v,
-            ) => {
-                out[0] = match v.as_ref().and_then(Cell::as_level) {
-                    Some(s) => levels
-                        .iter()
-                        .position(|l| l == s)
-                        .map_or(0.0, |i| shares[i]),
-                    None => *missing,
-                }
+            Encoding::Flag { fill } => {
+                let v = cell::read_flag(value).map_err(refused)?;
+                kernels::number(v, *fill, indicator, out);
             }
-        }
-        if self.missing_indicator {
-            out[out.len() - 1] = f64::from(u8::from(is_missing));
+            Encoding::OneHot { levels } => {
+                let mut text = NumText::new();
+                let level = cell::read_level(value, &mut text);
+                kernels::one_hot(level, levels, indicator, out);
+            }
+            Encoding::Frequency {
+                levels,
+                shares,
+                missing,
+            } => {
+                let mut text = NumText::new();
+                let level = cell::read_level(value, &mut text);
+                kernels::frequency(level, levels, shares, *missing, indicator, out);
+            }
         }
         Ok(())
     }
 
-    /// The cell as this column's kind reads it, `None` when missing.
-    fn normalise<'a>(&self, value: Value<'a>) -> Result<Option<Cell<'a>>> {
+    /// The error for a value this column's kind can't read, naming it.
+    fn refuse(&self, value: Value<'_>, why: Refusal) -> Error {
         let text = match value {
-            Value::Missing => return Ok(None),
-            Value::Number(x) if !x.is_finite() => return Ok(None),
-            Value::Number(x) => match self.kind {
-                ColumnKind::Numeric => return Ok(Some(Cell::Number(x))),
-                ColumnKind::Boolean if x == 0.0 || x == 1.0 => return Ok(Some(Cell::Number(x))),
-                ColumnKind::Boolean => {
-                    return Err(self.refuse(&format!("{x}"), "is not true or false"))
-                }
-                ColumnKind::Categorical => return Ok(Some(Cell::Owned(format!("{x}")))),
-            },
-            Value::Text(s) => s.trim(),
+            Value::Number(x) => format!("{x}"),
+            Value::Text(t) => t.trim().to_string(),
+            Value::Missing => String::new(),
         };
-        if is_missing_token(text) {
-            return Ok(None);
-        }
-        match self.kind {
-            ColumnKind::Numeric => parse_number(text)
-                .map(|x| Some(Cell::Number(x)))
-                .ok_or_else(|| self.refuse(text, "is not a number")),
-            ColumnKind::Boolean => parse_flag(text)
-                .map(|x| Some(Cell::Number(x)))
-                .ok_or_else(|| self.refuse(text, "is not true or false")),
-            ColumnKind::Categorical => Ok(Some(Cell::Level(text))),
-        }
-    }
-
-    fn refuse(&self, value: &str, why: &str) -> Error {
         Error::Input {
             column: self.name.clone(),
-            reason: format!("value '{value}' {why}"),
+            reason: format!("value '{text}' {}", why.reason()),
         }
     }
-}
 
-/// A present cell after kind-specific reading.
-enum Cell<'a> {
-    Number(f64),
-    Level(&'a str),
-    Owned(String),
-}
-
-impl Cell<'_> {
-    fn number(&self) -> f64 {
-        match self {
-            Cell::Number(x) => *x,
-            Cell::Level(_) | Cell::Owned(_) => f64::NAN,
+    /// The encoding must be one the column's kind reads into.
+    fn check(&self) -> std::result::Result<(), String> {
+        let fits = matches!(
+            (self.kind, &self.encoding),
+            (ColumnKind::Numeric, Encoding::Number { .. })
+                | (ColumnKind::Boolean, Encoding::Flag { .. })
+                | (
+                    ColumnKind::Categorical,
+                    Encoding::OneHot { .. } | Encoding::Frequency { .. }
+                )
+        );
+        let sized = match &self.encoding {
+            Encoding::Frequency { levels, shares, .. } => levels.len() == shares.len(),
+            _ => true,
+        };
+        if fits && sized {
+            Ok(())
+        } else {
+            Err(format!(
+                "column '{}': its encoding does not fit a {:?} column",
+                self.name, self.kind
+            ))
         }
-    }
-}
-
-// `Owned` texts come from numbers given to a categorical column; they match
-// levels by their text form.
-impl<'a> Cell<'a> {
-    fn as_level(&'a self) -> Option<&'a str> {
-        match self {
-            Cell::Level(s) => Some(s),
-            Cell::Owned(s) => Some(s.as_str()),
-            Cell::Number(_) => None,
-        }
-    }
-}
-
-fn parse_flag(text: &str) -> Option<f64> {
-    if text.eq_ignore_ascii_case("true") {
-        Some(1.0)
-    } else if text.eq_ignore_ascii_case("false") {
-        Some(0.0)
-    } else {
-        None
     }
 }
 
@@ -308,9 +269,19 @@ impl Prep {
     /// Applies the scaler, if any, to one encoded row.
     pub fn scale_row(&self, row: &mut [f64]) {
         if let Some(s) = &self.scaler {
-            for ((x, m), sd) in row.iter_mut().zip(&s.mean).zip(&s.scale) {
-                *x = (*x - m) / sd;
+            kernels::standardise(row, &s.mean, &s.scale);
+        }
+    }
+
+    /// Every column's encoding fits its kind, and the scaler the features.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        self.columns.iter().try_for_each(ColumnPrep::check)?;
+        let d = self.width();
+        match &self.scaler {
+            Some(s) if s.mean.len() != d || s.scale.len() != d => {
+                Err("scaler does not match the feature count".into())
             }
+            _ => Ok(()),
         }
     }
 

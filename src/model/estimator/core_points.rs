@@ -1,0 +1,67 @@
+//! DBSCAN core points: clusters with noise.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ensure, Kind, Lowered, Shape, Table};
+use crate::model::kernels;
+
+/// DBSCAN's core points and their clusters. A row belongs to the cluster of
+/// its nearest core point if that point is within `eps`; otherwise it is
+/// noise (cluster -1). Training rows get DBSCAN's own labels this way, and
+/// new rows are assigned by the same rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorePoints {
+    /// Neighbourhood radius (Euclidean).
+    pub eps: f64,
+    /// Row-major core points.
+    pub points: Vec<f64>,
+    /// Cluster of each core point.
+    pub clusters: Vec<u32>,
+    /// Number of clusters.
+    pub k: usize,
+}
+
+impl Kind for CorePoints {
+    fn shape(&self) -> Shape {
+        Shape::Cluster {
+            memberships: 0,
+            noise: true,
+        }
+    }
+
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        kernels::core_points(&self.points, &self.clusters, self.eps, x, out);
+    }
+
+    fn check(&self, d: usize, _w: usize) -> Result<(), String> {
+        ensure(self.points.len() == self.clusters.len() * d, || {
+            format!(
+                "{} values are not core points of {d} features",
+                self.points.len()
+            )
+        })?;
+        ensure(self.clusters.iter().all(|c| (*c as usize) < self.k), || {
+            format!("a core point's cluster is not one of {}", self.k)
+        })
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "dbscan, {} clusters from {} core points, eps {}",
+            self.k,
+            self.clusters.len(),
+            self.eps
+        )
+    }
+
+    fn lower(&self) -> Lowered {
+        Lowered {
+            tables: vec![
+                ("POINTS", Table::F64s(self.points.clone())),
+                ("CLUSTERS", Table::U32s(self.clusters.clone())),
+                ("EPS", Table::F64(self.eps)),
+            ],
+            call: "kernels::core_points(&POINTS, &CLUSTERS, EPS, x, out);".into(),
+        }
+    }
+}

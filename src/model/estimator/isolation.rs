@@ -1,0 +1,66 @@
+//! Isolation forests: anomaly scores from path lengths.
+
+use serde::{Deserialize, Serialize};
+
+use super::trees::{check_trees, FlatTables, Tree};
+use super::{ensure, threshold_note, Kind, Lowered, Shape, Table};
+use crate::model::kernels;
+
+/// An isolation forest. Each tree's leaf holds the path length of a row
+/// that ends there (depth plus the expected extra depth of the rows left
+/// unsplit); the score is `2^(-mean path length / normalizer)`, near 1 for
+/// rows that are isolated quickly (see `kernels::isolation`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Isolation {
+    /// The trees (`x < threshold` goes left, one value per leaf).
+    pub trees: Vec<Tree>,
+    /// Average path length of an unsuccessful search in a tree built on the
+    /// sample size, `c(psi)`.
+    pub normalizer: f64,
+    /// Scores above it are anomalies.
+    pub threshold: f64,
+}
+
+impl Kind for Isolation {
+    fn shape(&self) -> Shape {
+        Shape::Anomaly
+    }
+
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        let trees = self.trees.as_slice();
+        kernels::isolation(trees, self.normalizer, self.threshold, x, out);
+    }
+
+    fn check(&self, d: usize, _w: usize) -> Result<(), String> {
+        ensure(!self.trees.is_empty(), || "no trees".into())?;
+        ensure(
+            self.trees.iter().all(|t| t.width == 1 && t.output == 0),
+            || "an isolation tree must hold one value per leaf".into(),
+        )?;
+        check_trees(&self.trees, d, 1)
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "isolation forest, {} trees{}",
+            self.trees.len(),
+            threshold_note(Some(self.threshold))
+        )
+    }
+
+    fn lower(&self) -> Lowered {
+        Lowered {
+            tables: vec![
+                ("TREES", Table::Trees(FlatTables::of(&self.trees))),
+                ("NORMALIZER", Table::F64(self.normalizer)),
+                ("THRESHOLD", Table::F64(self.threshold)),
+            ],
+            call: "kernels::isolation(&TREES, NORMALIZER, THRESHOLD, x, out);".into(),
+        }
+    }
+
+    fn set_threshold(&mut self, threshold: f64) -> Result<(), String> {
+        self.threshold = threshold;
+        Ok(())
+    }
+}

@@ -1,0 +1,60 @@
+//! Linear models: weights and an intercept per output, then a link
+//! (logistic regression, elastic net).
+
+use serde::{Deserialize, Serialize};
+
+use super::{ensure, link_fits, Kind, LinkDef, Lowered, Shape, Table};
+use crate::model::kernels::{self, Link};
+
+/// `outputs[o] = intercept[o] + sum_j weights[o * d + j] * x[j]`, then a link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Linear {
+    /// Row-major weights, one row per output.
+    pub weights: Vec<f64>,
+    /// One intercept per output.
+    pub intercept: Vec<f64>,
+    /// Link.
+    #[serde(with = "LinkDef")]
+    pub link: Link,
+}
+
+impl Kind for Linear {
+    fn shape(&self) -> Shape {
+        Shape::Supervised
+    }
+
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        kernels::linear(&self.weights, &self.intercept, self.link, x, out);
+    }
+
+    fn check(&self, d: usize, w: usize) -> Result<(), String> {
+        let o = self.intercept.len();
+        ensure(self.weights.len() == o * d, || {
+            format!(
+                "{} weights for {o} outputs of {d} features",
+                self.weights.len()
+            )
+        })?;
+        link_fits(self.link, o, w)
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "linear, {} outputs, link {:?}",
+            self.intercept.len(),
+            self.link
+        )
+        .to_lowercase()
+    }
+
+    fn lower(&self) -> Lowered {
+        Lowered {
+            tables: vec![
+                ("WEIGHTS", Table::F64s(self.weights.clone())),
+                ("INTERCEPT", Table::F64s(self.intercept.clone())),
+                ("LINK", Table::Link(self.link)),
+            ],
+            call: "kernels::linear(&WEIGHTS, &INTERCEPT, LINK, x, out);".into(),
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The estimator half of the portable model: plain data that every scorer
+//! walks. Each kind lives in a file of its own behind [`Kind`] — how it
+//! scores (through [`super::kernels`]), how many outputs it writes, how a
+//! loaded file is checked, the line `inspect` prints, and the tables the
+//! Rust exporter writes — and is registered once in [`Estimator`].
+//!
+//! Adding a kind: write `model/estimator/NAME.rs` with its struct and
+//! `impl Kind`, then add one line to the `estimators!` list below.
+
+mod centroids;
+mod core_points;
+mod isolation;
+mod linear;
+mod mixture;
+mod naive_bayes;
+mod neighbors;
+mod trees;
+
+use serde::{Deserialize, Serialize};
+
+pub use super::kernels::{Combine, Link, Rule, Weighting};
+pub use centroids::Centroids;
+pub use core_points::CorePoints;
+pub use isolation::Isolation;
+pub use linear::Linear;
+pub use mixture::Mixture;
+pub use naive_bayes::NaiveBayes;
+pub use neighbors::Neighbors;
+pub use trees::{FlatTables, Tree, TreeEnsemble};
+
+use super::Predictions;
+
+/// What an estimator's outputs mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One probability per class (one value for regression).
+    Supervised,
+    /// The cluster index, then `memberships` probabilities; with `noise`, a
+    /// row may belong to no cluster (-1).
+    Cluster {
+        /// Membership probabilities after the cluster.
+        memberships: usize,
+        /// Whether -1 (noise) can be predicted.
+        noise: bool,
+    },
+    /// An anomaly score and a 0/1 flag.
+    Anomaly,
+}
+
+impl Shape {
+    /// Values written per row, given the model's class count.
+    pub fn width(self, classes: usize) -> usize {
+        match self {
+            Shape::Supervised => classes.max(1),
+            Shape::Cluster { memberships, .. } => 1 + memberships,
+            Shape::Anomaly => 2,
+        }
+    }
+}
+
+/// Static data of a generated module, by type. The exporter spells each
+/// as a Rust item; numbers always go through its round-trip formatting.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Table {
+    /// `static NAME: [f64; N]`.
+    F64s(Vec<f64>),
+    /// `static NAME: [u32; N]`.
+    U32s(Vec<u32>),
+    /// `const NAME: f64`.
+    F64(f64),
+    /// `const NAME: Option<f64>`.
+    MaybeF64(Option<f64>),
+    /// `const NAME: usize`.
+    Usize(usize),
+    /// `const NAME: kernels::Link`.
+    Link(Link),
+    /// `const NAME: kernels::Combine`.
+    Combine(Combine),
+    /// `const NAME: kernels::Weighting`.
+    Weighting(Weighting),
+    /// Trees as `NAME_ROOT`, `NAME_FEATURE`, … and a `static NAME:
+    /// kernels::FlatTrees` over them.
+    Trees(FlatTables),
+}
+
+/// An estimator as the generated module holds it: named tables, and the
+/// kernel call that scores `x` into `out` with them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lowered {
+    /// Tables, in the order they are written.
+    pub tables: Vec<(&'static str, Table)>,
+    /// The body of `fn score(x: &[f64; D], out: &mut [f64; W])`: one call
+    /// into `kernels` naming the tables.
+    pub call: String,
+}
+
+/// What every estimator kind provides.
+pub trait Kind {
+    /// What the outputs mean.
+    fn shape(&self) -> Shape;
+    /// Writes one encoded row's outputs into `out` (of the shape's width).
+    fn score(&self, x: &[f64], out: &mut [f64]);
+    /// Checks sizes and indices against `d` features and `w` outputs, so a
+    /// hand-edited file fails on load rather than while scoring.
+    fn check(&self, d: usize, w: usize) -> Result<(), String>;
+    /// One line for `automl inspect`.
+    fn summary(&self) -> String;
+    /// The tables and the kernel call of the generated module.
+    fn lower(&self) -> Lowered;
+    /// Sets a detector's threshold; other kinds refuse.
+    fn set_threshold(&mut self, _threshold: f64) -> Result<(), String> {
+        Err("not a detector".into())
+    }
+}
+
+/// The registry: one line per kind (variant, type, the `kind` tag in
+/// model.json). Generates the `Estimator` enum and its dispatch.
+macro_rules! estimators {
+    ($($(#[$doc:meta])* $variant:ident($ty:ty) = $tag:literal,)*) => {
+        /// A fitted estimator, lowered from whichever library fitted it.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum Estimator {
+            $($(#[$doc])* #[serde(rename = $tag)] $variant($ty),)*
+        }
+
+        impl Estimator {
+            /// The kind behind this estimator.
+            pub fn as_kind(&self) -> &dyn Kind {
+                match self {
+                    $(Estimator::$variant(e) => e,)*
+                }
+            }
+
+            /// The kind behind this estimator, to change it.
+            pub fn as_kind_mut(&mut self) -> &mut dyn Kind {
+                match self {
+                    $(Estimator::$variant(e) => e,)*
+                }
+            }
+
+            /// Short name of the estimator kind (its tag in model.json).
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Estimator::$variant(_) => $tag,)*
+                }
+            }
+        }
+    };
+}
+
+estimators! {
+    /// Decision trees combined by sum (boosting) or mean (forests).
+    Trees(TreeEnsemble) = "trees",
+    /// A linear function, with a link.
+    Linear(Linear) = "linear",
+    /// Gaussian naive Bayes.
+    NaiveBayes(NaiveBayes) = "naive_bayes",
+    /// k nearest neighbours over stored training rows.
+    Neighbors(Neighbors) = "neighbors",
+    /// k-means centroids (clusters, or distance as an anomaly score).
+    Centroids(Centroids) = "centroids",
+    /// A Gaussian mixture (clusters, or low density as an anomaly score).
+    Mixture(Mixture) = "mixture",
+    /// DBSCAN core points (clusters with noise).
+    CorePoints(CorePoints) = "core_points",
+    /// An isolation forest (anomaly score).
+    Isolation(Isolation) = "isolation",
+}
+
+impl Estimator {
+    /// Writes the prediction for one encoded row into `out`: class
+    /// probabilities, one regression value, a cluster (and memberships), or
+    /// an anomaly score and flag. `out.len()` is the output width.
+    pub fn score(&self, x: &[f64], out: &mut [f64]) {
+        self.as_kind().score(x, out);
+    }
+
+    /// What the outputs mean.
+    pub fn shape(&self) -> Shape {
+        self.as_kind().shape()
+    }
+
+    /// Values `score` writes per row, given the model's class count.
+    pub fn width(&self, classes: usize) -> usize {
+        self.shape().width(classes)
+    }
+
+    /// Scores encoded rows (row-major, `d` features), `width` outputs each.
+    pub fn score_rows(&self, x: &[f64], d: usize, width: usize) -> Predictions {
+        let rows = x.len().checked_div(d).unwrap_or(0);
+        let mut outputs = vec![0.0; rows * width];
+        let kind = self.as_kind();
+        for (row, out) in x.chunks(d.max(1)).zip(outputs.chunks_mut(width)) {
+            kind.score(row, out);
+        }
+        Predictions { outputs, width }
+    }
+
+    /// Membership probabilities a clusterer writes after the cluster.
+    pub fn memberships(&self) -> usize {
+        match self.shape() {
+            Shape::Cluster { memberships, .. } => memberships,
+            _ => 0,
+        }
+    }
+
+    /// Whether the estimator serves the unsupervised tasks.
+    pub fn is_unsupervised(&self) -> bool {
+        self.shape() != Shape::Supervised
+    }
+
+    /// Checks the structure against `d` features and `w` outputs.
+    pub fn check(&self, d: usize, w: usize) -> Result<(), String> {
+        self.as_kind()
+            .check(d, w)
+            .map_err(|e| format!("{} estimator: {e}", self.kind()))
+    }
+}
+
+/// `Ok` when `ok`, else the error `what`.
+fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(what())
+    }
+}
+
+/// A link over `raw` outputs must fill exactly the `w` outputs: a sigmoid
+/// turns one log-odds into two probabilities, the others keep the count.
+fn link_fits(link: Link, raw: usize, w: usize) -> Result<(), String> {
+    let ok = match link {
+        Link::Sigmoid => raw == 1 && w == 2,
+        Link::Identity | Link::Softmax => raw == w,
+    };
+    ensure(ok, || {
+        format!("a {link:?} link over {raw} raw outputs can't give {w} outputs").to_lowercase()
+    })
+}
+
+/// `, anomaly above score T` for detectors, for summaries.
+fn threshold_note(threshold: Option<f64>) -> String {
+    threshold.map_or(String::new(), |t| format!(", anomaly above score {t}"))
+}
+
+// The kernels' plain enums are serialised through these mirrors, so the
+// kernel text stays free of serde.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Link", rename_all = "snake_case")]
+enum LinkDef {
+    Identity,
+    Sigmoid,
+    Softmax,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Combine", rename_all = "snake_case")]
+enum CombineDef {
+    Sum,
+    Mean,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Rule", rename_all = "snake_case")]
+enum RuleDef {
+    Less,
+    LessOrEqual,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Weighting", rename_all = "snake_case")]
+enum WeightingDef {
+    Uniform,
+    Distance,
+}

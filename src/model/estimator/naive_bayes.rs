@@ -1,0 +1,52 @@
+//! Gaussian naive Bayes: per class, a prior and per-feature means and
+//! variances.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ensure, Kind, Lowered, Shape, Table};
+use crate::model::kernels;
+
+/// Per class: prior, per-feature mean and variance. The class log-score is
+/// `ln prior - 0.5 * sum ln(2 pi var) - 0.5 * sum (x - mean)^2 / var`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NaiveBayes {
+    /// Class priors.
+    pub prior: Vec<f64>,
+    /// Row-major means, one row per class.
+    pub mean: Vec<f64>,
+    /// Row-major variances (smoothed), one row per class.
+    pub variance: Vec<f64>,
+}
+
+impl Kind for NaiveBayes {
+    fn shape(&self) -> Shape {
+        Shape::Supervised
+    }
+
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        kernels::naive_bayes(&self.prior, &self.mean, &self.variance, x, out);
+    }
+
+    fn check(&self, d: usize, w: usize) -> Result<(), String> {
+        let k = self.prior.len();
+        ensure(
+            k == w && self.mean.len() == k * d && self.variance.len() == k * d,
+            || format!("{k} classes do not match {w} outputs and {d} features"),
+        )
+    }
+
+    fn summary(&self) -> String {
+        format!("gaussian naive bayes, {} classes", self.prior.len())
+    }
+
+    fn lower(&self) -> Lowered {
+        Lowered {
+            tables: vec![
+                ("PRIOR", Table::F64s(self.prior.clone())),
+                ("MEAN", Table::F64s(self.mean.clone())),
+                ("VARIANCE", Table::F64s(self.variance.clone())),
+            ],
+            call: "kernels::naive_bayes(&PRIOR, &MEAN, &VARIANCE, x, out);".into(),
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Tree ensembles: boosted sums and forest means of decision trees, each
+//! tree stored as flat arrays. Also the flattening of many trees into one
+//! set of tables, which the generated module walks (the isolation forest
+//! uses it too).
+
+use serde::{Deserialize, Serialize};
+
+use super::{ensure, link_fits, CombineDef, Kind, LinkDef, Lowered, RuleDef, Shape, Table};
+use crate::model::kernels::{self, Combine, Link, Nodes, Rule, TreeSet};
+
+/// One tree as flat arrays indexed by node; node 0 is the root. A node whose
+/// `feature` is negative is a leaf whose values are
+/// `values[node * width .. (node + 1) * width]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tree {
+    /// Where in the output vector this tree's leaf values are added.
+    pub output: usize,
+    /// Values per leaf.
+    pub width: usize,
+    /// Split comparison.
+    #[serde(with = "RuleDef")]
+    pub rule: Rule,
+    /// Split feature per node, -1 for a leaf.
+    pub feature: Vec<i32>,
+    /// Split threshold per node (0 for leaves).
+    pub threshold: Vec<f64>,
+    /// Left child per node (0 for leaves).
+    pub left: Vec<u32>,
+    /// Right child per node (0 for leaves).
+    pub right: Vec<u32>,
+    /// Leaf values, `width` per node (zeros for split nodes).
+    pub values: Vec<f64>,
+}
+
+impl Tree {
+    /// The tree's split nodes, as the kernels take them.
+    pub fn nodes(&self) -> Nodes<'_> {
+        Nodes {
+            feature: &self.feature,
+            threshold: &self.threshold,
+            left: &self.left,
+            right: &self.right,
+        }
+    }
+
+    /// The leaf a row falls into.
+    pub fn leaf(&self, x: &[f64]) -> usize {
+        kernels::leaf(&self.nodes(), self.rule, 0, x)
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.feature.len()
+    }
+
+    /// Whether the tree has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.feature.is_empty()
+    }
+
+    /// Sizes and child indices fit: every array as long as the nodes, every
+    /// split on one of `d` features with children after it (so a walk always
+    /// ends), leaf values within `outputs`.
+    pub fn check(&self, d: usize, outputs: usize) -> Result<(), String> {
+        let n = self.len();
+        let sized = n > 0
+            && self.threshold.len() == n
+            && self.left.len() == n
+            && self.right.len() == n
+            && self.values.len() == n * self.width
+            && self.output + self.width <= outputs;
+        ensure(sized, || {
+            format!("a tree's arrays do not match its {n} nodes and {outputs} outputs")
+        })?;
+        let linked = (0..n).all(|i| {
+            self.feature[i] < 0
+                || ((self.feature[i] as usize) < d
+                    && (self.left[i] as usize) < n
+                    && (self.right[i] as usize) < n
+                    && self.left[i] as usize > i
+                    && self.right[i] as usize > i)
+        });
+        ensure(linked, || {
+            format!("a tree has a split on a feature beyond {d} or a child out of order")
+        })
+    }
+}
+
+impl TreeSet for [Tree] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn leaf_values(&self, t: usize, x: &[f64]) -> (usize, &[f64]) {
+        let tree = &self[t];
+        let n = tree.leaf(x);
+        (
+            tree.output,
+            &tree.values[n * tree.width..(n + 1) * tree.width],
+        )
+    }
+}
+
+/// Trees plus a base value and a link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TreeEnsemble {
+    /// Start value of each output.
+    pub base: Vec<f64>,
+    /// The trees, in the order their values are added.
+    pub trees: Vec<Tree>,
+    /// Sum or mean.
+    #[serde(with = "CombineDef")]
+    pub combine: Combine,
+    /// Link applied after combining.
+    #[serde(with = "LinkDef")]
+    pub link: Link,
+}
+
+impl Kind for TreeEnsemble {
+    fn shape(&self) -> Shape {
+        Shape::Supervised
+    }
+
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        kernels::tree_ensemble(
+            self.trees.as_slice(),
+            &self.base,
+            self.combine,
+            self.link,
+            x,
+            out,
+        );
+    }
+
+    fn check(&self, d: usize, w: usize) -> Result<(), String> {
+        link_fits(self.link, self.base.len(), w)?;
+        check_trees(&self.trees, d, self.base.len())
+    }
+
+    fn summary(&self) -> String {
+        let nodes: usize = self.trees.iter().map(Tree::len).sum();
+        format!(
+            "{} trees, {nodes} nodes, combined by {:?}, link {:?}",
+            self.trees.len(),
+            self.combine,
+            self.link
+        )
+        .to_lowercase()
+    }
+
+    fn lower(&self) -> Lowered {
+        Lowered {
+            tables: vec![
+                ("BASE", Table::F64s(self.base.clone())),
+                ("TREES", Table::Trees(FlatTables::of(&self.trees))),
+                ("COMBINE", Table::Combine(self.combine)),
+                ("LINK", Table::Link(self.link)),
+            ],
+            call: "kernels::tree_ensemble(&TREES, &BASE, COMBINE, LINK, x, out);".into(),
+        }
+    }
+}
+
+/// Every tree fits `d` features and `outputs`, all with one leaf width
+/// (the generated tables hold one width).
+pub(super) fn check_trees(trees: &[Tree], d: usize, outputs: usize) -> Result<(), String> {
+    for tree in trees {
+        tree.check(d, outputs)?;
+    }
+    let width = trees.first().map_or(1, |t| t.width);
+    ensure(trees.iter().all(|t| t.width == width), || {
+        "trees of one ensemble differ in leaf width".into()
+    })
+}
+
+/// Many trees' nodes in one set of arrays with global child indices: the
+/// owned form of `kernels::FlatTrees`, which the exporter writes out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlatTables {
+    /// Root node of each tree.
+    pub roots: Vec<u32>,
+    /// First output of each tree.
+    pub outputs: Vec<u32>,
+    /// Split rule of each tree.
+    pub rules: Vec<Rule>,
+    /// Split feature per node, -1 for a leaf.
+    pub feature: Vec<i32>,
+    /// Threshold per node.
+    pub threshold: Vec<f64>,
+    /// Left child per node (global index; 0 for leaves).
+    pub left: Vec<u32>,
+    /// Right child per node (global index; 0 for leaves).
+    pub right: Vec<u32>,
+    /// Leaf values, `width` per node.
+    pub values: Vec<f64>,
+    /// Values per leaf.
+    pub width: usize,
+}
+
+impl FlatTables {
+    /// Flattens `trees` (of one leaf width) in order.
+    pub fn of(trees: &[Tree]) -> FlatTables {
+        let mut flat = FlatTables {
+            roots: Vec::with_capacity(trees.len()),
+            outputs: Vec::with_capacity(trees.len()),
+            rules: Vec::with_capacity(trees.len()),
+            feature: Vec::new(),
+            threshold: Vec::new(),
+            left: Vec::new(),
+            right: Vec::new(),
+            values: Vec::new(),
+            width: trees.first().map_or(1, |t| t.width),
+        };
+        for tree in trees {
+            let base = flat.feature.len() as u32;
+            flat.roots.push(base);
+            flat.outputs.push(tree.output as u32);
+            flat.rules.push(tree.rule);
+            for n in 0..tree.len() {
+                let leaf = tree.feature[n] < 0;
+                flat.feature.push(tree.feature[n]);
+                flat.threshold.push(tree.threshold[n]);
+                flat.left.push(if leaf { 0 } else { base + tree.left[n] });
+                flat.right.push(if leaf { 0 } else { base + tree.right[n] });
+            }
+            flat.values.extend_from_slice(&tree.values);
+        }
+        flat
+    }
+
+    /// The kernels' borrowed view of these tables.
+    pub fn view(&self) -> kernels::FlatTrees<'_> {
+        kernels::FlatTrees {
+            roots: &self.roots,
+            outputs: &self.outputs,
+            rules: &self.rules,
+            nodes: Nodes {
+                feature: &self.feature,
+                threshold: &self.threshold,
+                left: &self.left,
+                right: &self.right,
+            },
+            values: &self.values,
+            width: self.width,
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! Scoring kernels: the maths of every estimator kind, over plain slices.
+//! The portable model scores with these functions, and
+//! `automl export --rust` copies this file verbatim into the generated
+//! module beside the model's static tables, so the generated code computes
+//! the same function as `automl predict` by construction.
+//!
+//! Std only, no allocation (callers hand in scratch buffers), no imports
+//! from the crate: the text must compile on its own. `x` is one encoded,
+//! scaled row; `out` is the estimator's output vector.
+
+/// Turns raw outputs into the prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Outputs are the prediction (regression values or class probabilities).
+    Identity,
+    /// One output, a log-odds of the second class.
+    Sigmoid,
+    /// One output per class, log-scores.
+    Softmax,
+}
+
+/// How the trees' leaf values are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combine {
+    /// Add every tree's leaf (gradient boosting).
+    Sum,
+    /// Average the trees' leaves (forests, single trees).
+    Mean,
+}
+
+/// Which way a split sends a value equal to its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// `x < threshold` goes left (linfa, forust).
+    Less,
+    /// `x <= threshold` goes left (smartcore).
+    LessOrEqual,
+}
+
+/// How neighbours' votes are weighted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weighting {
+    /// Every neighbour counts the same.
+    Uniform,
+    /// Closer neighbours count more (1 / distance; exact matches win).
+    Distance,
+}
+
+/// Index of the first largest value.
+pub fn argmax(v: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The logistic function.
+pub fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Softmax in place, stable.
+pub fn softmax(z: &mut [f64]) {
+    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for v in z.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    z.iter_mut().for_each(|v| *v /= sum);
+}
+
+/// Applies `link` to raw outputs already in `out`. A sigmoid reads the
+/// log-odds in `out[0]` and writes both class probabilities.
+pub fn apply_link(link: Link, out: &mut [f64]) {
+    match link {
+        Link::Identity => {}
+        Link::Sigmoid => {
+            let p = sigmoid(out[0]);
+            out[0] = 1.0 - p;
+            out[1] = p;
+        }
+        Link::Softmax => softmax(out),
+    }
+}
+
+/// The anomaly flag as an output value.
+pub fn flag(score: f64, threshold: f64) -> f64 {
+    f64::from(u8::from(score > threshold))
+}
+
+/// Squared Euclidean distance.
+pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(a, b)| (a - b) * (a - b)).sum()
+}
+
+/// Split nodes as parallel arrays. A node whose feature is negative is a
+/// leaf; children are indices into the same arrays.
+#[derive(Debug, Clone, Copy)]
+pub struct Nodes<'a> {
+    /// Split feature per node, -1 for a leaf.
+    pub feature: &'a [i32],
+    /// Split threshold per node.
+    pub threshold: &'a [f64],
+    /// Left child per node.
+    pub left: &'a [u32],
+    /// Right child per node.
+    pub right: &'a [u32],
+}
+
+/// The leaf a row reaches from `root`.
+pub fn leaf(nodes: &Nodes<'_>, rule: Rule, root: usize, x: &[f64]) -> usize {
+    let mut node = root;
+    while nodes.feature[node] >= 0 {
+        let v = x[nodes.feature[node] as usize];
+        let t = nodes.threshold[node];
+        let left = match rule {
+            Rule::Less => v < t,
+            Rule::LessOrEqual => v <= t,
+        };
+        node = if left {
+            nodes.left[node]
+        } else {
+            nodes.right[node]
+        } as usize;
+    }
+    node
+}
+
+/// Trees however they are stored: the portable model keeps one set of
+/// arrays per tree, generated code one set for all trees.
+pub trait TreeSet {
+    /// Number of trees.
+    fn count(&self) -> usize;
+    /// Where tree `t` adds into the outputs, and the values of the leaf
+    /// that `x` reaches in it.
+    fn leaf_values(&self, t: usize, x: &[f64]) -> (usize, &[f64]);
+}
+
+/// Every tree's nodes in one set of arrays, with global child indices.
+#[derive(Debug, Clone, Copy)]
+pub struct FlatTrees<'a> {
+    /// Root node of each tree.
+    pub roots: &'a [u32],
+    /// First output each tree adds into.
+    pub outputs: &'a [u32],
+    /// Split rule of each tree.
+    pub rules: &'a [Rule],
+    /// All nodes.
+    pub nodes: Nodes<'a>,
+    /// Leaf values, `width` per node.
+    pub values: &'a [f64],
+    /// Values per leaf.
+    pub width: usize,
+}
+
+impl TreeSet for FlatTrees<'_> {
+    fn count(&self) -> usize {
+        self.roots.len()
+    }
+
+    fn leaf_values(&self, t: usize, x: &[f64]) -> (usize, &[f64]) {
+        let n = leaf(&self.nodes, self.rules[t], self.roots[t] as usize, x);
+        let w = self.width;
+        (self.outputs[t] as usize, &self.values[n * w..(n + 1) * w])
+    }
+}
+
+/// A tree ensemble: `base` plus every tree's leaf, averaged for `Mean`,
+/// then the link. Raw outputs live in `out` itself.
+pub fn tree_ensemble<T: TreeSet + ?Sized>(
+    trees: &T,
+    base: &[f64],
+    combine: Combine,
+    link: Link,
+    x: &[f64],
+    out: &mut [f64],
+) {
+    let raw = base.len();
+    out[..raw].copy_from_slice(base);
+    let count = trees.count();
+    for t in 0..count {
+        let (at, values) = trees.leaf_values(t, x);
+        for (o, v) in out[at..at + values.len()].iter_mut().zip(values) {
+            *o += v;
+        }
+    }
+    if combine == Combine::Mean && count > 0 {
+        let n = count as f64;
+        out[..raw].iter_mut().for_each(|o| *o /= n);
+    }
+    apply_link(link, out);
+}
+
+/// An isolation forest's score `2^(-mean path length / normalizer)` and
+/// flag. Each leaf holds the path length of a row that ends there. Computed
+/// as `exp(-(mean / normalizer) * ln 2)`: `powf` with base 2 may be
+/// rewritten to `exp2` by an optimising compiler, and the two differ in the
+/// last bit.
+pub fn isolation<T: TreeSet + ?Sized>(
+    trees: &T,
+    normalizer: f64,
+    threshold: f64,
+    x: &[f64],
+    out: &mut [f64],
+) {
+    let count = trees.count();
+    let mut total = 0.0;
+    for t in 0..count {
+        total += trees.leaf_values(t, x).1[0];
+    }
+    let mean = total / count.max(1) as f64;
+    out[0] = (-(mean / normalizer) * core::f64::consts::LN_2).exp();
+    out[1] = flag(out[0], threshold);
+}
+
+/// `out[o] = intercept[o] + sum_j weights[o * d + j] * x[j]`, then the link.
+pub fn linear(weights: &[f64], intercept: &[f64], link: Link, x: &[f64], out: &mut [f64]) {
+    let d = x.len();
+    for (o, b) in intercept.iter().enumerate() {
+        let w = &weights[o * d..(o + 1) * d];
+        out[o] = b + w.iter().zip(x).map(|(w, x)| w * x).sum::<f64>();
+    }
+    apply_link(link, out);
+}
+
+/// Gaussian naive Bayes: per class, log prior plus the features'
+/// log-densities, then a softmax.
+pub fn naive_bayes(prior: &[f64], mean: &[f64], variance: &[f64], x: &[f64], out: &mut [f64]) {
+    let d = x.len();
+    for (c, p) in prior.iter().enumerate() {
+        let mean = &mean[c * d..(c + 1) * d];
+        let var = &variance[c * d..(c + 1) * d];
+        let norm: f64 = var
+            .iter()
+            .map(|v| (2.0 * core::f64::consts::PI * v).ln())
+            .sum();
+        let dist: f64 = x
+            .iter()
+            .zip(mean)
+            .zip(var)
+            .map(|((x, m), v)| (x - m).powi(2) / v)
+            .sum();
+        out[c] = p.ln() - 0.5 * norm - 0.5 * dist;
+    }
+    softmax(&mut out[..prior.len()]);
+}
+
+/// k nearest neighbours by exhaustive search; `best` (of length k) keeps
+/// the k nearest rows, ties to the earlier row. One output averages the
+/// neighbours' values; more outputs are class shares.
+pub fn neighbors(
+    points: &[f64],
+    targets: &[f64],
+    weighting: Weighting,
+    best: &mut [(f64, usize)],
+    x: &[f64],
+    out: &mut [f64],
+) {
+    let (d, k) = (x.len(), best.len());
+    let mut len = 0;
+    for i in 0..targets.len() {
+        let dist = squared_distance(&points[i * d..(i + 1) * d], x);
+        if len == k && dist >= best[k - 1].0 {
+            continue;
+        }
+        let at = best[..len].partition_point(|(bd, _)| *bd <= dist);
+        let end = if len < k { len + 1 } else { k };
+        best.copy_within(at..end - 1, at + 1);
+        best[at] = (dist, i);
+        len = end;
+    }
+    let best = &best[..len];
+    let exact = best.iter().any(|(d, _)| *d == 0.0);
+    let weight = |d: f64| match weighting {
+        Weighting::Uniform => 1.0,
+        Weighting::Distance if exact => f64::from(u8::from(d == 0.0)),
+        Weighting::Distance => 1.0 / d.sqrt(),
+    };
+    let total: f64 = best.iter().map(|(d, _)| weight(*d)).sum();
+    if out.len() == 1 {
+        out[0] = best
+            .iter()
+            .map(|(d, i)| weight(*d) * targets[*i])
+            .sum::<f64>()
+            / total;
+    } else {
+        out.fill(0.0);
+        for (d, i) in best {
+            out[targets[*i] as usize] += weight(*d) / total;
+        }
+    }
+}
+
+/// The nearest of row-major `centroids` (ties to the lower index) and its
+/// squared distance.
+pub fn nearest_centroid(centroids: &[f64], x: &[f64]) -> (usize, f64) {
+    let d = x.len();
+    let mut best = (0, f64::INFINITY);
+    for c in 0..centroids.len() / d {
+        let dist = squared_distance(&centroids[c * d..(c + 1) * d], x);
+        if dist < best.1 {
+            best = (c, dist);
+        }
+    }
+    best
+}
+
+/// k-means: the nearest centroid's index, or, for a detector (with a
+/// threshold), the distance to it and the flag.
+pub fn centroids(centroids: &[f64], threshold: Option<f64>, x: &[f64], out: &mut [f64]) {
+    let (c, dist) = nearest_centroid(centroids, x);
+    match threshold {
+        Some(t) => {
+            out[0] = dist.sqrt();
+            out[1] = flag(out[0], t);
+        }
+        None => out[0] = c as f64,
+    }
+}
+
+/// A Gaussian mixture's components. Component `c`'s log-density is
+/// `ln weight[c] + 0.5 ln det P_c - 0.5 d ln(2 pi) - 0.5 (x - mean_c)' P_c (x - mean_c)`
+/// with `P_c` the precision (inverse covariance) matrix.
+#[derive(Debug, Clone, Copy)]
+pub struct Gaussians<'a> {
+    /// Mixing weights.
+    pub weights: &'a [f64],
+    /// Row-major means, one row per component.
+    pub means: &'a [f64],
+    /// Precision matrices, `d * d` per component, row-major.
+    pub precisions: &'a [f64],
+    /// `ln det P_c` per component.
+    pub log_det: &'a [f64],
+}
+
+impl Gaussians<'_> {
+    /// Each component's weighted log-density of `x` into `log_p`; returns
+    /// the mixture's log-density (log-sum-exp of them).
+    pub fn log_densities(&self, x: &[f64], log_p: &mut [f64]) -> f64 {
+        let d = x.len();
+        let half_d_ln_2pi = 0.5 * d as f64 * (2.0 * core::f64::consts::PI).ln();
+        for (c, lp) in log_p.iter_mut().enumerate() {
+            let mean = &self.means[c * d..(c + 1) * d];
+            let p = &self.precisions[c * d * d..(c + 1) * d * d];
+            let mut q = 0.0;
+            for i in 0..d {
+                let mut s = 0.0;
+                for j in 0..d {
+                    s += p[i * d + j] * (x[j] - mean[j]);
+                }
+                q += (x[i] - mean[i]) * s;
+            }
+            *lp = self.weights[c].ln() + 0.5 * self.log_det[c] - half_d_ln_2pi - 0.5 * q;
+        }
+        let max = log_p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = log_p.iter().map(|l| (l - max).exp()).sum();
+        max + sum.ln()
+    }
+}
+
+/// A mixture: the most likely component and every membership probability,
+/// or, for a detector, the negative log-density and the flag. `log_p` is
+/// scratch space of one value per component.
+pub fn mixture(
+    g: &Gaussians<'_>,
+    threshold: Option<f64>,
+    log_p: &mut [f64],
+    x: &[f64],
+    out: &mut [f64],
+) {
+    let log_total = g.log_densities(x, log_p);
+    match threshold {
+        Some(t) => {
+            out[0] = -log_total;
+            out[1] = flag(out[0], t);
+        }
+        None => {
+            for (o, l) in out[1..=log_p.len()].iter_mut().zip(log_p.iter()) {
+                *o = (l - log_total).exp();
+            }
+            out[0] = argmax(log_p) as f64;
+        }
+    }
+}
+
+/// DBSCAN: the cluster of the nearest core point within `eps`, else noise
+/// (-1).
+pub fn core_points(points: &[f64], clusters: &[u32], eps: f64, x: &[f64], out: &mut [f64]) {
+    let d = x.len();
+    let limit = eps * eps;
+    let mut best = (-1.0, f64::INFINITY);
+    for (i, c) in clusters.iter().enumerate() {
+        let dist = squared_distance(&points[i * d..(i + 1) * d], x);
+        if dist <= limit && dist < best.1 {
+            best = (f64::from(*c), dist);
+        }
+    }
+    out[0] = best.0;
+}
