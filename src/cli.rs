@@ -1,9 +1,9 @@
-//! The command line: clap definitions and one function per subcommand, each
-//! calling the library and printing its result. `main.rs` maps the error to
-//! an exit code.
+//! The command line, in layers: clap arguments → validated settings (the
+//! library's `TrainSettings`, which own every default and check) → the run,
+//! whose results go out through the one `Printer`. `main.rs` maps the error
+//! to an exit code.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
@@ -15,7 +15,8 @@ use crate::learners::Family;
 use crate::metrics::Metric;
 use crate::model::Model;
 use crate::output::write_atomic;
-use crate::report::{describe_model, Progress};
+use crate::report::{describe_model, Printer};
+use crate::train::settings::{DEFAULT_FOLDS, DEFAULT_SEED};
 use crate::train::{train, TrainReport, TrainSettings};
 
 /// Turn a table into a deployable model.
@@ -90,10 +91,10 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub metric: Option<Metric>,
     /// Cross-validation folds (data over 10 000 rows uses one 80/20 holdout).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = DEFAULT_FOLDS)]
     pub folds: usize,
     /// Seed for folds and learners.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
     /// Wall-clock seconds for the whole command [default: 60, or none when
     /// --max-trials is given].
@@ -155,76 +156,69 @@ pub struct InspectArgs {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli, started: Instant) -> Result<()> {
+    let printer = Printer { quiet: false };
     match cli.command {
         Command::Train(args) => run_train(args, started),
-        Command::Predict(args) => run_predict(&args),
-        Command::Leaderboard(args) => run_leaderboard(&args),
-        Command::Inspect(args) => run_inspect(&args),
+        Command::Predict(args) => run_predict(&args, printer),
+        Command::Leaderboard(args) => run_leaderboard(&args, printer),
+        Command::Inspect(args) => run_inspect(&args, printer),
         Command::Export(args) => run_export(&args),
     }
 }
 
-fn run_train(args: TrainArgs, started: Instant) -> Result<()> {
-    let time_budget = match (args.time_budget, args.max_trials) {
-        (Some(b), _) => Some(b),
-        (None, Some(_)) => None,
-        (None, None) => Some(60.0),
-    };
-    let out = args.out.clone().unwrap_or_else(|| {
-        let stem = args
-            .data
-            .file_stem()
-            .map_or("run".into(), |s| s.to_string_lossy().into_owned());
-        Path::new("runs").join(stem)
-    });
-    let settings = TrainSettings {
-        data: args.data,
-        target: args.target,
-        label: args.label,
+fn settings(args: &TrainArgs) -> TrainSettings {
+    TrainSettings {
+        data: args.data.clone(),
+        target: args.target.clone(),
+        label: args.label.clone(),
         contamination: args.contamination,
         task: args.task,
-        ignore: args.ignore,
+        ignore: args.ignore.clone(),
         metric: args.metric,
         folds: args.folds,
         seed: args.seed,
-        time_budget,
+        time_budget: TrainSettings::budget_for(args.time_budget, args.max_trials),
         max_trials: args.max_trials,
-        families: args.include,
-        out,
+        families: args.include.clone(),
+        out: TrainSettings::out_for(args.out.clone(), &args.data),
+    }
+}
+
+fn run_train(args: TrainArgs, started: Instant) -> Result<()> {
+    let settings = settings(&args);
+    let printer = Printer {
+        quiet: args.quiet || args.json,
     };
-    let mut progress = Progress::new(time_budget, args.max_trials, args.quiet || args.json);
-    let result = train(&settings, started, &mut |e| {
-        progress.on_event(&e, time_budget)
-    });
+    let mut progress = printer.progress(settings.time_budget, settings.max_trials);
+    let result = train(&settings, started, &mut |e| progress.on_event(&e));
     progress.finish();
     let report = result?;
     if args.json {
-        print_stdout(&format!("{}\n", summary_json(&report, &settings)?))
-    } else {
-        if !args.quiet && report.record.dropped_rows > 0 {
-            eprintln!(
-                "note: dropped {} rows whose {} '{}' was missing",
-                report.record.dropped_rows,
-                if settings.label.is_some() {
-                    "label"
-                } else {
-                    "target"
-                },
-                report.model.target
-            );
-        }
-        print_stdout(&format!(
-            "{}\nbest: {} ({} {} = {:.4}), {} trials in {:.1} s; wrote {}\n",
-            report.leaderboard.to_table(10),
-            report.model.meta.model_id,
-            report.record.validation,
-            report.model.meta.metric,
-            report.model.meta.cv_score,
-            report.record.trials,
-            report.record.timings.total,
-            settings.out.display()
-        ))
+        return printer.result(&format!("{}\n", summary_json(&report, &settings)?));
     }
+    if report.record.dropped_rows > 0 {
+        printer.note(&format!(
+            "dropped {} rows whose {} '{}' was missing",
+            report.record.dropped_rows,
+            if settings.label.is_some() {
+                "label"
+            } else {
+                "target"
+            },
+            report.model.target
+        ));
+    }
+    printer.result(&format!(
+        "{}\nbest: {} ({} {} = {:.4}), {} trials in {:.1} s; wrote {}\n",
+        report.leaderboard.to_table(10),
+        report.model.meta.model_id,
+        report.record.validation,
+        report.model.meta.metric,
+        report.model.meta.cv_score,
+        report.record.trials,
+        report.record.timings.total,
+        settings.out.display()
+    ))
 }
 
 fn summary_json(report: &TrainReport, settings: &TrainSettings) -> Result<String> {
@@ -245,7 +239,7 @@ fn summary_json(report: &TrainReport, settings: &TrainSettings) -> Result<String
     serde_json::to_string_pretty(&value).map_err(|e| Error::output("stdout", e))
 }
 
-fn run_predict(args: &PredictArgs) -> Result<()> {
+fn run_predict(args: &PredictArgs, printer: Printer) -> Result<()> {
     let model = Model::load(&args.model)?;
     let table = data::load(&args.data)?;
     let pred = model.predict_table(&table)?;
@@ -255,11 +249,11 @@ fn run_predict(args: &PredictArgs) -> Result<()> {
     }
     match &args.out {
         Some(path) => write_atomic(path, text.as_bytes()),
-        None => print_stdout(&text),
+        None => printer.result(&text),
     }
 }
 
-fn run_leaderboard(args: &LeaderboardArgs) -> Result<()> {
+fn run_leaderboard(args: &LeaderboardArgs, printer: Printer) -> Result<()> {
     let path = if args.run.is_dir() {
         args.run.join("leaderboard.json")
     } else {
@@ -271,13 +265,13 @@ fn run_leaderboard(args: &LeaderboardArgs) -> Result<()> {
     }
     if args.json {
         let text = serde_json::to_string_pretty(&board).map_err(|e| Error::output("stdout", e))?;
-        print_stdout(&format!("{text}\n"))
+        printer.result(&format!("{text}\n"))
     } else {
-        print_stdout(&format!("{}\n", board.to_table(usize::MAX)))
+        printer.result(&format!("{}\n", board.to_table(usize::MAX)))
     }
 }
 
-fn run_inspect(args: &InspectArgs) -> Result<()> {
+fn run_inspect(args: &InspectArgs, printer: Printer) -> Result<()> {
     let model = Model::load(&args.model)?;
     if args.json {
         let value = serde_json::json!({
@@ -292,9 +286,9 @@ fn run_inspect(args: &InspectArgs) -> Result<()> {
             "estimator": model.estimator.kind(),
         });
         let text = serde_json::to_string_pretty(&value).map_err(|e| Error::output("stdout", e))?;
-        print_stdout(&format!("{text}\n"))
+        printer.result(&format!("{text}\n"))
     } else {
-        print_stdout(&describe_model(&model))
+        printer.result(&describe_model(&model))
     }
 }
 
@@ -308,14 +302,5 @@ fn run_export(args: &ExportArgs) -> Result<()> {
         crate::export::kafka::write_project(&model, &bytes, &args.out)
     } else {
         crate::export::write_rust(&model, &bytes, &args.out)
-    }
-}
-
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn print_stdout(text: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(|e| Error::output("stdout", e)),
     }
 }

@@ -235,3 +235,45 @@ pub fn csv_line(fields: &[String]) -> String {
         .collect();
     format!("{}\n", quoted.join(","))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::learners::space::Params;
+    use crate::learners::Family;
+
+    fn trial(number: usize, family: Family, auc: Option<f64>, status: Status) -> Trial {
+        Trial {
+            number,
+            model_id: format!("{}-{number}", family.name()),
+            family,
+            params: Params::default(),
+            status,
+            metrics: auc.map(|v| (Metric::RocAuc, v)).into_iter().collect(),
+            primary_std: 0.0,
+            fit_seconds: 0.0,
+            predict_us_per_row: 0.0,
+            model_bytes: 0,
+            seed: 0,
+        }
+    }
+
+    #[test]
+    fn ok_rows_rank_by_metric_then_family_order_then_trial_number() {
+        let trials = [
+            trial(1, Family::Knn, Some(0.9), Status::Ok),
+            trial(2, Family::Gbdt, None, Status::Skipped("time".into())),
+            trial(3, Family::Linear, None, Status::Failed("bad".into())),
+            trial(4, Family::Linear, Some(0.95), Status::Ok),
+            trial(5, Family::Gbdt, Some(0.95), Status::Ok),
+            trial(6, Family::Gbdt, Some(0.95), Status::Ok),
+        ];
+        let board = Leaderboard::new(Task::Binary, Metric::RocAuc, true, &trials);
+        let ids: Vec<&str> = board.rows.iter().map(|r| r.model_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["gbdt-5", "gbdt-6", "linear-4", "knn-1", "linear-3", "gbdt-2"]
+        );
+        assert_eq!(board.rows[0].rank, 1);
+    }
+}

@@ -1,33 +1,66 @@
-//! Terminal output: the live progress display during a search (the only code
-//! that touches indicatif), the final summary, and the text of `inspect`.
+//! Terminal output, decided in one place: [`Printer`] sends results and
+//! `--json` to stdout and everything else — progress, notes, warnings — to
+//! stderr, and draws the live progress display (the only code that touches
+//! indicatif) only when stderr is a terminal. Also the text of `inspect`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::search::{Event, Status};
 
-/// The live display of a running search: elapsed time against the budget,
-/// trials done, best model so far. Hidden unless stdout is a terminal.
+/// The output policy of one command.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    /// No progress display and no notes.
+    pub quiet: bool,
+}
+
+impl Printer {
+    /// Prints a result on stdout; a closed pipe (`| head`) is not an error.
+    pub fn result(&self, text: &str) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other.map_err(|e| Error::output("stdout", e)),
+        }
+    }
+
+    /// A note on stderr, unless quiet.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("note: {text}");
+        }
+    }
+
+    /// The progress display of a run limited by `budget` seconds and/or
+    /// `max_trials`: drawn on stderr when it is a terminal and not quiet.
+    pub fn progress(&self, budget: Option<f64>, max_trials: Option<usize>) -> Progress {
+        let visible = !self.quiet && std::io::stderr().is_terminal();
+        Progress::new(budget, max_trials, visible)
+    }
+}
+
+/// The live display of a training run: its phase, elapsed time against the
+/// budget, trials done, best model so far.
 pub struct Progress {
     bar: ProgressBar,
     trials: usize,
+    budget: Option<f64>,
 }
 
 impl Progress {
-    /// A display for a search limited by `budget` seconds and/or `max_trials`;
-    /// `quiet` hides it.
-    pub fn new(budget: Option<f64>, max_trials: Option<usize>, quiet: bool) -> Progress {
-        let visible = !quiet && std::io::stdout().is_terminal();
+    fn new(budget: Option<f64>, max_trials: Option<usize>, visible: bool) -> Progress {
         let bar = match (budget, max_trials) {
             (Some(s), _) => ProgressBar::new((s * 10.0).round() as u64),
             (None, Some(n)) => ProgressBar::new(n as u64),
             (None, None) => ProgressBar::no_length(),
         };
         bar.set_draw_target(if visible {
-            ProgressDrawTarget::stdout()
+            ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
         });
@@ -40,20 +73,28 @@ impl Progress {
             bar.set_style(style);
         }
         bar.enable_steady_tick(Duration::from_millis(200));
-        Progress { bar, trials: 0 }
+        Progress {
+            bar,
+            trials: 0,
+            budget,
+        }
     }
 
-    /// Updates the display for a search event.
-    pub fn on_event(&mut self, event: &Event<'_>, budget: Option<f64>) {
-        let Event::Trial { trial, best } = event;
+    /// Updates the display for an event of the run.
+    pub fn on_event(&mut self, event: &Event<'_>) {
+        if self.budget.is_some() {
+            let tenths = self.bar.elapsed().as_secs_f64() * 10.0;
+            self.bar.set_position(tenths as u64);
+        }
+        let (trial, best) = match event {
+            Event::Phase(phase) => return self.bar.set_message(format!("| {}", phase.describe())),
+            Event::Trial { trial, best } => (trial, best),
+        };
         if !matches!(trial.status, Status::Skipped(_)) {
             self.trials += 1;
         }
-        match budget {
-            Some(_) => self
-                .bar
-                .set_position((self.bar.elapsed().as_secs_f64() * 10.0) as u64),
-            None => self.bar.set_position(self.trials as u64),
+        if self.budget.is_none() {
+            self.bar.set_position(self.trials as u64);
         }
         let best = best.map_or("none yet".to_string(), |b| {
             let (m, v) = b.metrics[0];

@@ -577,3 +577,65 @@ fn sorted_labels(texts: &[String]) -> Vec<String> {
     }
     labels
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn the_scanner_names_a_ragged_line_by_its_number() {
+        let (_dir, path) = csv("a,b\n1,2\n3\n");
+        let err = scan_csv(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("line 3 has 1 fields but the header has 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_scanner_reads_quotes_bom_and_crlf_as_rfc_4180_says() {
+        let text = "\u{feff}\"say \"\"hi\"\"\",\"x,y\"\r\n\"a\nb\",2\r\n\r\n";
+        let (_dir, path) = csv(text);
+        assert_eq!(scan_csv(&path).unwrap(), ["say \"hi\"", "x,y"]);
+    }
+
+    fn numbers(v: &[f64]) -> Column {
+        Column::Numbers(v.iter().map(|x| Some(*x)).collect())
+    }
+
+    fn texts(v: &[&str]) -> Column {
+        Column::Texts(v.iter().map(|s| Some(s.to_string())).collect())
+    }
+
+    #[test]
+    fn the_task_follows_the_target_s_values() {
+        assert_eq!(infer_task(&texts(&["yes", "no", "yes"])), Task::Binary);
+        assert_eq!(infer_task(&texts(&["a", "b", "c"])), Task::Multiclass);
+        assert_eq!(infer_task(&numbers(&[0.0, 1.0, 1.0])), Task::Binary);
+        assert_eq!(infer_task(&numbers(&[0.0, 1.0, 2.0])), Task::Regression);
+        assert_eq!(infer_task(&numbers(&[1.5, 2.5, 9.0])), Task::Regression);
+    }
+
+    #[test]
+    fn numeric_labels_sort_as_numbers() {
+        let labels: Vec<String> = ["10", "9", "1.5"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(sorted_labels(&labels), ["1.5", "9", "10"]);
+        let words: Vec<String> = ["b", "a", "10"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(sorted_labels(&words), ["10", "a", "b"]);
+    }
+
+    #[test]
+    fn a_text_cell_that_fails_to_parse_keeps_the_column_textual() {
+        let cells = vec![Some("1".to_string()), None, Some("2.5".to_string())];
+        assert!(matches!(numbers_if_all_parse(cells), Column::Numbers(_)));
+        let cells = vec![Some("1".to_string()), Some("abc".to_string())];
+        assert!(matches!(numbers_if_all_parse(cells), Column::Texts(_)));
+    }
+}

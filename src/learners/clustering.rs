@@ -291,6 +291,10 @@ impl Learner for DbscanLearner {
         ]
     }
 
+    fn max_rows(&self) -> Option<usize> {
+        Some(DBSCAN_MAX_ROWS)
+    }
+
     fn scaled(&self) -> bool {
         true
     }

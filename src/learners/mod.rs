@@ -59,91 +59,72 @@ impl TrainSet<'_> {
     }
 }
 
-/// A learner family.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
-pub enum Family {
+/// The registry of learner families: one line each (variant, the name users
+/// type and see, the adapter). It generates `Family` and its lookups. The
+/// order is the leaderboard's last tie-break and part of each family's seed,
+/// so new families go at the end. A family's limits (rows it can take, the
+/// tasks it serves) are its adapter's answers, not special cases elsewhere.
+macro_rules! families {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal => $learner:expr,)*) => {
+        /// A learner family.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash,
+            Serialize, Deserialize, clap::ValueEnum,
+        )]
+        pub enum Family {
+            $($(#[$doc])* #[serde(rename = $name)] #[value(name = $name)] $variant,)*
+        }
+
+        impl Family {
+            /// Every family, in registry order.
+            pub const ALL: &'static [Family] = &[$(Family::$variant),*];
+
+            /// The family's name as shown to users.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Family::$variant => $name,)*
+                }
+            }
+
+            /// The adapter for this family.
+            pub fn learner(self) -> &'static dyn Learner {
+                match self {
+                    $(Family::$variant => &$learner,)*
+                }
+            }
+        }
+    };
+}
+
+families! {
     /// Gradient-boosted trees (forust-ml).
-    Gbdt,
+    Gbdt = "gbdt" => boosting::Gbdt,
     /// Random forest (smartcore).
-    RandomForest,
+    RandomForest = "random_forest" => forest::RandomForest,
     /// One decision tree (smartcore).
-    DecisionTree,
+    DecisionTree = "decision_tree" => tree::DecisionTree,
     /// Regularised logistic / elastic-net linear regression (smartcore).
-    Linear,
+    Linear = "linear" => linear::LinearModel,
     /// Gaussian naive Bayes (linfa-bayes).
-    NaiveBayes,
+    NaiveBayes = "naive_bayes" => bayes::NaiveBayes,
     /// k nearest neighbours (smartcore).
-    Knn,
+    Knn = "knn" => knn::Knn,
     /// k-means clusters; as a detector, distance to the nearest centroid
     /// (linfa-clustering).
-    Kmeans,
+    Kmeans = "kmeans" => clustering::KMeansLearner,
     /// Gaussian mixture; as a detector, low density (linfa-clustering).
-    GaussianMixture,
+    GaussianMixture = "gaussian_mixture" => clustering::MixtureLearner,
     /// DBSCAN density clusters with noise (linfa-clustering).
-    Dbscan,
+    Dbscan = "dbscan" => clustering::DbscanLearner,
     /// Isolation forest anomaly detector (written here).
-    IsolationForest,
+    IsolationForest = "isolation_forest" => isolation::IsolationForest,
 }
 
 impl Family {
-    /// Every family, in leaderboard tie-break order.
-    pub const ALL: [Family; 10] = [
-        Family::Gbdt,
-        Family::RandomForest,
-        Family::DecisionTree,
-        Family::Linear,
-        Family::NaiveBayes,
-        Family::Knn,
-        Family::Kmeans,
-        Family::GaussianMixture,
-        Family::Dbscan,
-        Family::IsolationForest,
-    ];
-
-    /// The family's name as shown to users.
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::Gbdt => "gbdt",
-            Family::RandomForest => "random_forest",
-            Family::DecisionTree => "decision_tree",
-            Family::Linear => "linear",
-            Family::NaiveBayes => "naive_bayes",
-            Family::Knn => "knn",
-            Family::Kmeans => "kmeans",
-            Family::GaussianMixture => "gaussian_mixture",
-            Family::Dbscan => "dbscan",
-            Family::IsolationForest => "isolation_forest",
-        }
-    }
-
-    /// The adapter for this family.
-    pub fn learner(self) -> &'static dyn Learner {
-        match self {
-            Family::Gbdt => &boosting::Gbdt,
-            Family::RandomForest => &forest::RandomForest,
-            Family::DecisionTree => &tree::DecisionTree,
-            Family::Linear => &linear::LinearModel,
-            Family::NaiveBayes => &bayes::NaiveBayes,
-            Family::Knn => &knn::Knn,
-            Family::Kmeans => &clustering::KMeansLearner,
-            Family::GaussianMixture => &clustering::MixtureLearner,
-            Family::Dbscan => &clustering::DbscanLearner,
-            Family::IsolationForest => &isolation::IsolationForest,
-        }
+    /// Whether the family can be tried on `rows` rows of a `task` task.
+    pub fn fits(self, task: Task, rows: usize) -> bool {
+        let learner = self.learner();
+        learner.supports(task) && learner.max_rows().is_none_or(|m| rows <= m)
     }
 }
 
@@ -181,6 +162,11 @@ pub trait Learner: Sync {
     fn space(&self, task: Task) -> Vec<Dim>;
     /// Whether it wants standardised features.
     fn scaled(&self) -> bool;
+    /// The most training rows it is offered for (its cost grows too fast
+    /// beyond), if limited.
+    fn max_rows(&self) -> Option<usize> {
+        None
+    }
     /// A machine-independent cost of one fit and one scoring pass on `n`
     /// training rows of `d` features with `k` outputs, in units of roughly a
     /// nanosecond on a 2020s core. The search orders work by it, which keeps

@@ -4,11 +4,13 @@
 //! cross-validation and records every trial — including failures — for the
 //! leaderboard.
 
+pub mod budget;
 pub mod cv;
 pub mod strategy;
 
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -17,52 +19,13 @@ use crate::learners::space::Params;
 use crate::learners::Family;
 use crate::metrics::Metric;
 use crate::model::Estimator;
+pub use budget::Budget;
+use budget::{Finished, WRITE_RESERVE};
 use cv::{cross_validate, Fold, FoldError, FoldScore, TrialSpec};
 use strategy::FamilyState;
 
-/// Seconds reserved at the end for writing outputs, beyond the refit.
-pub const WRITE_RESERVE: f64 = 0.25;
-/// Estimates are multiplied by this before they are compared with the time
-/// left: fits vary from run to run and the budget is a contract.
-pub const SAFETY: f64 = 1.5;
-/// The largest share of the budget held back for refitting the winner.
-const MAX_REFIT_SHARE: f64 = 0.25;
 /// Seconds per cost unit assumed for a family that has not run yet.
 const PRIOR_RATE: f64 = 2e-9;
-
-/// When the search must stop.
-#[derive(Debug, Clone, Copy)]
-pub struct Budget {
-    /// When the command started (loading counts against the budget).
-    pub start: Instant,
-    /// Wall-clock seconds for the whole command, if limited.
-    pub seconds: Option<f64>,
-    /// Trials to run at most, if limited.
-    pub max_trials: Option<usize>,
-}
-
-impl Budget {
-    /// Seconds since the start.
-    pub fn elapsed(&self) -> f64 {
-        self.start.elapsed().as_secs_f64()
-    }
-
-    /// Seconds left (infinite without a time limit).
-    pub fn remaining(&self) -> f64 {
-        self.seconds.map_or(f64::INFINITY, |s| s - self.elapsed())
-    }
-
-    /// The instant the budget ends, if any.
-    pub fn deadline(&self) -> Option<Instant> {
-        self.deadline_before(0.0)
-    }
-
-    /// The instant `margin` seconds before the budget ends, if any.
-    pub fn deadline_before(&self, margin: f64) -> Option<Instant> {
-        self.seconds
-            .map(|s| self.start + Duration::from_secs_f64((s - margin).max(0.0)))
-    }
-}
 
 /// How a trial ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -134,6 +97,36 @@ pub enum Event<'a> {
         /// The best trial so far.
         best: Option<&'a Trial>,
     },
+    /// A phase of the run begins.
+    Phase(Phase),
+}
+
+/// The phases of a training run, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading the data and deciding the plan.
+    Load,
+    /// Fitting each fold's preprocessing and encoding its rows.
+    Encode,
+    /// Trials.
+    Search,
+    /// Refitting the winner on every row.
+    Refit,
+    /// Writing the model, leaderboard and run record.
+    Write,
+}
+
+impl Phase {
+    /// What the phase is doing, for the progress display.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Phase::Load => "reading the data",
+            Phase::Encode => "encoding the folds",
+            Phase::Search => "searching",
+            Phase::Refit => "refitting the winner on all rows",
+            Phase::Write => "writing the outputs",
+        }
+    }
 }
 
 /// Search settings.
@@ -169,7 +162,8 @@ struct Context<'a> {
     metrics: Vec<Metric>,
     n_train: usize,
     d: usize,
-    rates: Vec<Option<f64>>,
+    /// Measured seconds per cost unit, by family.
+    rates: BTreeMap<Family, f64>,
     trials: Vec<Trial>,
     best: Option<usize>,
     best_fold_model: Option<Estimator>,
@@ -196,7 +190,7 @@ pub fn run(
         n_train: folds.first().map_or(0, |f| f.train.n),
         d: folds.first().map_or(0, |f| f.train.d),
         folds,
-        rates: vec![None; Family::ALL.len()],
+        rates: BTreeMap::new(),
         trials: Vec::new(),
         best: None,
         best_fold_model: None,
@@ -254,8 +248,11 @@ impl Context<'_> {
     /// Seconds a trial is expected to take, from this family's measured
     /// rate, else the slowest rate seen, else a prior.
     fn seconds(&self, family: Family, cost: f64) -> f64 {
-        let rate = self.rates[family as usize]
-            .or_else(|| self.rates.iter().flatten().copied().reduce(f64::max))
+        let rate = self
+            .rates
+            .get(&family)
+            .copied()
+            .or_else(|| self.rates.values().copied().reduce(f64::max))
             .unwrap_or(PRIOR_RATE);
         // Folds run two at a time on two cores.
         cost * rate / (self.folds.len().min(2) as f64)
@@ -277,17 +274,9 @@ impl Context<'_> {
     fn best_reserve(&self) -> f64 {
         self.best.map_or(WRITE_RESERVE, |b| {
             let t = &self.trials[b];
-            let refit = self.reserve(t.family, &t.params);
-            let cap = self
-                .config
+            self.config
                 .budget
-                .seconds
-                .map_or(f64::INFINITY, |s| s * MAX_REFIT_SHARE);
-            if refit * SAFETY <= cap {
-                refit * SAFETY
-            } else {
-                WRITE_RESERVE
-            }
+                .refit_reserve(self.reserve(t.family, &t.params))
         })
     }
 
@@ -301,27 +290,27 @@ impl Context<'_> {
     /// `None` ends the search.
     fn choose(&mut self, states: &mut [FamilyState]) -> Option<usize> {
         let global = self.global_best_loss();
-        let mut ranked: Vec<(bool, f64, usize, f64)> = Vec::new();
-        for (i, s) in states.iter_mut().enumerate() {
+        let mut candidates = Vec::new();
+        for (index, s) in states.iter_mut().enumerate() {
             let Some(params) = s.upcoming().cloned() else {
                 continue;
             };
             let cost = self.cost(s.family, &params);
-            ranked.push((s.trials > 0, s.eci(cost, global), i, cost));
+            candidates.push(Candidate {
+                tried: s.trials > 0,
+                eci: s.eci(cost, global),
+                index,
+                cost,
+            });
         }
-        ranked.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
         let best_reserve = self.best_reserve();
-        for (_, _, i, cost) in ranked {
-            let family = states[i].family;
-            // Room for this trial and for refitting the current leader; if
-            // this trial wins and its own refit would not fit, the final
-            // model falls back to the trial's first-fold model.
-            let need = SAFETY * self.seconds(family, cost) + best_reserve;
-            if need <= self.config.budget.remaining() {
-                return Some(i);
-            }
-        }
-        None
+        // Room for this trial and for refitting the current leader; if this
+        // trial wins and its own refit would not fit, the final model falls
+        // back to the trial's first-fold model.
+        pick(candidates, |c| {
+            let seconds = self.seconds(states[c.index].family, c.cost);
+            self.config.budget.affords(seconds, best_reserve)
+        })
     }
 
     /// Records, for each family that still had something to try, that its
@@ -366,7 +355,6 @@ impl Context<'_> {
         let seed = self.config.seed.wrapping_add(number as u64);
         let started = Instant::now();
         let deadline = self.config.budget.deadline_before(self.best_reserve());
-        let (tx, rx) = mpsc::channel();
         let spec = TrialSpec {
             family,
             params: params.clone(),
@@ -376,19 +364,17 @@ impl Context<'_> {
             contamination: self.config.contamination,
         };
         let folds = Arc::clone(&self.folds);
-        std::thread::spawn(move || {
+        let result = match self
+            .config
+            .budget
+            .run_until(deadline, move || cross_validate(&spec, &folds, deadline))
+        {
+            Finished::Done(r) => Some(r),
             // A library that panics fails this trial, not the search.
-            let run = std::panic::AssertUnwindSafe(|| cross_validate(&spec, &folds, deadline));
-            let result = std::panic::catch_unwind(run).unwrap_or_else(|_| {
-                Err(FoldError::Failed("the learner's library panicked".into()))
-            });
-            let _ = tx.send(result);
-        });
-        let result = match deadline {
-            Some(d) => rx
-                .recv_timeout(d.saturating_duration_since(Instant::now()))
-                .ok(),
-            None => rx.recv().ok(),
+            Finished::Panicked => Some(Err(FoldError::Failed(
+                "the learner's library panicked".into(),
+            ))),
+            Finished::TimedOut => None,
         };
         let seconds = started.elapsed().as_secs_f64();
         let mut trial = Trial {
@@ -429,9 +415,12 @@ impl Context<'_> {
         let cost = self.cost(family, params);
         if cost > 0.0 {
             let rate = seconds * self.folds.len().min(2) as f64 / cost;
-            let slot = &mut self.rates[family as usize];
             // Keep the pessimistic side of what was seen.
-            *slot = Some(slot.map_or(rate, |r| r.max(rate) * 0.5 + r.min(rate) * 0.5));
+            let next = self
+                .rates
+                .get(&family)
+                .map_or(rate, |r| r.max(rate) * 0.5 + r.min(rate) * 0.5);
+            self.rates.insert(family, next);
         }
     }
 
@@ -463,6 +452,32 @@ impl Context<'_> {
     }
 }
 
+/// A family's next trial, as the search weighs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Candidate {
+    /// Whether the family has run a trial.
+    tried: bool,
+    /// Its estimated cost for improvement.
+    eci: f64,
+    /// Its position among the searched families.
+    index: usize,
+    /// The cost of its next trial.
+    cost: f64,
+}
+
+/// The family to run next: untried families first, then the lowest ECI,
+/// ties by position — the first of those whose trial `affords` says fits.
+/// `None` ends the search.
+fn pick(mut candidates: Vec<Candidate>, affords: impl Fn(&Candidate) -> bool) -> Option<usize> {
+    candidates.sort_by(|a, b| {
+        a.tried
+            .cmp(&b.tried)
+            .then(a.eci.total_cmp(&b.eci))
+            .then(a.index.cmp(&b.index))
+    });
+    candidates.iter().find(|c| affords(c)).map(|c| c.index)
+}
+
 fn summarise(trial: &mut Trial, metrics: &[Metric], scores: &[FoldScore]) {
     let k = scores.len().max(1) as f64;
     trial.metrics = metrics
@@ -482,4 +497,39 @@ fn summarise(trial: &mut Trial, metrics: &[Metric], scores: &[FoldScore]) {
     let predict: f64 = scores.iter().map(|s| s.predict_seconds).sum();
     trial.predict_us_per_row = 1e6 * predict / rows.max(1) as f64;
     trial.model_bytes = scores.first().map_or(0, |s| s.model_bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(index: usize, tried: bool, eci: f64, cost: f64) -> Candidate {
+        Candidate {
+            tried,
+            eci,
+            index,
+            cost,
+        }
+    }
+
+    #[test]
+    fn untried_families_go_first_then_the_lowest_eci_then_position() {
+        let all = vec![
+            candidate(0, true, 1.0, 1.0),
+            candidate(1, false, 50.0, 50.0),
+            candidate(2, false, 5.0, 5.0),
+            candidate(3, true, 0.5, 0.5),
+        ];
+        assert_eq!(pick(all.clone(), |_| true), Some(2));
+        let tried = vec![all[0], all[3], candidate(4, true, 0.5, 9.0)];
+        assert_eq!(pick(tried, |_| true), Some(3));
+    }
+
+    #[test]
+    fn a_trial_that_does_not_fit_gives_way_and_none_fitting_ends_the_search() {
+        let all = vec![candidate(0, false, 1.0, 1.0), candidate(1, false, 8.0, 8.0)];
+        assert_eq!(pick(all.clone(), |c| c.cost > 2.0), Some(1));
+        assert_eq!(pick(all, |_| false), None);
+        assert_eq!(pick(Vec::new(), |_| true), None);
+    }
 }

@@ -222,4 +222,22 @@ mod tests {
         }
         assert!(seen.len() <= 4);
     }
+
+    #[test]
+    fn an_untried_family_ranks_by_its_next_cost_a_leader_by_its_pace() {
+        let space = vec![Dim::int("k", 1, 40, false, 1)];
+        let mut s = FamilyState::new(Family::Knn, space, 1);
+        assert_eq!(s.eci(5.0, 0.2), 5.0);
+        let (point, _) = s.take().unwrap();
+        s.record(point, 0.3, 10.0);
+        // It leads (gap <= 0): the larger of its next cost and the cost
+        // spent since it last improved (none: it just improved).
+        assert_eq!(s.eci(4.0, 0.3), 4.0);
+        // Behind the leader with no improvement yet: twice what it spent.
+        assert_eq!(s.eci(4.0, 0.1), 4.0 + 2.0 * 10.0);
+        let (point, _) = s.take().unwrap();
+        s.record(point, 0.2, 10.0);
+        // Improved by 0.1 over 20 cost units; closing a 0.1 gap costs 20.
+        assert!((s.eci(4.0, 0.1) - (4.0 + 20.0)).abs() < 1e-9);
+    }
 }

@@ -1,0 +1,279 @@
+//! The time budget as a contract: when the command must end, how much of
+//! the time left a piece of work may take (estimates are padded by a safety
+//! factor; the refit of the leader and the writing of outputs are held
+//! back), and the one way work runs against a deadline — on a worker thread
+//! that is abandoned when the deadline passes. The clock is injectable so
+//! these decisions are unit-tested without waiting.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// Seconds reserved at the end for writing outputs, beyond the refit.
+pub const WRITE_RESERVE: f64 = 0.25;
+/// Estimates are multiplied by this before they are compared with the time
+/// left: fits vary from run to run and the budget is a contract.
+pub const SAFETY: f64 = 1.5;
+/// The largest share of the budget held back for refitting the winner; a
+/// refit costing more is not planned for (the first-fold model is saved).
+pub const MAX_REFIT_SHARE: f64 = 0.25;
+
+/// Where the budget reads the time.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The current instant.
+    fn now(&self) -> Instant;
+}
+
+/// The real monotonic clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A clock that moves only when told, for tests of budget decisions.
+#[derive(Debug)]
+pub struct FakeClock {
+    origin: Instant,
+    nanos: AtomicU64,
+}
+
+impl FakeClock {
+    /// A clock standing at its origin.
+    pub fn new() -> FakeClock {
+        FakeClock {
+            origin: Instant::now(),
+            nanos: AtomicU64::new(0),
+        }
+    }
+
+    /// Moves the clock on by `seconds`.
+    pub fn advance(&self, seconds: f64) {
+        let step = Duration::from_secs_f64(seconds).as_nanos() as u64;
+        self.nanos.fetch_add(step, Ordering::SeqCst);
+    }
+}
+
+impl Default for FakeClock {
+    fn default() -> Self {
+        FakeClock::new()
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Instant {
+        self.origin + Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
+    }
+}
+
+/// When the command must stop.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    /// When the command started (loading counts against the budget).
+    pub start: Instant,
+    /// Wall-clock seconds for the whole command, if limited.
+    pub seconds: Option<f64>,
+    /// Trials to run at most, if limited.
+    pub max_trials: Option<usize>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Budget {
+    /// A budget on the real clock, counted from `start`.
+    pub fn new(start: Instant, seconds: Option<f64>, max_trials: Option<usize>) -> Budget {
+        Budget::with_clock(Arc::new(SystemClock), start, seconds, max_trials)
+    }
+
+    /// A budget on `clock`, counted from `start`.
+    pub fn with_clock(
+        clock: Arc<dyn Clock>,
+        start: Instant,
+        seconds: Option<f64>,
+        max_trials: Option<usize>,
+    ) -> Budget {
+        Budget {
+            start,
+            seconds,
+            max_trials,
+            clock,
+        }
+    }
+
+    /// The current instant on the budget's clock.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// Seconds since the start.
+    pub fn elapsed(&self) -> f64 {
+        self.now()
+            .saturating_duration_since(self.start)
+            .as_secs_f64()
+    }
+
+    /// Seconds left (infinite without a time limit).
+    pub fn remaining(&self) -> f64 {
+        self.seconds.map_or(f64::INFINITY, |s| s - self.elapsed())
+    }
+
+    /// The instant `margin` seconds before the budget ends, if limited.
+    pub fn deadline_before(&self, margin: f64) -> Option<Instant> {
+        self.seconds
+            .map(|s| self.start + Duration::from_secs_f64((s - margin).max(0.0)))
+    }
+
+    /// Whether work estimated at `seconds` may start while `reserve`
+    /// seconds stay held back.
+    pub fn affords(&self, seconds: f64, reserve: f64) -> bool {
+        SAFETY * seconds + reserve <= self.remaining()
+    }
+
+    /// Seconds to hold back for a refit estimated at `refit` seconds (its
+    /// outputs' writing included): padded by the safety factor, unless that
+    /// is more than `MAX_REFIT_SHARE` of the budget, in which case only the
+    /// write reserve is kept and the first-fold model will be saved.
+    pub fn refit_reserve(&self, refit: f64) -> f64 {
+        let cap = self.seconds.map_or(f64::INFINITY, |s| s * MAX_REFIT_SHARE);
+        if refit * SAFETY <= cap {
+            refit * SAFETY
+        } else {
+            WRITE_RESERVE
+        }
+    }
+
+    /// Whether a refit estimated at `refit` seconds (unknown: try it) fits
+    /// in the time left before the outputs are written.
+    pub fn affords_refit(&self, refit: Option<f64>) -> bool {
+        let left = self.remaining() - WRITE_RESERVE;
+        refit.is_none_or(|s| s * SAFETY <= left)
+    }
+}
+
+/// How deadline-bounded work ended.
+#[derive(Debug)]
+pub enum Finished<T> {
+    /// It returned in time.
+    Done(T),
+    /// It panicked (a library's fault); the message is for the user.
+    Panicked,
+    /// The deadline passed first; the worker thread was abandoned.
+    TimedOut,
+}
+
+/// Runs `work` on a worker thread and waits for it until `deadline` on
+/// `clock` (for ever without one). Fits can't be interrupted, so work still
+/// running at the deadline is abandoned: its thread finishes or ends with
+/// the process. A panic in `work` is caught and reported, not propagated.
+pub fn run_until<T: Send + 'static>(
+    clock: &dyn Clock,
+    deadline: Option<Instant>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Finished<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        let _ = tx.send(result);
+    });
+    let received = match deadline {
+        Some(d) => rx
+            .recv_timeout(d.saturating_duration_since(clock.now()))
+            .ok(),
+        None => rx.recv().ok(),
+    };
+    match received {
+        Some(Ok(value)) => Finished::Done(value),
+        Some(Err(_)) => Finished::Panicked,
+        None => Finished::TimedOut,
+    }
+}
+
+impl Budget {
+    /// `run_until` on this budget's clock.
+    pub fn run_until<T: Send + 'static>(
+        &self,
+        deadline: Option<Instant>,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Finished<T> {
+        run_until(self.clock.as_ref(), deadline, work)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(seconds: Option<f64>) -> (Arc<FakeClock>, Budget) {
+        let clock = Arc::new(FakeClock::new());
+        let start = clock.now();
+        let b = Budget::with_clock(clock.clone(), start, seconds, None);
+        (clock, b)
+    }
+
+    #[test]
+    fn time_left_follows_the_clock() {
+        let (clock, b) = budget(Some(10.0));
+        assert_eq!(b.remaining(), 10.0);
+        clock.advance(4.0);
+        assert!((b.elapsed() - 4.0).abs() < 1e-9);
+        assert!((b.remaining() - 6.0).abs() < 1e-9);
+        let (_, unlimited) = budget(None);
+        assert_eq!(unlimited.remaining(), f64::INFINITY);
+        assert_eq!(unlimited.deadline_before(1.0), None);
+    }
+
+    #[test]
+    fn work_starts_only_if_its_padded_estimate_and_the_reserve_fit() {
+        let (clock, b) = budget(Some(10.0));
+        clock.advance(6.0);
+        // 4 s left: 2 s padded to 3 s, plus 1 s held back, fits exactly.
+        assert!(b.affords(2.0, 1.0));
+        assert!(!b.affords(2.0, 1.5));
+        assert!(!b.affords(2.7, 0.0));
+    }
+
+    #[test]
+    fn a_refit_above_a_quarter_of_the_budget_is_not_held_back() {
+        let (_, b) = budget(Some(40.0));
+        // 6 s padded to 9 s is under 10 s (a quarter of 40).
+        assert_eq!(b.refit_reserve(6.0), 9.0);
+        // 8 s padded to 12 s is over: keep only the write reserve.
+        assert_eq!(b.refit_reserve(8.0), WRITE_RESERVE);
+        let (_, unlimited) = budget(None);
+        assert_eq!(unlimited.refit_reserve(1e6), 1.5e6);
+    }
+
+    #[test]
+    fn a_refit_runs_when_unknown_or_when_it_fits_before_writing() {
+        let (clock, b) = budget(Some(10.0));
+        clock.advance(7.0);
+        assert!(b.affords_refit(None));
+        assert!(b.affords_refit(Some(1.8)));
+        assert!(!b.affords_refit(Some(1.9)));
+    }
+
+    #[test]
+    fn the_deadline_keeps_a_margin_and_never_precedes_the_start() {
+        let (_, b) = budget(Some(10.0));
+        assert_eq!(
+            b.deadline_before(2.5),
+            Some(b.start + Duration::from_millis(7500))
+        );
+        assert_eq!(b.deadline_before(20.0), Some(b.start));
+    }
+
+    #[test]
+    fn work_against_a_deadline_is_done_abandoned_or_caught() {
+        let clock = SystemClock;
+        let soon = Some(Instant::now() + Duration::from_millis(50));
+        assert!(matches!(run_until(&clock, None, || 7), Finished::Done(7)));
+        let slow = run_until(&clock, soon, || {
+            std::thread::sleep(Duration::from_secs(2));
+        });
+        assert!(matches!(slow, Finished::TimedOut));
+        let panics = run_until(&clock, None, || -> u8 { panic!("a library bug") });
+        assert!(matches!(panics, Finished::Panicked));
+    }
+}

@@ -1,0 +1,180 @@
+//! The final model: the winner refitted on every row when that fits in
+//! the time left, else the winner's first-fold model as it was scored.
+
+use std::sync::Arc;
+
+use crate::data::{self, Dataset, Task};
+use crate::error::{Error, Result};
+use crate::leaderboard::Leaderboard;
+use crate::learners::space::Params;
+use crate::learners::{Family, TrainSet};
+use crate::metrics::Metric;
+use crate::model::{Estimator, Model, ModelMeta, FORMAT_VERSION};
+use crate::prep::Prep;
+use crate::search::budget::{Finished, WRITE_RESERVE};
+use crate::search::{cv, Budget, SearchOutcome, Status, Trial};
+
+/// The saved model and how it was fitted (for `run.json`).
+pub struct FinalModel {
+    /// The model.
+    pub model: Model,
+    /// `refit on all rows`, or why not.
+    pub fit: String,
+}
+
+/// The leaderboard's winner among the search's trials.
+pub fn winner<'a>(trials: &'a [Trial], board: &Leaderboard) -> Result<&'a Trial> {
+    board
+        .rows
+        .first()
+        .filter(|r| r.status == "ok")
+        .and_then(|r| trials.iter().find(|t| t.model_id == r.model_id))
+        .ok_or_else(|| {
+            let failed = trials
+                .iter()
+                .filter(|t| matches!(t.status, Status::Failed(_)))
+                .count();
+            Error::Training(if failed > 0 {
+                format!("all {failed} trials failed; see the leaderboard for their errors")
+            } else {
+                "no trial could finish within the time budget; raise --time-budget".into()
+            })
+        })
+}
+
+/// The model metadata of the winning trial.
+pub fn meta(data: &Dataset, best: &Trial, metric: Metric, seed: u64) -> ModelMeta {
+    ModelMeta {
+        family: best.family.name().to_string(),
+        params: best.params.to_json(),
+        model_id: best.model_id.clone(),
+        metric: metric.name().to_string(),
+        cv_score: best.metric(metric).unwrap_or(f64::NAN),
+        trained_rows: data.inputs.rows,
+        seed,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// The model to save: the winner refitted on all rows when that fits in the
+/// time left, else the winner's first-fold model (the one scored on the
+/// leaderboard). The refit runs against the budget's deadline, so one
+/// slower than estimated is abandoned rather than breaking the budget.
+pub fn final_model(
+    data: &Arc<Dataset>,
+    best: &Trial,
+    outcome: &SearchOutcome,
+    fold: &cv::Fold,
+    meta: ModelMeta,
+    budget: &Budget,
+    contamination: Option<f64>,
+) -> Result<FinalModel> {
+    if data.task == Task::Cluster {
+        // The clustering "fold" already trained on every row.
+        let (prep, estimator) = kept_fold_model(best, outcome, fold)?;
+        let fit = "fitted on all rows during the search".into();
+        return Ok(assemble(data, prep, estimator, meta, fit));
+    }
+    if budget.affords_refit(outcome.refit_seconds) {
+        let (shared, family, params, seed) = (
+            Arc::clone(data),
+            best.family,
+            best.params.clone(),
+            best.seed,
+        );
+        let deadline = budget.deadline_before(WRITE_RESERVE);
+        let work = move || refit(&shared, family, &params, seed, contamination);
+        match budget.run_until(deadline, work) {
+            Finished::Done(fitted) => {
+                let (prep, estimator) = fitted?;
+                return Ok(assemble(
+                    data,
+                    prep,
+                    estimator,
+                    meta,
+                    "refit on all rows".into(),
+                ));
+            }
+            Finished::Panicked => {
+                return Err(Error::Training(format!(
+                    "refitting {family} on all rows panicked in its library"
+                )))
+            }
+            Finished::TimedOut => {}
+        }
+    }
+    let (prep, estimator) = kept_fold_model(best, outcome, fold)?;
+    let mut meta = meta;
+    meta.trained_rows = fold.train.n;
+    let fit = "first-fold model: refitting on all rows would not fit in the time budget".into();
+    Ok(assemble(data, prep, estimator, meta, fit))
+}
+
+/// The winner's model from the first fold, as it was scored, with that
+/// fold's preprocessing.
+fn kept_fold_model(
+    best: &Trial,
+    outcome: &SearchOutcome,
+    fold: &cv::Fold,
+) -> Result<(Prep, Estimator)> {
+    let estimator = outcome
+        .best_fold_model
+        .clone()
+        .ok_or_else(|| Error::Training("the best trial's model was not kept".into()))?;
+    let mut prep = fold.prep.clone();
+    if !best.family.learner().scaled() {
+        prep.scaler = None;
+    }
+    Ok((prep, estimator))
+}
+
+fn assemble(
+    data: &Dataset,
+    prep: Prep,
+    estimator: Estimator,
+    meta: ModelMeta,
+    fit: String,
+) -> FinalModel {
+    let model = Model {
+        format_version: FORMAT_VERSION,
+        task: data.task,
+        target: data.target_name.clone(),
+        classes: match &data.target {
+            data::Target::Classes { labels, .. } if data.task.is_supervised() => labels.clone(),
+            _ => Vec::new(),
+        },
+        prep,
+        estimator,
+        meta,
+    };
+    FinalModel { model, fit }
+}
+
+/// Fits a configuration on every row, preprocessing included.
+fn refit(
+    data: &Dataset,
+    family: Family,
+    params: &Params,
+    seed: u64,
+    contamination: Option<f64>,
+) -> Result<(Prep, Estimator)> {
+    let learner = family.learner();
+    let mut prep = Prep::fit(&data.inputs);
+    let (mut x, d) = prep.encode_table(&data.inputs)?;
+    if learner.scaled() {
+        prep.scale_matrix(&mut x, d);
+    } else {
+        prep.scaler = None;
+    }
+    let set = TrainSet {
+        x: &x,
+        n: data.inputs.rows,
+        d,
+        target: &data.target,
+        contamination,
+    };
+    let estimator = learner
+        .fit(&set, params, seed)
+        .map_err(|e| Error::Training(format!("refitting {family} on all rows failed: {e}")))?;
+    Ok((prep, estimator))
+}

@@ -1,0 +1,113 @@
+//! The training path end to end, as the library runs it for `automl train`:
+//! validated [`settings`] → the [`plan`] (data, metric, families, folds) →
+//! encode the folds → search → the [`final_model`] → the outputs and the
+//! [`record`]. The budget covers it all.
+
+pub mod final_model;
+pub mod plan;
+pub mod record;
+pub mod settings;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use plan::{Plan, CLUSTER_SCORE_ROWS};
+pub use record::{RunRecord, SchemaColumn, Timings};
+pub use settings::{TrainSettings, DEFAULT_CONTAMINATION};
+
+use crate::error::Result;
+use crate::leaderboard::Leaderboard;
+use crate::model::Model;
+use crate::output::prepare_dir;
+use crate::search::{self, cv, Budget, Event, Phase, SearchConfig, Status};
+
+/// What a finished training run produced.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    /// The leaderboard.
+    pub leaderboard: Leaderboard,
+    /// The final model (also in `out/model.json`).
+    pub model: Model,
+    /// The run record (also in `out/run.json`).
+    pub record: RunRecord,
+}
+
+/// Runs training as configured, reporting progress through `on_event`.
+/// `started` is when the command began: the budget counts from there.
+pub fn train(
+    settings: &TrainSettings,
+    started: Instant,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainReport> {
+    settings.check()?;
+    prepare_dir(&settings.out)?;
+    let budget = Budget::new(started, settings.time_budget, settings.max_trials);
+    on_event(Event::Phase(Phase::Load));
+    let plan = Plan::new(settings)?;
+    let mut timings = Timings {
+        load: budget.elapsed(),
+        ..Timings::default()
+    };
+    on_event(Event::Phase(Phase::Encode));
+    let folds = Arc::new(cv::encode_folds(&plan.dataset, &plan.held_out)?);
+    let config = SearchConfig {
+        families: plan.families.clone(),
+        metric: plan.metric,
+        seed: settings.seed,
+        budget: budget.clone(),
+        contamination: plan.contamination,
+    };
+    on_event(Event::Phase(Phase::Search));
+    let outcome = search::run(&plan.dataset, Arc::clone(&folds), &config, on_event);
+    timings.search = budget.elapsed() - timings.load;
+    let (task, labelled) = (plan.dataset.task, plan.dataset.labelled());
+    let leaderboard = Leaderboard::new(task, plan.metric, labelled, &outcome.trials);
+    let best = match final_model::winner(&outcome.trials, &leaderboard) {
+        Ok(best) => best,
+        Err(e) => {
+            // The failed trials' errors are the useful part of such a run.
+            leaderboard.write(&settings.out)?;
+            return Err(e);
+        }
+    };
+    on_event(Event::Phase(Phase::Refit));
+    let meta = final_model::meta(&plan.dataset, best, plan.metric, settings.seed);
+    let validation = plan.validation();
+    let (metric, dataset) = (plan.metric, Arc::new(plan.dataset));
+    let fitted = final_model::final_model(
+        &dataset,
+        best,
+        &outcome,
+        &folds[0],
+        meta,
+        &budget,
+        config.contamination,
+    )?;
+    timings.refit = budget.elapsed() - timings.load - timings.search;
+    let record = RunRecord {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        settings: settings.clone(),
+        task,
+        metric,
+        rows: dataset.inputs.rows,
+        dropped_rows: dataset.dropped_rows,
+        validation,
+        schema: record::schema(&fitted.model.prep),
+        trials: outcome
+            .trials
+            .iter()
+            .filter(|t| !matches!(t.status, Status::Skipped(_)))
+            .count(),
+        best: best.model_id.clone(),
+        final_fit: fitted.fit,
+        timings,
+    };
+    on_event(Event::Phase(Phase::Write));
+    let model = fitted.model;
+    let record = record::write_outputs(settings, &model, &leaderboard, record, &budget)?;
+    Ok(TrainReport {
+        leaderboard,
+        model,
+        record,
+    })
+}

@@ -1,0 +1,127 @@
+//! The plan of a training run, decided from the settings and the loaded
+//! data before any fit: the dataset, the metric, the families that can run,
+//! how rows are held out for validation, and the detectors' contamination.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use super::TrainSettings;
+use crate::data::split::{folds, HOLDOUT_ROWS};
+use crate::data::{self, Dataset, Task};
+use crate::error::{Error, Result};
+use crate::learners::Family;
+use crate::metrics::Metric;
+
+/// Clustering scores on at most this many rows: the silhouette compares
+/// every pair of them.
+pub const CLUSTER_SCORE_ROWS: usize = 2_000;
+
+/// What the run will do.
+#[derive(Debug)]
+pub struct Plan {
+    /// The data, split into inputs and target.
+    pub dataset: Dataset,
+    /// The primary metric.
+    pub metric: Metric,
+    /// Families to search.
+    pub families: Vec<Family>,
+    /// Held-out rows of each validation fold.
+    pub held_out: Vec<Vec<usize>>,
+    /// Share of rows a detector flags (anomaly detection only).
+    pub contamination: Option<f64>,
+}
+
+impl Plan {
+    /// Loads the data and decides the run.
+    pub fn new(s: &TrainSettings) -> Result<Plan> {
+        let dataset = load_dataset(s)?;
+        let metric = metric(s, &dataset)?;
+        let families = families(s, dataset.task, dataset.inputs.rows)?;
+        let held_out = held_out_rows(&dataset, s);
+        let contamination = s.contamination_for(dataset.task);
+        Ok(Plan {
+            dataset,
+            metric,
+            families,
+            held_out,
+            contamination,
+        })
+    }
+
+    /// The validation scheme as `run.json` names it.
+    pub fn validation(&self) -> String {
+        match (self.dataset.task, self.held_out.len()) {
+            (Task::Cluster, _) => format!("all rows, scored on {}", self.held_out[0].len()),
+            (_, 1) => "holdout".into(),
+            (_, k) => format!("{k}-fold"),
+        }
+    }
+}
+
+fn load_dataset(s: &TrainSettings) -> Result<Dataset> {
+    let table = data::load(&s.data)?;
+    match (s.task, &s.target) {
+        (Some(task), _) if !task.is_supervised() => {
+            data::prepare_unsupervised(table, task, s.label.as_deref(), &s.ignore)
+        }
+        (_, Some(target)) => data::prepare(table, target, &s.ignore, s.task),
+        (_, None) => Err(Error::Settings(
+            "--target is required (or --task cluster / --task anomaly, which take none)".into(),
+        )),
+    }
+}
+
+/// The asked metric, or the task's default; it must apply to the task.
+fn metric(s: &TrainSettings, dataset: &Dataset) -> Result<Metric> {
+    let labelled = dataset.labelled();
+    let metric = s
+        .metric
+        .unwrap_or(Metric::default_for(dataset.task, labelled));
+    if !metric.fits(dataset.task, labelled) {
+        return Err(Error::Settings(format!(
+            "metric {metric} does not apply to a{} {} task",
+            if dataset.task.is_supervised() || labelled {
+                ""
+            } else {
+                "n unlabelled"
+            },
+            dataset.task
+        )));
+    }
+    Ok(metric)
+}
+
+fn families(s: &TrainSettings, task: Task, rows: usize) -> Result<Vec<Family>> {
+    let asked: Vec<Family> = if s.families.is_empty() {
+        Family::ALL.to_vec()
+    } else {
+        s.families.clone()
+    };
+    let usable: Vec<Family> = asked.into_iter().filter(|f| f.fits(task, rows)).collect();
+    if usable.is_empty() {
+        return Err(Error::Settings(format!(
+            "none of the chosen families handles a {task} task"
+        )));
+    }
+    Ok(usable)
+}
+
+/// Held-out rows of each fold. Clustering fits on every row and scores a
+/// sample; detectors always get k folds, which stability compares; large
+/// supervised data uses one holdout split.
+fn held_out_rows(data: &Dataset, s: &TrainSettings) -> Vec<Vec<usize>> {
+    let n = data.inputs.rows;
+    match data.task {
+        Task::Cluster => {
+            let mut rows: Vec<usize> = (0..n).collect();
+            let mut rng = rand::rngs::StdRng::seed_from_u64(s.seed);
+            rows.shuffle(&mut rng);
+            rows.truncate(CLUSTER_SCORE_ROWS);
+            rows.sort_unstable();
+            vec![rows]
+        }
+        Task::Anomaly => folds(&data.target, s.folds, s.seed),
+        _ if n > HOLDOUT_ROWS => folds(&data.target, 1, s.seed),
+        _ => folds(&data.target, s.folds, s.seed),
+    }
+}

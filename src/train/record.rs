@@ -1,0 +1,99 @@
+//! The run record (`run.json`) and the writing of a run's outputs.
+
+use serde::Serialize;
+
+use super::TrainSettings;
+use crate::data::Task;
+use crate::error::{Error, Result};
+use crate::leaderboard::Leaderboard;
+use crate::metrics::Metric;
+use crate::model::Model;
+use crate::output::write_atomic;
+use crate::prep::{ColumnKind, Prep};
+use crate::search::Budget;
+
+/// A column of the inferred schema, for `run.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SchemaColumn {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: ColumnKind,
+    /// Features it encodes to.
+    pub features: usize,
+}
+
+/// Seconds spent in each phase.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Reading and preparing data.
+    pub load: f64,
+    /// Encoding folds and searching.
+    pub search: f64,
+    /// Refitting the winner on all rows.
+    pub refit: f64,
+    /// Writing outputs.
+    pub write: f64,
+    /// Whole command.
+    pub total: f64,
+}
+
+/// The record written as `run.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// automl version.
+    pub tool_version: String,
+    /// Settings as given.
+    pub settings: TrainSettings,
+    /// Task used.
+    pub task: Task,
+    /// Primary metric used.
+    pub metric: Metric,
+    /// Rows used for training.
+    pub rows: usize,
+    /// Rows dropped for a missing target.
+    pub dropped_rows: usize,
+    /// Validation scheme: `5-fold` or `holdout`.
+    pub validation: String,
+    /// Inferred input schema.
+    pub schema: Vec<SchemaColumn>,
+    /// Trials run (ok or failed).
+    pub trials: usize,
+    /// Winning model id.
+    pub best: String,
+    /// How the saved model was fitted: on all rows, or (when refitting would
+    /// have overrun the budget) the winner's first-fold model as scored.
+    pub final_fit: String,
+    /// Phase timings.
+    pub timings: Timings,
+}
+
+/// The input schema as `run.json` lists it.
+pub fn schema(prep: &Prep) -> Vec<SchemaColumn> {
+    prep.columns
+        .iter()
+        .map(|c| SchemaColumn {
+            name: c.name.clone(),
+            kind: c.kind,
+            features: c.width(),
+        })
+        .collect()
+}
+
+/// Writes the model, the leaderboard and the run record, timing the write.
+pub fn write_outputs(
+    s: &TrainSettings,
+    model: &Model,
+    board: &Leaderboard,
+    mut record: RunRecord,
+    budget: &Budget,
+) -> Result<RunRecord> {
+    let before = budget.elapsed();
+    model.save(&s.out.join("model.json"))?;
+    board.write(&s.out)?;
+    record.timings.write = budget.elapsed() - before;
+    record.timings.total = budget.elapsed();
+    let json = serde_json::to_string_pretty(&record).map_err(|e| Error::output(&s.out, e))?;
+    write_atomic(&s.out.join("run.json"), json.as_bytes())?;
+    Ok(record)
+}

@@ -1,0 +1,127 @@
+//! What `automl train` is asked to do, validated once: every default and
+//! every check of the training settings lives here, so the command line and
+//! a library caller get the same rules.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::data::Task;
+use crate::error::{Error, Result};
+use crate::learners::Family;
+use crate::metrics::Metric;
+
+/// Cross-validation folds unless told otherwise.
+pub const DEFAULT_FOLDS: usize = 5;
+/// Seed unless told otherwise.
+pub const DEFAULT_SEED: u64 = 42;
+/// Seconds for the whole command when neither a budget nor a trial limit
+/// is given.
+pub const DEFAULT_TIME_BUDGET: f64 = 60.0;
+/// Share of rows flagged when `--contamination` is not given.
+pub const DEFAULT_CONTAMINATION: f64 = 0.05;
+
+/// Everything `automl train` was asked to do.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSettings {
+    /// Data file.
+    pub data: PathBuf,
+    /// Target column (supervised tasks).
+    pub target: Option<String>,
+    /// Column to score clusters or anomaly scores against; never used to fit.
+    pub label: Option<String>,
+    /// Share of training rows a detector flags (anomaly task).
+    pub contamination: Option<f64>,
+    /// Forced task, else inferred.
+    pub task: Option<Task>,
+    /// Columns to drop.
+    pub ignore: Vec<String>,
+    /// Primary metric, else the task's default.
+    pub metric: Option<Metric>,
+    /// CV folds (data over `HOLDOUT_ROWS` rows uses one holdout split).
+    pub folds: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Wall-clock budget in seconds for the whole command.
+    pub time_budget: Option<f64>,
+    /// Most trials to run.
+    pub max_trials: Option<usize>,
+    /// Families to try (empty: all that fit the task).
+    pub families: Vec<Family>,
+    /// Output folder.
+    pub out: PathBuf,
+}
+
+impl TrainSettings {
+    /// The time budget to use: as given; none when only a trial limit is
+    /// given; else the default.
+    pub fn budget_for(time_budget: Option<f64>, max_trials: Option<usize>) -> Option<f64> {
+        match (time_budget, max_trials) {
+            (Some(b), _) => Some(b),
+            (None, Some(_)) => None,
+            (None, None) => Some(DEFAULT_TIME_BUDGET),
+        }
+    }
+
+    /// The output folder to use: as given, else `runs/<data file stem>`.
+    pub fn out_for(out: Option<PathBuf>, data: &Path) -> PathBuf {
+        out.unwrap_or_else(|| {
+            let stem = data
+                .file_stem()
+                .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+            Path::new("runs").join(stem)
+        })
+    }
+
+    /// The share of rows a detector flags, for an anomaly task.
+    pub fn contamination_for(&self, task: Task) -> Option<f64> {
+        (task == Task::Anomaly).then(|| self.contamination.unwrap_or(DEFAULT_CONTAMINATION))
+    }
+
+    /// Refuses settings that contradict each other or are out of range.
+    pub fn check(&self) -> Result<()> {
+        let s = self;
+        let unsupervised = s.task.is_some_and(|t| !t.is_supervised());
+        if unsupervised && s.target.is_some() {
+            return Err(Error::Settings(
+                "clustering and anomaly detection take no --target; use --label COL to score against a column"
+                    .into(),
+            ));
+        }
+        if !unsupervised && s.label.is_some() {
+            return Err(Error::Settings(
+                "--label is for --task cluster or --task anomaly; supervised tasks use --target"
+                    .into(),
+            ));
+        }
+        if let Some(c) = s.contamination {
+            if s.task != Some(Task::Anomaly) {
+                return Err(Error::Settings(
+                    "--contamination is for --task anomaly".into(),
+                ));
+            }
+            if !(c > 0.0 && c < 0.5) {
+                return Err(Error::Settings(format!(
+                    "--contamination must be between 0 and 0.5, not {c}"
+                )));
+            }
+        }
+        if let Some(b) = s.time_budget {
+            if !(b > 0.0 && b.is_finite()) {
+                return Err(Error::Settings(format!(
+                    "--time-budget must be a positive number of seconds, not {b}"
+                )));
+            }
+        }
+        if s.max_trials == Some(0) {
+            return Err(Error::Settings("--max-trials must be at least 1".into()));
+        }
+        if s.folds < 2 {
+            return Err(Error::Settings(format!(
+                "--folds must be at least 2, not {}",
+                s.folds
+            )));
+        }
+        Ok(())
+    }
+}
