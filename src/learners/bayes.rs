@@ -15,6 +15,21 @@ use crate::model::Estimator;
 /// The naive-Bayes adapter.
 pub struct NaiveBayes;
 
+/// Naive Bayes' hyperparameter: the share of the largest feature variance
+/// added to every variance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct BayesParams {
+    var_smoothing: f64,
+}
+
+impl BayesParams {
+    fn decode(p: &Params) -> Result<BayesParams, String> {
+        Ok(BayesParams {
+            var_smoothing: p.real("var_smoothing")?,
+        })
+    }
+}
+
 impl Learner for NaiveBayes {
     fn supports(&self, task: Task) -> bool {
         task.is_classification()
@@ -33,7 +48,8 @@ impl Learner for NaiveBayes {
     }
 
     fn fit(&self, data: &TrainSet<'_>, p: &Params, _seed: u64) -> Result<Estimator, String> {
-        let model = fit_native(data, p.float("var_smoothing"))?;
+        let p = BayesParams::decode(p)?;
+        let model = fit_native(data, p.var_smoothing)?;
         lower(&model, data.d, data.width()).map(Estimator::NaiveBayes)
     }
 }

@@ -15,6 +15,32 @@ use crate::model::Estimator;
 /// The gradient-boosting adapter.
 pub struct Gbdt;
 
+/// Gradient boosting's hyperparameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct GbdtParams {
+    iterations: usize,
+    learning_rate: f64,
+    max_depth: usize,
+    l2: f64,
+    min_leaf_weight: f64,
+    subsample: f64,
+    colsample_bytree: f64,
+}
+
+impl GbdtParams {
+    fn decode(p: &Params) -> Result<GbdtParams, String> {
+        Ok(GbdtParams {
+            iterations: p.count("iterations")?,
+            learning_rate: p.real("learning_rate")?,
+            max_depth: p.count("max_depth")?,
+            l2: p.real("l2")?,
+            min_leaf_weight: p.real("min_leaf_weight")?,
+            subsample: p.real("subsample")?,
+            colsample_bytree: p.real("colsample_bytree")?,
+        })
+    }
+}
+
 impl Learner for Gbdt {
     fn supports(&self, task: Task) -> bool {
         task.is_supervised()
@@ -37,13 +63,17 @@ impl Learner for Gbdt {
     }
 
     fn cost(&self, p: &Params, n: usize, d: usize, k: usize) -> f64 {
+        let Ok(p) = GbdtParams::decode(p) else {
+            return f64::INFINITY;
+        };
         let boosters = if k > 2 { k } else { 1 } as f64;
-        let depth = p.int("max_depth") as f64;
+        let depth = p.max_depth as f64;
         let per_iter = n as f64 * d as f64 * (1.0 + depth / 4.0);
-        boosters * (p.int("iterations") as f64 * per_iter * 3.0 + n as f64 * d as f64 * 40.0)
+        boosters * (p.iterations as f64 * per_iter * 3.0 + n as f64 * d as f64 * 40.0)
     }
 
     fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
+        let p = &GbdtParams::decode(p)?;
         let columns = column_major(data);
         let matrix = Matrix::new(&columns, data.n, data.d);
         let k = data.width();
@@ -78,16 +108,20 @@ impl Learner for Gbdt {
     }
 }
 
-fn configure(p: &Params, objective: ObjectiveType, seed: u64) -> Result<GradientBooster, String> {
+fn configure(
+    p: &GbdtParams,
+    objective: ObjectiveType,
+    seed: u64,
+) -> Result<GradientBooster, String> {
     let booster = GradientBooster::default()
         .set_objective_type(objective)
-        .set_iterations(p.int("iterations").max(1) as usize)
-        .set_learning_rate(p.float("learning_rate") as f32)
-        .set_max_depth(p.int("max_depth").max(1) as usize)
-        .set_l2(p.float("l2") as f32)
-        .set_min_leaf_weight(p.float("min_leaf_weight") as f32)
-        .set_subsample(p.float("subsample") as f32)
-        .set_colsample_bytree(p.float("colsample_bytree"))
+        .set_iterations(p.iterations.max(1))
+        .set_learning_rate(p.learning_rate as f32)
+        .set_max_depth(p.max_depth.max(1))
+        .set_l2(p.l2 as f32)
+        .set_min_leaf_weight(p.min_leaf_weight as f32)
+        .set_subsample(p.subsample as f32)
+        .set_colsample_bytree(p.colsample_bytree)
         .set_seed(seed)
         .set_initialize_base_score(true)
         // Folds already run in parallel; a serial booster also keeps seeded
@@ -202,7 +236,7 @@ mod tests {
             };
             let cols = column_major(&data);
             let m = Matrix::new(&cols, n, d);
-            let mut booster = configure(&p, objective(k), 7).unwrap();
+            let mut booster = configure(&GbdtParams::decode(&p).unwrap(), objective(k), 7).unwrap();
             booster.fit_unweighted(&m, &y, None).unwrap();
             let native = booster.predict(&m, false);
             let Estimator::Trees(lowered) = Gbdt.fit(&data, &p, 7).unwrap() else {

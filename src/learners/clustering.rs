@@ -10,7 +10,7 @@ use rand::SeedableRng;
 
 use super::{calibrate, Learner, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{Dim, Params};
+use crate::learners::space::{choice, Choice, Dim, Params};
 use crate::model::estimator::{Centroids, CorePoints, Mixture};
 use crate::model::Estimator;
 
@@ -29,6 +29,34 @@ fn rng(seed: u64) -> rand::rngs::StdRng {
 /// The k-means adapter.
 pub struct KMeansLearner;
 
+choice! {
+    /// How k-means places its first centroids.
+    Init {
+        /// k-means++ seeding.
+        KMeansPlusPlus = "kmeans++",
+        /// Random rows.
+        Random = "random",
+    }
+}
+
+/// k-means' hyperparameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct KMeansParams {
+    k: usize,
+    n_runs: usize,
+    init: Init,
+}
+
+impl KMeansParams {
+    fn decode(p: &Params) -> Result<KMeansParams, String> {
+        Ok(KMeansParams {
+            k: p.count("k")?,
+            n_runs: p.count("n_runs")?,
+            init: p.option("init")?,
+        })
+    }
+}
+
 impl Learner for KMeansLearner {
     fn supports(&self, task: Task) -> bool {
         !task.is_supervised()
@@ -41,7 +69,7 @@ impl Learner for KMeansLearner {
         vec![
             Dim::int("k", lo, 20, false, 3),
             Dim::int("n_runs", 1, 10, false, 3),
-            Dim::choice("init", &["kmeans++", "random"], 0),
+            Dim::choice("init", Init::NAMES, 0),
         ]
     }
 
@@ -50,20 +78,24 @@ impl Learner for KMeansLearner {
     }
 
     fn cost(&self, p: &Params, n: usize, d: usize, _k: usize) -> f64 {
-        n as f64 * d as f64 * p.int("k") as f64 * p.int("n_runs") as f64 * 60.0
+        let Ok(p) = KMeansParams::decode(p) else {
+            return f64::INFINITY;
+        };
+        n as f64 * d as f64 * p.k as f64 * p.n_runs as f64 * 60.0
     }
 
     fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
-        let k = p.int("k") as usize;
+        let p = KMeansParams::decode(p)?;
+        let k = p.k;
         if k > data.n {
             return Err(format!("k = {k} is more than the {} rows", data.n));
         }
-        let init = match p.choice("init") {
-            "random" => KMeansInit::Random,
-            _ => KMeansInit::KMeansPlusPlus,
+        let init = match p.init {
+            Init::Random => KMeansInit::Random,
+            Init::KMeansPlusPlus => KMeansInit::KMeansPlusPlus,
         };
         let model = KMeans::params_with_rng(k, rng(seed))
-            .n_runs(p.int("n_runs") as usize)
+            .n_runs(p.n_runs)
             .max_n_iterations(300)
             .tolerance(1e-4)
             .init_method(init)
@@ -84,8 +116,36 @@ impl Learner for KMeansLearner {
 /// is exactly the row a detector exists for) and fits full covariances only.
 pub struct MixtureLearner;
 
-/// Covariance shapes the mixture search tries.
-const COVARIANCES: &[&str] = &["full", "diagonal", "spherical"];
+choice! {
+    /// The covariance shape of a mixture's components.
+    Covariance {
+        /// A full matrix.
+        Full = "full",
+        /// Variances only.
+        Diagonal = "diagonal",
+        /// One variance for every feature.
+        Spherical = "spherical",
+    }
+}
+
+/// The mixture's hyperparameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MixtureParams {
+    components: usize,
+    covariance: Covariance,
+    /// Added to every variance.
+    reg_covar: f64,
+}
+
+impl MixtureParams {
+    fn decode(p: &Params) -> Result<MixtureParams, String> {
+        Ok(MixtureParams {
+            components: p.count("components")?,
+            covariance: p.option("covariance")?,
+            reg_covar: p.real("reg_covar")?,
+        })
+    }
+}
 
 impl Learner for MixtureLearner {
     fn supports(&self, task: Task) -> bool {
@@ -96,7 +156,7 @@ impl Learner for MixtureLearner {
         let lo = if task == Task::Anomaly { 1 } else { 2 };
         vec![
             Dim::int("components", lo, 10, false, 2),
-            Dim::choice("covariance", COVARIANCES, 0),
+            Dim::choice("covariance", Covariance::NAMES, 0),
             Dim::float("reg_covar", 1e-6, 0.1, true, 1e-3),
         ]
     }
@@ -106,13 +166,17 @@ impl Learner for MixtureLearner {
     }
 
     fn cost(&self, p: &Params, n: usize, d: usize, _k: usize) -> f64 {
-        let k = p.int("components") as f64;
+        let Ok(p) = MixtureParams::decode(p) else {
+            return f64::INFINITY;
+        };
+        let k = p.components as f64;
         let d = d as f64;
         (n as f64 * k * d * d * 4.0 + k * d * d * d) * 40.0
     }
 
     fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
-        let k = p.int("components") as usize;
+        let p = MixtureParams::decode(p)?;
+        let k = p.components;
         if k > data.n {
             return Err(format!("{k} components is more than the {} rows", data.n));
         }
@@ -126,8 +190,7 @@ impl Learner for MixtureLearner {
         for (r, c) in labels.iter().enumerate() {
             resp[r * k + c] = 1.0;
         }
-        let shape = p.choice("covariance");
-        let reg = p.float("reg_covar");
+        let (shape, reg) = (p.covariance, p.reg_covar);
         let mut mixture = maximise(data, &resp, k, shape, reg)?;
         let mut last = f64::NEG_INFINITY;
         for _ in 0..MAX_EM_ITERATIONS {
@@ -164,7 +227,7 @@ fn maximise(
     data: &TrainSet<'_>,
     resp: &[f64],
     k: usize,
-    shape: &str,
+    shape: Covariance,
     reg: f64,
 ) -> Result<Mixture, String> {
     let (n, d) = (data.n, data.d);
@@ -214,7 +277,7 @@ fn maximise(
 
 /// Turns the lower triangle of summed outer products into the covariance
 /// of `shape`, regularised.
-fn shape_covariance(cov: &mut [f64], d: usize, nk: f64, shape: &str, reg: f64) {
+fn shape_covariance(cov: &mut [f64], d: usize, nk: f64, shape: Covariance, reg: f64) {
     for i in 0..d {
         for j in 0..=i {
             let v = cov[i * d + j] / nk;
@@ -222,12 +285,16 @@ fn shape_covariance(cov: &mut [f64], d: usize, nk: f64, shape: &str, reg: f64) {
             cov[j * d + i] = v;
         }
     }
-    if shape != "full" {
+    if shape != Covariance::Full {
         let diagonal: Vec<f64> = (0..d).map(|i| cov[i * d + i]).collect();
         let mean = diagonal.iter().sum::<f64>() / d.max(1) as f64;
         cov.fill(0.0);
         for (i, v) in diagonal.iter().enumerate() {
-            cov[i * d + i] = if shape == "spherical" { mean } else { *v };
+            cov[i * d + i] = if shape == Covariance::Spherical {
+                mean
+            } else {
+                *v
+            };
         }
     }
     (0..d).for_each(|i| cov[i * d + i] += reg);
@@ -279,6 +346,23 @@ fn invert(a: &[f64], d: usize) -> Result<(Vec<f64>, f64), String> {
 /// (itself included) within eps — the rows that become core points.
 pub struct DbscanLearner;
 
+/// DBSCAN's hyperparameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct DbscanParams {
+    /// Share of rows that are core points; sets the radius.
+    core_share: f64,
+    min_points: usize,
+}
+
+impl DbscanParams {
+    fn decode(p: &Params) -> Result<DbscanParams, String> {
+        Ok(DbscanParams {
+            core_share: p.real("core_share")?,
+            min_points: p.count("min_points")?,
+        })
+    }
+}
+
 impl Learner for DbscanLearner {
     fn supports(&self, task: Task) -> bool {
         task == Task::Cluster
@@ -304,11 +388,12 @@ impl Learner for DbscanLearner {
     }
 
     fn fit(&self, data: &TrainSet<'_>, p: &Params, _seed: u64) -> Result<Estimator, String> {
-        let min_points = (p.int("min_points") as usize).min(data.n);
+        let p = DbscanParams::decode(p)?;
+        let min_points = p.min_points.min(data.n);
         let reach = core_distances(data, min_points);
         let mut sorted = reach.clone();
         sorted.sort_by(f64::total_cmp);
-        let at = ((p.float("core_share") * data.n as f64).ceil() as usize).clamp(1, data.n);
+        let at = ((p.core_share * data.n as f64).ceil() as usize).clamp(1, data.n);
         // A hair above the quantile, so a distance computed in another order
         // (linfa's neighbour index) can't fall on the other side of it.
         let eps = sorted[at - 1] * (1.0 + 1e-9) + f64::MIN_POSITIVE;
@@ -406,7 +491,7 @@ mod tests {
         }
         let target = Target::Unlabelled(200);
         let data = set(&x, 200, 2, &target);
-        for (i, shape) in COVARIANCES.iter().enumerate() {
+        for (i, shape) in Covariance::NAMES.iter().enumerate() {
             let u = i as f64 / 2.0;
             let p = Params::decode(&MixtureLearner.space(Task::Cluster), &[0.0, u, 0.5]);
             assert_eq!(p.choice("covariance"), *shape);

@@ -20,6 +20,27 @@ use crate::model::Estimator;
 /// The random-forest adapter.
 pub struct RandomForest;
 
+/// The random forest's hyperparameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ForestParams {
+    trees: usize,
+    max_depth: usize,
+    min_samples_leaf: usize,
+    /// Share of the features tried at each split.
+    max_features: f64,
+}
+
+impl ForestParams {
+    fn decode(p: &Params) -> Result<ForestParams, String> {
+        Ok(ForestParams {
+            trees: p.count("trees")?,
+            max_depth: p.count("max_depth")?,
+            min_samples_leaf: p.count("min_samples_leaf")?,
+            max_features: p.real("max_features")?,
+        })
+    }
+}
+
 impl Learner for RandomForest {
     fn supports(&self, task: Task) -> bool {
         task.is_supervised()
@@ -39,12 +60,16 @@ impl Learner for RandomForest {
     }
 
     fn cost(&self, p: &Params, n: usize, d: usize, _k: usize) -> f64 {
-        let m = features_per_split(p, d) as f64;
-        let depth = (p.int("max_depth") as f64).min((n.max(2) as f64).log2());
-        p.int("trees") as f64 * n as f64 * m * depth * 60.0
+        let Ok(p) = ForestParams::decode(p) else {
+            return f64::INFINITY;
+        };
+        let m = features_per_split(&p, d) as f64;
+        let depth = (p.max_depth as f64).min((n.max(2) as f64).log2());
+        p.trees as f64 * n as f64 * m * depth * 60.0
     }
 
     fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
+        let p = &ForestParams::decode(p)?;
         let x = matrix(data)?;
         if data.width() == 1 {
             fit_regressor(data, &x, p, seed)
@@ -54,8 +79,8 @@ impl Learner for RandomForest {
     }
 }
 
-fn features_per_split(p: &Params, d: usize) -> usize {
-    ((p.float("max_features") * d as f64).round() as usize).clamp(1, d.max(1))
+fn features_per_split(p: &ForestParams, d: usize) -> usize {
+    ((p.max_features * d as f64).round() as usize).clamp(1, d.max(1))
 }
 
 /// Row-major features as smartcore's dense matrix.
@@ -66,7 +91,7 @@ pub(crate) fn matrix(data: &TrainSet<'_>) -> Result<DenseMatrix<f64>, String> {
 fn fit_classifier(
     data: &TrainSet<'_>,
     x: &DenseMatrix<f64>,
-    p: &Params,
+    p: &ForestParams,
     seed: u64,
 ) -> Result<Estimator, String> {
     let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
@@ -84,12 +109,12 @@ fn fit_classifier(
     }))
 }
 
-fn classifier_params(p: &Params, d: usize, seed: u64) -> RandomForestClassifierParameters {
+fn classifier_params(p: &ForestParams, d: usize, seed: u64) -> RandomForestClassifierParameters {
     RandomForestClassifierParameters {
-        max_depth: Some(p.int("max_depth") as u16),
-        min_samples_leaf: p.int("min_samples_leaf") as usize,
+        max_depth: Some(p.max_depth as u16),
+        min_samples_leaf: p.min_samples_leaf,
         min_samples_split: 2,
-        n_trees: p.int("trees") as u16,
+        n_trees: p.trees as u16,
         m: Some(features_per_split(p, d)),
         keep_samples: false,
         seed,
@@ -109,15 +134,15 @@ fn read_classifier_trees<T: serde::Serialize>(model: &T) -> Result<Vec<RawTree>,
 fn fit_regressor(
     data: &TrainSet<'_>,
     x: &DenseMatrix<f64>,
-    p: &Params,
+    p: &ForestParams,
     seed: u64,
 ) -> Result<Estimator, String> {
     let y = data.values().to_vec();
     let params = RandomForestRegressorParameters {
-        max_depth: Some(p.int("max_depth") as u16),
-        min_samples_leaf: p.int("min_samples_leaf") as usize,
+        max_depth: Some(p.max_depth as u16),
+        min_samples_leaf: p.min_samples_leaf,
         min_samples_split: 2,
-        n_trees: p.int("trees") as usize,
+        n_trees: p.trees,
         m: Some(features_per_split(p, data.d)),
         keep_samples: false,
         seed,
@@ -211,8 +236,12 @@ mod tests {
         };
         let m = matrix(&data).unwrap();
         let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
-        let model =
-            RandomForestClassifier::fit(&m, &y, classifier_params(&params(), d, 3)).unwrap();
+        let model = RandomForestClassifier::fit(
+            &m,
+            &y,
+            classifier_params(&ForestParams::decode(&params()).unwrap(), d, 3),
+        )
+        .unwrap();
         let native = model.predict(&m).unwrap();
         let trees: Vec<_> = read_classifier_trees(&model)
             .unwrap()
@@ -258,7 +287,7 @@ mod tests {
             min_samples_leaf: p.int("min_samples_leaf") as usize,
             min_samples_split: 2,
             n_trees: p.int("trees") as usize,
-            m: Some(features_per_split(&p, d)),
+            m: Some(features_per_split(&ForestParams::decode(&p).unwrap(), d)),
             keep_samples: false,
             seed: 5,
         };

@@ -16,6 +16,26 @@ use crate::model::Estimator;
 /// The isolation-forest adapter.
 pub struct IsolationForest;
 
+/// The isolation forest's hyperparameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct IsolationParams {
+    trees: usize,
+    /// Rows each tree is grown on (psi).
+    sample_size: usize,
+    /// Share of the features each tree may split on.
+    max_features: f64,
+}
+
+impl IsolationParams {
+    fn decode(p: &Params) -> Result<IsolationParams, String> {
+        Ok(IsolationParams {
+            trees: p.count("trees")?,
+            sample_size: p.count("sample_size")?,
+            max_features: p.real("max_features")?,
+        })
+    }
+}
+
 impl Learner for IsolationForest {
     fn supports(&self, task: Task) -> bool {
         task == Task::Anomaly
@@ -34,8 +54,11 @@ impl Learner for IsolationForest {
     }
 
     fn cost(&self, p: &Params, n: usize, _d: usize, _k: usize) -> f64 {
-        let trees = p.int("trees") as f64;
-        let psi = (p.int("sample_size") as f64).min(n as f64).max(2.0);
+        let Ok(p) = IsolationParams::decode(p) else {
+            return f64::INFINITY;
+        };
+        let trees = p.trees as f64;
+        let psi = (p.sample_size as f64).min(n as f64).max(2.0);
         trees * (psi * psi.log2() * 40.0 + n as f64 * psi.log2() * 10.0)
     }
 
@@ -43,13 +66,14 @@ impl Learner for IsolationForest {
         if data.n < 2 {
             return Err("an isolation forest needs at least two rows".into());
         }
-        let psi = (p.int("sample_size") as usize).min(data.n);
-        let features = ((p.float("max_features") * data.d as f64).ceil() as usize).clamp(1, data.d);
+        let p = IsolationParams::decode(p)?;
+        let psi = p.sample_size.min(data.n);
+        let features = ((p.max_features * data.d as f64).ceil() as usize).clamp(1, data.d);
         let depth_limit = (psi as f64).log2().ceil() as usize;
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut all: Vec<usize> = (0..data.n).collect();
         let mut columns: Vec<usize> = (0..data.d).collect();
-        let trees = (0..p.int("trees"))
+        let trees = (0..p.trees)
             .map(|_| {
                 let (sample, _) = all.partial_shuffle(&mut rng, psi);
                 let mut rows = sample.to_vec();

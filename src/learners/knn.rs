@@ -9,7 +9,7 @@ use smartcore::neighbors::KNNWeightFunction;
 use super::forest::matrix;
 use super::{Learner, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{Dim, Params};
+use crate::learners::space::{Choice, Dim, Params};
 use crate::model::estimator::{Neighbors, Weighting};
 use crate::model::Estimator;
 
@@ -24,7 +24,7 @@ impl Learner for Knn {
     fn space(&self, _task: Task) -> Vec<Dim> {
         vec![
             Dim::int("k", 1, 50, true, 5),
-            Dim::choice("weights", &["uniform", "distance"], 0),
+            Dim::choice("weights", Weighting::NAMES, 0),
         ]
     }
 
@@ -40,8 +40,9 @@ impl Learner for Knn {
     fn fit(&self, data: &TrainSet<'_>, p: &Params, _seed: u64) -> Result<Estimator, String> {
         // smartcore is fitted too, so a data set it refuses fails the trial
         // the same way; its index is not needed for scoring.
+        let p = &KnnParams::decode(p)?;
         let x = matrix(data)?;
-        let weighting = weighting(p);
+        let weighting = p.weights;
         if data.width() == 1 {
             KNNRegressor::fit(&x, &data.values().to_vec(), regressor_params(p))
                 .map_err(|e| e.to_string())?;
@@ -55,7 +56,7 @@ impl Learner for Knn {
             data.classes().iter().map(|&c| c as f64).collect()
         };
         Ok(Estimator::Neighbors(Neighbors {
-            k: p.int("k").max(1) as usize,
+            k: p.k.max(1),
             weighting,
             points: data.x.to_vec(),
             targets,
@@ -63,34 +64,48 @@ impl Learner for Knn {
     }
 }
 
-fn weighting(p: &Params) -> Weighting {
-    if p.choice("weights") == "distance" {
-        Weighting::Distance
-    } else {
-        Weighting::Uniform
+// The kernels' weighting is the choice itself.
+impl Choice for Weighting {
+    const NAMES: &'static [&'static str] = &["uniform", "distance"];
+    const ALL: &'static [Self] = &[Weighting::Uniform, Weighting::Distance];
+}
+
+/// kNN's hyperparameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct KnnParams {
+    k: usize,
+    weights: Weighting,
+}
+
+impl KnnParams {
+    fn decode(p: &Params) -> Result<KnnParams, String> {
+        Ok(KnnParams {
+            k: p.count("k")?,
+            weights: p.option("weights")?,
+        })
     }
 }
 
-fn native_weight(p: &Params) -> KNNWeightFunction {
-    match weighting(p) {
+fn native_weight(p: &KnnParams) -> KNNWeightFunction {
+    match p.weights {
         Weighting::Distance => KNNWeightFunction::Distance,
         Weighting::Uniform => KNNWeightFunction::Uniform,
     }
 }
 
 fn classifier_params(
-    p: &Params,
+    p: &KnnParams,
 ) -> KNNClassifierParameters<f64, smartcore::metrics::distance::euclidian::Euclidian<f64>> {
     KNNClassifierParameters::default()
-        .with_k(p.int("k").max(1) as usize)
+        .with_k(p.k.max(1))
         .with_weight(native_weight(p))
 }
 
 fn regressor_params(
-    p: &Params,
+    p: &KnnParams,
 ) -> KNNRegressorParameters<f64, smartcore::metrics::distance::euclidian::Euclidian<f64>> {
     KNNRegressorParameters::default()
-        .with_k(p.int("k").max(1) as usize)
+        .with_k(p.k.max(1))
         .with_weight(native_weight(p))
 }
 
@@ -121,10 +136,11 @@ mod tests {
             let p = params(k, w);
             let m = matrix(&data).unwrap();
             let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
-            let native = KNNClassifier::fit(&m, &y, classifier_params(&p))
-                .unwrap()
-                .predict(&m)
-                .unwrap();
+            let native =
+                KNNClassifier::fit(&m, &y, classifier_params(&KnnParams::decode(&p).unwrap()))
+                    .unwrap()
+                    .predict(&m)
+                    .unwrap();
             let est = Knn.fit(&data, &p, 0).unwrap();
             testdata::assert_classes(&est, &x, d, data.width(), &native, &format!("k={k} {w}"));
         }
@@ -142,10 +158,14 @@ mod tests {
         };
         let p = params(7, "uniform");
         let m = matrix(&data).unwrap();
-        let native = KNNRegressor::fit(&m, &data.values().to_vec(), regressor_params(&p))
-            .unwrap()
-            .predict(&m)
-            .unwrap();
+        let native = KNNRegressor::fit(
+            &m,
+            &data.values().to_vec(),
+            regressor_params(&KnnParams::decode(&p).unwrap()),
+        )
+        .unwrap()
+        .predict(&m)
+        .unwrap();
         let est = Knn.fit(&data, &p, 0).unwrap();
         testdata::assert_values(&est, &x, d, &native, "lowered model");
     }

@@ -21,6 +21,27 @@ pub struct LinearModel;
 /// share underflows to exactly zero.
 const ABSENT: f64 = -1e30;
 
+/// The linear models' hyperparameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LinearParams {
+    /// Penalty strength.
+    alpha: f64,
+    /// Elastic net's mix of L1 in the penalty (regression only).
+    l1_ratio: Option<f64>,
+}
+
+impl LinearParams {
+    fn decode(p: &Params) -> Result<LinearParams, String> {
+        Ok(LinearParams {
+            alpha: p.real("alpha")?,
+            l1_ratio: match p.0.contains_key("l1_ratio") {
+                true => Some(p.real("l1_ratio")?),
+                false => None,
+            },
+        })
+    }
+}
+
 impl Learner for LinearModel {
     fn supports(&self, task: Task) -> bool {
         task.is_supervised()
@@ -46,6 +67,7 @@ impl Learner for LinearModel {
     }
 
     fn fit(&self, data: &TrainSet<'_>, p: &Params, _seed: u64) -> Result<Estimator, String> {
+        let p = &LinearParams::decode(p)?;
         let x = matrix(data)?;
         if data.width() == 1 {
             fit_elastic_net(data, &x, p)
@@ -55,10 +77,10 @@ impl Learner for LinearModel {
     }
 }
 
-fn elastic_params(p: &Params) -> ElasticNetParameters {
+fn elastic_params(p: &LinearParams) -> ElasticNetParameters {
     ElasticNetParameters {
-        alpha: p.float("alpha"),
-        l1_ratio: p.float("l1_ratio"),
+        alpha: p.alpha,
+        l1_ratio: p.l1_ratio.unwrap_or(0.0),
         normalize: false,
         ..Default::default()
     }
@@ -67,7 +89,7 @@ fn elastic_params(p: &Params) -> ElasticNetParameters {
 fn fit_elastic_net(
     data: &TrainSet<'_>,
     x: &DenseMatrix<f64>,
-    p: &Params,
+    p: &LinearParams,
 ) -> Result<Estimator, String> {
     let y = data.values().to_vec();
     let model = ElasticNet::fit(x, &y, elastic_params(p)).map_err(|e| e.to_string())?;
@@ -81,10 +103,10 @@ fn fit_elastic_net(
 fn fit_logistic(
     data: &TrainSet<'_>,
     x: &DenseMatrix<f64>,
-    p: &Params,
+    p: &LinearParams,
 ) -> Result<Estimator, String> {
     let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
-    let params = LogisticRegressionParameters::default().with_alpha(p.float("alpha"));
+    let params = LogisticRegressionParameters::default().with_alpha(p.alpha);
     let model = LogisticRegression::fit(x, &y, params).map_err(|e| e.to_string())?;
     let classes: Vec<usize> = model.classes().iter().map(|&c| c as usize).collect();
     let (w, b) = (flat(model.coefficients()), flat(model.intercept()));
@@ -183,10 +205,14 @@ mod tests {
         p.0.insert("alpha".into(), crate::learners::space::Param::Float(0.05));
         p.0.insert("l1_ratio".into(), crate::learners::space::Param::Float(0.3));
         let m = matrix(&data).unwrap();
-        let native = ElasticNet::fit(&m, &data.values().to_vec(), elastic_params(&p))
-            .unwrap()
-            .predict(&m)
-            .unwrap();
+        let native = ElasticNet::fit(
+            &m,
+            &data.values().to_vec(),
+            elastic_params(&LinearParams::decode(&p).unwrap()),
+        )
+        .unwrap()
+        .predict(&m)
+        .unwrap();
         let est = LinearModel.fit(&data, &p, 0).unwrap();
         testdata::assert_values(&est, &x, d, &native, "lowered model");
     }

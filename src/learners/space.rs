@@ -1,6 +1,9 @@
 //! Hyperparameter spaces: each learner declares its dimensions with a range,
 //! a scale and a low-cost starting value. The search moves in the unit cube
-//! and decodes points into concrete `Params`.
+//! and decodes points into concrete `Params`; each family then reads those
+//! into its own typed parameter struct through the checked getters here
+//! (`count`, `real`, `option`), which refuse a missing or mistyped name
+//! instead of guessing, and choices become enums (`Choice`).
 
 use std::collections::BTreeMap;
 
@@ -131,25 +134,54 @@ impl Params {
         )
     }
 
-    /// An integer value (0 when absent, which a learner's space rules out).
+    /// A whole number of at least 0 (counts, depths, sizes).
+    pub fn count(&self, name: &str) -> Result<usize, String> {
+        match self.0.get(name) {
+            Some(Param::Int(v)) => {
+                usize::try_from(*v).map_err(|_| format!("hyperparameter {name}={v} is negative"))
+            }
+            other => Err(missing(name, other, "a whole number")),
+        }
+    }
+
+    /// A finite real number (an integer value reads as one).
+    pub fn real(&self, name: &str) -> Result<f64, String> {
+        match self.0.get(name) {
+            Some(Param::Float(v)) if v.is_finite() => Ok(*v),
+            Some(Param::Int(v)) => Ok(*v as f64),
+            other => Err(missing(name, other, "a finite number")),
+        }
+    }
+
+    /// One of a choice's options.
+    pub fn option<C: Choice>(&self, name: &str) -> Result<C, String> {
+        match self.0.get(name) {
+            Some(Param::Choice(s)) => C::NAMES
+                .iter()
+                .position(|n| n == s)
+                .map(|i| C::ALL[i])
+                .ok_or_else(|| format!("hyperparameter {name}={s} is not one of {:?}", C::NAMES)),
+            other => Err(missing(name, other, "a choice")),
+        }
+    }
+
+    /// An integer value, unchecked (tests).
+    #[cfg(test)]
     pub fn int(&self, name: &str) -> i64 {
         match self.0.get(name) {
             Some(Param::Int(v)) => *v,
-            Some(Param::Float(v)) => *v as i64,
             _ => 0,
         }
     }
 
-    /// A real value.
+    /// A real value, unchecked (tests).
+    #[cfg(test)]
     pub fn float(&self, name: &str) -> f64 {
-        match self.0.get(name) {
-            Some(Param::Float(v)) => *v,
-            Some(Param::Int(v)) => *v as f64,
-            _ => 0.0,
-        }
+        self.real(name).unwrap_or(0.0)
     }
 
-    /// A choice value.
+    /// A choice's name, unchecked (tests).
+    #[cfg(test)]
     pub fn choice(&self, name: &str) -> &str {
         match self.0.get(name) {
             Some(Param::Choice(s)) => s,
@@ -184,6 +216,39 @@ impl Params {
     }
 }
 
+/// Why a hyperparameter could not be read as `wanted`.
+fn missing(name: &str, found: Option<&Param>, wanted: &str) -> String {
+    match found {
+        None => format!("hyperparameter {name} is missing"),
+        Some(p) => format!("hyperparameter {name}={p:?} is not {wanted}"),
+    }
+}
+
+/// The options of a choice hyperparameter, as an enum.
+pub trait Choice: Sized + Copy + 'static {
+    /// Option names, in the order the space lists them.
+    const NAMES: &'static [&'static str];
+    /// The options, parallel to `NAMES`.
+    const ALL: &'static [Self];
+}
+
+/// Declares a choice enum with its option names.
+macro_rules! choice {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+        }
+
+        impl $crate::learners::space::Choice for $name {
+            const NAMES: &'static [&'static str] = &[$($text),*];
+            const ALL: &'static [Self] = &[$($name::$variant),*];
+        }
+    };
+}
+pub(crate) use choice;
+
 /// A float to 4 significant digits.
 pub fn short(f: f64) -> String {
     if f == 0.0 || !f.is_finite() {
@@ -214,5 +279,34 @@ mod tests {
         assert_eq!(p.int("trees"), 8);
         assert!((p.float("lr") - 0.1).abs() < 1e-12);
         assert_eq!(p.choice("c"), "b");
+    }
+
+    choice! {
+        /// A test choice.
+        Colour {
+            /// Red.
+            Red = "red",
+            /// Blue.
+            Blue = "blue",
+        }
+    }
+
+    #[test]
+    fn checked_getters_refuse_missing_and_mistyped_names() {
+        let space = [
+            Dim::int("trees", 4, 1000, true, 8),
+            Dim::choice("colour", Colour::NAMES, 1),
+        ];
+        let init: Vec<f64> = space.iter().map(|d| d.init).collect();
+        let p = Params::decode(&space, &init);
+        assert_eq!(p.count("trees"), Ok(8));
+        assert_eq!(p.option::<Colour>("colour"), Ok(Colour::Blue));
+        assert_eq!(p.count("tress"), Err("hyperparameter tress is missing".into()));
+        assert!(p.real("colour").unwrap_err().contains("is not a finite number"));
+        let mut odd = p.clone();
+        odd.0.insert("colour".into(), Param::Choice("green".into()));
+        odd.0.insert("trees".into(), Param::Int(-1));
+        assert!(odd.option::<Colour>("colour").unwrap_err().contains("not one of"));
+        assert!(odd.count("trees").unwrap_err().contains("negative"));
     }
 }

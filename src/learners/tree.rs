@@ -13,12 +13,44 @@ use super::forest::{matrix, read_tree};
 use super::serde_read::{field, numbers};
 use super::{Learner, RawTree, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{Dim, Params};
+use crate::learners::space::{choice, Choice, Dim, Params};
 use crate::model::estimator::{Combine, Link, TreeEnsemble};
 use crate::model::Estimator;
 
 /// The decision-tree adapter.
 pub struct DecisionTree;
+
+choice! {
+    /// How a classification tree scores a split.
+    Criterion {
+        /// Gini impurity.
+        Gini = "gini",
+        /// Entropy (information gain).
+        Entropy = "entropy",
+    }
+}
+
+/// The decision tree's hyperparameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct TreeParams {
+    max_depth: usize,
+    min_samples_leaf: usize,
+    /// Classification only.
+    criterion: Option<Criterion>,
+}
+
+impl TreeParams {
+    fn decode(p: &Params) -> Result<TreeParams, String> {
+        Ok(TreeParams {
+            max_depth: p.count("max_depth")?,
+            min_samples_leaf: p.count("min_samples_leaf")?,
+            criterion: match p.0.contains_key("criterion") {
+                true => Some(p.option("criterion")?),
+                false => None,
+            },
+        })
+    }
+}
 
 impl Learner for DecisionTree {
     fn supports(&self, task: Task) -> bool {
@@ -31,7 +63,7 @@ impl Learner for DecisionTree {
             Dim::int("min_samples_leaf", 1, 64, true, 1),
         ];
         if task.is_classification() {
-            dims.push(Dim::choice("criterion", &["gini", "entropy"], 0));
+            dims.push(Dim::choice("criterion", Criterion::NAMES, 0));
         }
         dims
     }
@@ -41,11 +73,15 @@ impl Learner for DecisionTree {
     }
 
     fn cost(&self, p: &Params, n: usize, d: usize, _k: usize) -> f64 {
-        let depth = (p.int("max_depth") as f64).min((n.max(2) as f64).log2());
+        let Ok(p) = TreeParams::decode(p) else {
+            return f64::INFINITY;
+        };
+        let depth = (p.max_depth as f64).min((n.max(2) as f64).log2());
         n as f64 * d as f64 * depth * 40.0
     }
 
     fn fit(&self, data: &TrainSet<'_>, p: &Params, _seed: u64) -> Result<Estimator, String> {
+        let p = &TreeParams::decode(p)?;
         let tree = if data.width() == 1 {
             fit_regressor(data, p)?.with_leaf_values(0)
         } else {
@@ -60,21 +96,20 @@ impl Learner for DecisionTree {
     }
 }
 
-fn classifier_params(p: &Params) -> DecisionTreeClassifierParameters {
+fn classifier_params(p: &TreeParams) -> DecisionTreeClassifierParameters {
     DecisionTreeClassifierParameters {
-        criterion: if p.choice("criterion") == "entropy" {
-            SplitCriterion::Entropy
-        } else {
-            SplitCriterion::Gini
+        criterion: match p.criterion {
+            Some(Criterion::Entropy) => SplitCriterion::Entropy,
+            Some(Criterion::Gini) | None => SplitCriterion::Gini,
         },
-        max_depth: Some(p.int("max_depth").max(1) as u16),
-        min_samples_leaf: p.int("min_samples_leaf").max(1) as usize,
+        max_depth: Some(p.max_depth.max(1) as u16),
+        min_samples_leaf: p.min_samples_leaf.max(1),
         min_samples_split: 2,
         seed: Some(0),
     }
 }
 
-fn fit_classifier(data: &TrainSet<'_>, p: &Params) -> Result<RawTree, String> {
+fn fit_classifier(data: &TrainSet<'_>, p: &TreeParams) -> Result<RawTree, String> {
     let x = matrix(data)?;
     let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
     let model =
@@ -84,16 +119,16 @@ fn fit_classifier(data: &TrainSet<'_>, p: &Params) -> Result<RawTree, String> {
     read_tree(&v, Some(&classes))
 }
 
-fn regressor_params(p: &Params) -> DecisionTreeRegressorParameters {
+fn regressor_params(p: &TreeParams) -> DecisionTreeRegressorParameters {
     DecisionTreeRegressorParameters {
-        max_depth: Some(p.int("max_depth").max(1) as u16),
-        min_samples_leaf: p.int("min_samples_leaf").max(1) as usize,
+        max_depth: Some(p.max_depth.max(1) as u16),
+        min_samples_leaf: p.min_samples_leaf.max(1),
         min_samples_split: 2,
         seed: None,
     }
 }
 
-fn fit_regressor(data: &TrainSet<'_>, p: &Params) -> Result<RawTree, String> {
+fn fit_regressor(data: &TrainSet<'_>, p: &TreeParams) -> Result<RawTree, String> {
     let x = matrix(data)?;
     let y = data.values().to_vec();
     let model =
@@ -126,11 +161,17 @@ mod tests {
         let p = params(task);
         let m = matrix(&data).unwrap();
         let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
-        let native = DecisionTreeClassifier::fit(&m, &y, classifier_params(&p))
+        let native = DecisionTreeClassifier::fit(
+            &m,
+            &y,
+            classifier_params(&TreeParams::decode(&p).unwrap()),
+        )
+        .unwrap()
+        .predict(&m)
+        .unwrap();
+        let tree = fit_classifier(&data, &TreeParams::decode(&p).unwrap())
             .unwrap()
-            .predict(&m)
-            .unwrap();
-        let tree = fit_classifier(&data, &p).unwrap().with_votes(3);
+            .with_votes(3);
         for (r, row) in x.chunks(d).enumerate() {
             let leaf = tree.leaf(row);
             let class = crate::model::argmax(&tree.values[leaf * 3..leaf * 3 + 3]);
@@ -150,10 +191,14 @@ mod tests {
         };
         let p = params(task);
         let m = matrix(&data).unwrap();
-        let native = DecisionTreeRegressor::fit(&m, &data.values().to_vec(), regressor_params(&p))
-            .unwrap()
-            .predict(&m)
-            .unwrap();
+        let native = DecisionTreeRegressor::fit(
+            &m,
+            &data.values().to_vec(),
+            regressor_params(&TreeParams::decode(&p).unwrap()),
+        )
+        .unwrap()
+        .predict(&m)
+        .unwrap();
         let est = DecisionTree.fit(&data, &p, 0).unwrap();
         let mut out = [0.0];
         for (r, row) in x.chunks(d).enumerate() {
