@@ -301,12 +301,21 @@ mod tests {
         let p = Params::decode(&space, &init);
         assert_eq!(p.count("trees"), Ok(8));
         assert_eq!(p.option::<Colour>("colour"), Ok(Colour::Blue));
-        assert_eq!(p.count("tress"), Err("hyperparameter tress is missing".into()));
-        assert!(p.real("colour").unwrap_err().contains("is not a finite number"));
+        assert_eq!(
+            p.count("tress"),
+            Err("hyperparameter tress is missing".into())
+        );
+        assert!(p
+            .real("colour")
+            .unwrap_err()
+            .contains("is not a finite number"));
         let mut odd = p.clone();
         odd.0.insert("colour".into(), Param::Choice("green".into()));
         odd.0.insert("trees".into(), Param::Int(-1));
-        assert!(odd.option::<Colour>("colour").unwrap_err().contains("not one of"));
+        assert!(odd
+            .option::<Colour>("colour")
+            .unwrap_err()
+            .contains("not one of"));
         assert!(odd.count("trees").unwrap_err().contains("negative"));
     }
 }
