@@ -12,7 +12,26 @@ use crate::model::Model;
 
 const CARGO_TOML: &str = include_str!("../../templates/kafka-consumer/Cargo.toml.j2");
 const README: &str = include_str!("../../templates/kafka-consumer/README.md.j2");
-const MAIN_RS: &str = include_str!("../../templates/kafka-consumer/src/main.rs.j2");
+/// The consumer's sources: plain Rust that its user owns; only the model
+/// module is generated.
+const SOURCES: [(&str, &str); 4] = [
+    (
+        "src/main.rs",
+        include_str!("../../templates/kafka-consumer/src/main.rs"),
+    ),
+    (
+        "src/settings.rs",
+        include_str!("../../templates/kafka-consumer/src/settings.rs"),
+    ),
+    (
+        "src/record.rs",
+        include_str!("../../templates/kafka-consumer/src/record.rs"),
+    ),
+    (
+        "src/delivery.rs",
+        include_str!("../../templates/kafka-consumer/src/delivery.rs"),
+    ),
+];
 
 /// Writes the consumer project into `dir`, which must not exist yet.
 pub fn write_project(model: &Model, model_json: &[u8], dir: &Path) -> Result<()> {
@@ -78,7 +97,6 @@ fn render(model: &Model, model_json: &[u8], name: &str) -> Result<Vec<(&'static 
     };
     env.add_template("Cargo.toml", CARGO_TOML).map_err(fail)?;
     env.add_template("README.md", README).map_err(fail)?;
-    env.add_template("main.rs", MAIN_RS).map_err(fail)?;
     let ctx = context! {
         name => name,
         version => env!("CARGO_PKG_VERSION"),
@@ -98,13 +116,14 @@ fn render(model: &Model, model_json: &[u8], name: &str) -> Result<Vec<(&'static 
         text.push('\n');
         Ok(text)
     };
-    Ok(vec![
+    let mut files = vec![
         ("Cargo.toml", render("Cargo.toml")?),
         ("README.md", render("README.md")?),
-        ("src/main.rs", render("main.rs")?),
         ("src/model.rs", super::rust::generate(model, model_json)?),
         (".gitignore", "/target\n".to_string()),
-    ])
+    ];
+    files.extend(SOURCES.iter().map(|(path, text)| (*path, text.to_string())));
+    Ok(files)
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ pub fn generate(model: &Model, model_json: &[u8]) -> Result<String> {
         model_id => comment_text(&model.meta.model_id),
         family => comment_text(&model.meta.family),
         task => model.task.to_string(),
+        task_literal => lit(&model.task.to_string()),
         model_id_literal => lit(&model_id(model, model_json)),
         n_inputs => model.prep.columns.len(),
         input_columns => list(model.prep.columns.iter().map(|c| lit(&c.name))),

@@ -69,8 +69,9 @@ fn detector() -> &'static Scorer {
     })
 }
 
-/// Exports `model` as a consumer project `name`, builds it and runs its
-/// own tests.
+/// Exports `model` as a consumer project `name`, checks that it is
+/// rustfmt- and clippy-clean (`-D warnings`), builds it and runs its own
+/// tests.
 fn build(dir: tempfile::TempDir, model: &Path, name: &str) -> Scorer {
     let project = dir.path().join(name);
     automl()
@@ -82,9 +83,26 @@ fn build(dir: tempfile::TempDir, model: &Path, name: &str) -> Scorer {
         .success();
     // One shared target folder, so librdkafka is compiled once per machine.
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/kafka-consumer");
-    for (command, failure) in [("build", "does not build"), ("test", "fails its own tests")] {
+    let steps: [(&[&str], &str); 4] = [
+        (&["fmt", "--check"], "is not rustfmt-clean"),
+        (
+            &[
+                "clippy",
+                "--release",
+                "--quiet",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            "is not clippy-clean",
+        ),
+        (&["build", "--release", "--quiet"], "does not build"),
+        (&["test", "--release", "--quiet"], "fails its own tests"),
+    ];
+    for (args, failure) in steps {
         let status = Command::new("cargo")
-            .args([command, "--release", "--quiet"])
+            .args(args)
             .current_dir(&project)
             .env("CARGO_TARGET_DIR", &target)
             .status()

@@ -16,6 +16,9 @@
 /// Model identity: family, trial and a hash of the model file.
 pub const MODEL_ID: &str = "decision_tree-1 7eee13e4f34b98eb";
 
+/// The task: binary, multiclass, regression, cluster or anomaly.
+pub const TASK: &str = "multiclass";
+
 /// The input columns, in the order `predict` takes them.
 pub const INPUT_COLUMNS: [&str; 4] = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"];
 
@@ -48,6 +51,68 @@ pub struct Prediction {
     pub class: &'static str,
     /// Probability of each class, in `CLASSES` order.
     pub probabilities: [f64; 3],
+}
+
+impl Prediction {
+    /// Writes the prediction as JSON object members, without the braces,
+    /// so a caller can add its own (a Kafka consumer adds the model id and
+    /// the source offset). Non-finite numbers are written as `null`.
+    pub fn write_json(&self, out: &mut String) {
+        out.push_str("\"prediction\":");
+        json_text(out, self.class);
+        out.push_str(",\"probabilities\":{");
+        for (i, (class, p)) in CLASSES.iter().zip(self.probabilities).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            json_text(out, class);
+            out.push(':');
+            json_number(out, p);
+        }
+        out.push('}');
+    }
+
+    /// Whether the row should raise an alert: an anomaly-flagged row (never,
+    /// for other tasks).
+    pub fn is_alert(&self) -> bool {
+        false
+    }
+}
+
+/// A JSON number: shortest round-trip digits, `null` when not finite.
+fn json_number(out: &mut String, x: f64) {
+    use core::fmt::Write as _;
+    if x.is_finite() {
+        let _ = write!(out, "{x:?}");
+    } else {
+        out.push_str("null");
+    }
+}
+
+/// A JSON whole number.
+fn json_count(out: &mut String, n: usize) {
+    use core::fmt::Write as _;
+    let _ = write!(out, "{n}");
+}
+
+/// A JSON string, escaped as RFC 8259 asks.
+fn json_text(out: &mut String, s: &str) {
+    use core::fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Scores one row of raw values given in `INPUT_COLUMNS` order.

@@ -1,0 +1,131 @@
+//! At-least-once bookkeeping: the ledger of batches whose writes are not
+//! all acknowledged, the producer's delivery callback that settles it, and
+//! the commit of every leading batch that is settled.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use crate::settings::Settings;
+use crate::Scorer;
+
+/// A batch whose writes are not all acknowledged yet.
+#[derive(Default)]
+pub struct OpenBatch {
+    /// Writes sent minus writes acknowledged; an acknowledgement can arrive
+    /// before the batch is sealed, so it may dip below zero meanwhile.
+    unacked: i64,
+    /// Whether every write of the batch has been sent.
+    sealed: bool,
+    /// Next offset to commit per partition.
+    next: HashMap<i32, i64>,
+}
+
+/// Open batches by number, shared with the delivery callback.
+pub type Ledger = Arc<Mutex<BTreeMap<usize, OpenBatch>>>;
+
+/// Counts acknowledgements per batch, and failed deliveries, so a batch with
+/// one is never committed.
+pub struct Deliveries {
+    pub failed: Arc<AtomicUsize>,
+    pub ledger: Ledger,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    /// The batch number of the write.
+    type DeliveryOpaque = usize;
+    fn delivery(&self, result: &DeliveryResult<'_>, batch: usize) {
+        if let Err((e, _)) = result {
+            eprintln!("delivery failed: {e}");
+            self.failed.fetch_add(1, Ordering::SeqCst);
+        }
+        if let Ok(mut ledger) = self.ledger.lock() {
+            ledger.entry(batch).or_default().unacked -= 1;
+        }
+    }
+}
+
+/// Records that batch `number` has sent all `sent` writes.
+pub fn seal(ledger: &Ledger, number: usize, next: HashMap<i32, i64>, sent: i64) {
+    if let Ok(mut ledger) = ledger.lock() {
+        let batch = ledger.entry(number).or_default();
+        batch.unacked += sent;
+        batch.sealed = true;
+        batch.next = next;
+    }
+}
+
+pub fn open_batches(ledger: &Ledger) -> usize {
+    ledger.lock().map_or(0, |l| l.len())
+}
+
+/// Enqueues a record, waiting while the producer's queue is full.
+pub fn send(
+    producer: &ThreadedProducer<Deliveries>,
+    mut record: BaseRecord<'_, [u8], [u8], usize>,
+) -> Result<(), String> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                r,
+            )) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(format!("produce: {e}")),
+        }
+    }
+}
+
+/// Commits the offsets of the leading batches whose writes (and every
+/// earlier batch's) are all acknowledged. After a failed delivery nothing
+/// more is committed: the process exits and the records are read again.
+pub fn commit_acknowledged(
+    consumer: &Scorer,
+    ledger: &Ledger,
+    failed: &AtomicUsize,
+    s: &Settings,
+    mode: CommitMode,
+) -> Result<(), String> {
+    if failed.load(Ordering::SeqCst) > 0 {
+        return Err("some outputs were not delivered; exiting without committing them".into());
+    }
+    let mut done: HashMap<i32, i64> = HashMap::new();
+    {
+        let mut ledger = ledger
+            .lock()
+            .map_err(|_| "the delivery ledger is poisoned")?;
+        while let Some(entry) = ledger.first_entry() {
+            if !(entry.get().sealed && entry.get().unacked == 0) {
+                break;
+            }
+            done.extend(entry.remove().next);
+        }
+    }
+    if done.is_empty() {
+        return Ok(());
+    }
+    let mut offsets = TopicPartitionList::new();
+    for (partition, offset) in done {
+        offsets
+            .add_partition_offset(&s.input, partition, Offset::Offset(offset))
+            .map_err(|e| e.to_string())?;
+    }
+    // A partition revoked by a rebalance can't be committed; its new owner
+    // re-reads from the last commit, so that is a duplicate, not a loss.
+    if let Err(e) = consumer.commit(&offsets, mode) {
+        eprintln!("commit skipped: {e}");
+    }
+    Ok(())
+}

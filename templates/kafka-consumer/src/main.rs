@@ -1,0 +1,267 @@
+//! Scores a Kafka topic with the automl model in `model.rs` (see
+//! README.md): `settings` reads the flags, `record` turns one input record
+//! into its output, `delivery` keeps the at-least-once ledger, and this file
+//! runs the loop.
+//!
+//! At least once: records are read in batches; a batch's offsets are
+//! committed only once every output, dead-letter and alert write of it and of
+//! every earlier batch is acknowledged. Reading and scoring go on while
+//! acknowledgements arrive, so the broker's round trip does not stall the
+//! stream. A crash re-reads from the last commit (duplicates, no loss).
+
+mod delivery;
+#[rustfmt::skip]
+mod model;
+mod record;
+mod settings;
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::ClientContext;
+
+use delivery::{commit_acknowledged, open_batches, seal, send, Deliveries, Ledger};
+use settings::Settings;
+
+/// Most records scored in one batch (the unit of commits).
+const BATCH: usize = 2_000;
+/// Most batches waiting for acknowledgements before reading pauses.
+const MAX_OPEN_BATCHES: usize = 16;
+
+/// Logs partition assignments, so operators (and tests) see the group share.
+struct Rebalances;
+
+impl ClientContext for Rebalances {}
+
+impl ConsumerContext for Rebalances {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => eprintln!("assigned: {} partitions", tpl.count()),
+            Rebalance::Revoke(tpl) => eprintln!("revoked: {} partitions", tpl.count()),
+            Rebalance::Error(e) => eprintln!("rebalance error: {e}"),
+        }
+    }
+}
+
+type Scorer = BaseConsumer<Rebalances>;
+
+fn config(s: &Settings) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &s.brokers);
+    for (k, v) in &s.properties {
+        c.set(k, v);
+    }
+    c
+}
+
+#[derive(Default)]
+struct Counters {
+    read: u64,
+    written: u64,
+    dead_lettered: u64,
+    alerts: u64,
+}
+
+fn main() -> ExitCode {
+    let s = match settings::settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&s) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(s: &Settings) -> Result<(), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).map_err(|e| e.to_string())?;
+    let consumer: Scorer = config(s)
+        .set("group.id", &s.group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create_with_context(Rebalances)
+        .map_err(|e| format!("consumer: {e}"))?;
+    let failed = Arc::new(AtomicUsize::new(0));
+    let ledger: Ledger = Arc::default();
+    let producer: ThreadedProducer<Deliveries> = config(s)
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create_with_context(Deliveries {
+            failed: Arc::clone(&failed),
+            ledger: Arc::clone(&ledger),
+        })
+        .map_err(|e| format!("producer: {e}"))?;
+    consumer
+        .subscribe(&[&s.input])
+        .map_err(|e| format!("subscribe: {e}"))?;
+    eprintln!(
+        "started: brokers={} input={} output={} dead-letter={} alerts={} group={} model={}",
+        s.brokers,
+        s.input,
+        s.output,
+        s.dead_letter,
+        s.alerts.as_deref().unwrap_or("-"),
+        s.group,
+        model::MODEL_ID
+    );
+    let mut counters = Counters::default();
+    let mut last_stats = Instant::now();
+    let mut number = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let (next, sent) = consume_batch(&consumer, s, &producer, &mut counters, &stop, number)?;
+        seal(&ledger, number, next, sent);
+        number += 1;
+        commit_acknowledged(&consumer, &ledger, &failed, s, CommitMode::Async)?;
+        while open_batches(&ledger) > MAX_OPEN_BATCHES && failed.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if last_stats.elapsed() >= Duration::from_secs(s.stats_seconds) {
+            eprintln!(
+                "counters: in={} out={} dead-lettered={} alerts={} lag={}",
+                counters.read,
+                counters.written,
+                counters.dead_lettered,
+                counters.alerts,
+                lag(&consumer)
+            );
+            last_stats = Instant::now();
+        }
+    }
+    producer
+        .flush(Duration::from_secs(30))
+        .map_err(|e| format!("flush: {e}"))?;
+    commit_acknowledged(&consumer, &ledger, &failed, s, CommitMode::Sync)?;
+    eprintln!(
+        "stopped: in={} out={} dead-lettered={} alerts={}",
+        counters.read, counters.written, counters.dead_lettered, counters.alerts
+    );
+    Ok(())
+}
+
+/// Polls up to `BATCH` records and sends each one's output or dead letter,
+/// tagged with the batch `number`; returns the next offset to commit per
+/// partition and the number of writes sent.
+fn consume_batch(
+    consumer: &Scorer,
+    s: &Settings,
+    producer: &ThreadedProducer<Deliveries>,
+    counters: &mut Counters,
+    stop: &AtomicBool,
+    number: usize,
+) -> Result<(HashMap<i32, i64>, i64), String> {
+    let mut next: HashMap<i32, i64> = HashMap::new();
+    let mut sent = 0;
+    let (started, mut taken) = (Instant::now(), 0);
+    while taken < BATCH
+        && started.elapsed() < Duration::from_millis(200)
+        && !stop.load(Ordering::SeqCst)
+    {
+        let Some(message) = consumer.poll(Duration::from_millis(50)) else {
+            continue;
+        };
+        let m = match message {
+            Ok(m) => m,
+            // librdkafka reports a lost broker connection here and recovers
+            // by itself; nothing was read, so there is nothing to lose.
+            Err(e) => {
+                eprintln!("consume: {e} (retrying)");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        counters.read += 1;
+        taken += 1;
+        let source = serde_json::json!({"topic": m.topic(), "partition": m.partition(), "offset": m.offset()});
+        match record::score(m.payload(), &source) {
+            Ok((out, alert)) => {
+                let key = m.key().unwrap_or_default();
+                send(
+                    producer,
+                    BaseRecord::with_opaque_to(&s.output, number)
+                        .payload(out.as_bytes())
+                        .key(key),
+                )?;
+                counters.written += 1;
+                sent += 1;
+                if let (true, Some(topic)) = (alert, &s.alerts) {
+                    send(
+                        producer,
+                        BaseRecord::with_opaque_to(topic, number)
+                            .payload(out.as_bytes())
+                            .key(key),
+                    )?;
+                    counters.alerts += 1;
+                    sent += 1;
+                }
+            }
+            Err(reason) => {
+                let headers = OwnedHeaders::new()
+                    .insert(Header {
+                        key: "automl.error",
+                        value: Some(reason.as_str()),
+                    })
+                    .insert(Header {
+                        key: "automl.source.topic",
+                        value: Some(m.topic()),
+                    })
+                    .insert(Header {
+                        key: "automl.source.partition",
+                        value: Some(&m.partition().to_string()),
+                    })
+                    .insert(Header {
+                        key: "automl.source.offset",
+                        value: Some(&m.offset().to_string()),
+                    });
+                let mut record = BaseRecord::with_opaque_to(&s.dead_letter, number)
+                    .headers(headers)
+                    .key(m.key().unwrap_or_default());
+                if let Some(p) = m.payload() {
+                    record = record.payload(p);
+                }
+                send(producer, record)?;
+                counters.dead_lettered += 1;
+                sent += 1;
+            }
+        }
+        next.insert(m.partition(), m.offset() + 1);
+    }
+    Ok((next, sent))
+}
+
+fn lag(consumer: &Scorer) -> i64 {
+    let Ok(assignment) = consumer.assignment() else {
+        return -1;
+    };
+    let Ok(positions) = consumer.position() else {
+        return -1;
+    };
+    let mut total = 0;
+    for e in assignment.elements() {
+        let high = consumer
+            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(1))
+            .map_or(0, |(_, h)| h);
+        let at = positions
+            .find_partition(e.topic(), e.partition())
+            .and_then(|p| p.offset().to_raw())
+            .filter(|o| *o >= 0)
+            .unwrap_or(0);
+        total += (high - at).max(0);
+    }
+    total
+}

@@ -1,0 +1,92 @@
+//! The consumer's settings: flags, or environment variables for each.
+
+use crate::model;
+
+/// What the consumer reads, writes and how.
+pub struct Settings {
+    pub brokers: String,
+    pub input: String,
+    pub output: String,
+    pub dead_letter: String,
+    pub group: String,
+    /// Topic that also receives the output of every flagged row.
+    pub alerts: Option<String>,
+    pub stats_seconds: u64,
+    /// librdkafka properties given with `-X key=value`.
+    pub properties: Vec<(String, String)>,
+}
+
+const HELP: &str = concat!(
+    "usage: ",
+    env!("CARGO_PKG_NAME"),
+    " --brokers HOSTS --input TOPIC --output TOPIC --dead-letter TOPIC --group ID",
+    " [--alerts TOPIC (anomaly models)] [--stats-seconds N] [-X key=value]..."
+);
+
+/// Reads the settings from the environment, then the command line; the
+/// error is what to print (the usage for `--help`).
+pub fn settings() -> Result<Settings, String> {
+    let env = |k: &str| std::env::var(k).ok();
+    let mut s = Settings {
+        brokers: env("KAFKA_BROKERS").unwrap_or_default(),
+        input: env("KAFKA_INPUT_TOPIC").unwrap_or_default(),
+        output: env("KAFKA_OUTPUT_TOPIC").unwrap_or_default(),
+        dead_letter: env("KAFKA_DEAD_LETTER_TOPIC").unwrap_or_default(),
+        group: env("KAFKA_GROUP_ID").unwrap_or_default(),
+        alerts: env("KAFKA_ALERT_TOPIC").filter(|t| !t.is_empty()),
+        stats_seconds: env("STATS_SECONDS")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10),
+        properties: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--brokers" => s.brokers = value()?,
+            "--input" => s.input = value()?,
+            "--output" => s.output = value()?,
+            "--dead-letter" => s.dead_letter = value()?,
+            "--group" => s.group = value()?,
+            "--alerts" => s.alerts = Some(value()?),
+            "--stats-seconds" => {
+                s.stats_seconds = value()?
+                    .parse()
+                    .map_err(|_| "--stats-seconds takes whole seconds")?
+            }
+            "-X" => {
+                let kv = value()?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or(format!("-X takes key=value, not {kv}"))?;
+                s.properties.push((k.to_string(), v.to_string()));
+            }
+            "-h" | "--help" => return Err(HELP.to_string()),
+            other => return Err(format!("unknown argument {other}\n{HELP}")),
+        }
+    }
+    check(&s)?;
+    Ok(s)
+}
+
+fn check(s: &Settings) -> Result<(), String> {
+    let required = [
+        ("--brokers", &s.brokers),
+        ("--input", &s.input),
+        ("--output", &s.output),
+        ("--dead-letter", &s.dead_letter),
+        ("--group", &s.group),
+    ];
+    for (name, v) in required {
+        if v.is_empty() {
+            return Err(format!("{name} is required\n{HELP}"));
+        }
+    }
+    if s.alerts.is_some() && model::TASK != "anomaly" {
+        return Err(format!(
+            "--alerts (KAFKA_ALERT_TOPIC) needs an anomaly model; this one is {}",
+            model::TASK
+        ));
+    }
+    Ok(())
+}
