@@ -1,5 +1,6 @@
-//! The command line, in layers: clap arguments → validated settings (the
-//! library's `TrainSettings`, which own every default and check) → the run,
+//! The command line, in layers: clap arguments → settings (the library's
+//! `TrainSettings`, which own every default) → `validate`, which owns every
+//! check and gives the `TrainConfig` a run needs → the run,
 //! whose results go out through the one `Printer`. `main.rs` maps the error
 //! to an exit code.
 
@@ -17,7 +18,7 @@ use crate::model::Model;
 use crate::output::write_atomic;
 use crate::report::{describe_model, Printer};
 use crate::train::settings::{DEFAULT_FOLDS, DEFAULT_SEED};
-use crate::train::{train, TrainReport, TrainSettings};
+use crate::train::{train, TrainConfig, TrainReport, TrainSettings};
 
 /// Turn a table into a deployable model.
 #[derive(Debug, Parser)]
@@ -185,7 +186,7 @@ fn settings(args: &TrainArgs) -> TrainSettings {
 }
 
 fn run_train(args: TrainArgs, started: Instant) -> Result<()> {
-    let settings = settings(&args);
+    let settings = settings(&args).validate()?;
     let printer = Printer {
         quiet: args.quiet || args.json,
     };
@@ -221,7 +222,7 @@ fn run_train(args: TrainArgs, started: Instant) -> Result<()> {
     ))
 }
 
-fn summary_json(report: &TrainReport, settings: &TrainSettings) -> Result<String> {
+fn summary_json(report: &TrainReport, settings: &TrainConfig) -> Result<String> {
     let value = serde_json::json!({
         "best": report.model.meta.model_id,
         "family": report.model.meta.family,

@@ -78,6 +78,23 @@ pub struct Trial {
 }
 
 impl Trial {
+    /// A trial with its outcome still to record: no metrics yet.
+    pub fn new(number: usize, family: Family, params: Params, seed: u64, status: Status) -> Trial {
+        Trial {
+            number,
+            model_id: format!("{}-{number}", family.name()),
+            family,
+            params,
+            status,
+            metrics: Vec::new(),
+            primary_std: 0.0,
+            fit_seconds: 0.0,
+            predict_us_per_row: 0.0,
+            model_bytes: 0,
+            seed,
+        }
+    }
+
     /// Value of `metric`, if scored.
     pub fn metric(&self, metric: Metric) -> Option<f64> {
         self.metrics
@@ -325,19 +342,9 @@ impl Context<'_> {
                 continue;
             };
             let number = self.trials.len() + 1;
-            let trial = Trial {
-                number,
-                model_id: format!("{}-{number}", s.family.name()),
-                family: s.family,
-                params,
-                status: Status::Skipped("would not finish within the time budget".into()),
-                metrics: Vec::new(),
-                primary_std: 0.0,
-                fit_seconds: 0.0,
-                predict_us_per_row: 0.0,
-                model_bytes: 0,
-                seed: self.config.seed.wrapping_add(number as u64),
-            };
+            let seed = self.config.seed.wrapping_add(number as u64);
+            let why = Status::Skipped("would not finish within the time budget".into());
+            let trial = Trial::new(number, s.family, params, seed, why);
             self.push(trial, None, on_event);
         }
     }
@@ -377,19 +384,7 @@ impl Context<'_> {
             Finished::TimedOut => None,
         };
         let seconds = started.elapsed().as_secs_f64();
-        let mut trial = Trial {
-            number,
-            model_id: format!("{}-{number}", family.name()),
-            family,
-            params,
-            status: Status::Ok,
-            metrics: Vec::new(),
-            primary_std: 0.0,
-            fit_seconds: 0.0,
-            predict_us_per_row: 0.0,
-            model_bytes: 0,
-            seed,
-        };
+        let mut trial = Trial::new(number, family, params, seed, Status::Ok);
         let mut model = None;
         match result {
             Some(Ok(mut scores)) => {

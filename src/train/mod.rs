@@ -13,13 +13,13 @@ use std::time::Instant;
 
 pub use plan::{Plan, CLUSTER_SCORE_ROWS};
 pub use record::{RunRecord, SchemaColumn, Timings};
-pub use settings::{TrainSettings, DEFAULT_CONTAMINATION};
+pub use settings::{TrainConfig, TrainSettings, DEFAULT_CONTAMINATION};
 
 use crate::error::Result;
 use crate::leaderboard::Leaderboard;
 use crate::model::Model;
 use crate::output::prepare_dir;
-use crate::search::{self, cv, Budget, Event, Phase, SearchConfig, Status};
+use crate::search::{self, cv, Budget, Event, Phase, SearchConfig};
 
 /// What a finished training run produced.
 #[derive(Debug, Clone)]
@@ -35,11 +35,10 @@ pub struct TrainReport {
 /// Runs training as configured, reporting progress through `on_event`.
 /// `started` is when the command began: the budget counts from there.
 pub fn train(
-    settings: &TrainSettings,
+    settings: &TrainConfig,
     started: Instant,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainReport> {
-    settings.check()?;
     prepare_dir(&settings.out)?;
     let budget = Budget::new(started, settings.time_budget, settings.max_trials);
     on_event(Event::Phase(Phase::Load));
@@ -84,24 +83,14 @@ pub fn train(
         config.contamination,
     )?;
     timings.refit = budget.elapsed() - timings.load - timings.search;
-    let record = RunRecord {
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        settings: settings.clone(),
-        task,
+    let ran = record::Ran {
+        dataset: &dataset,
         metric,
-        rows: dataset.inputs.rows,
-        dropped_rows: dataset.dropped_rows,
         validation,
-        schema: record::schema(&fitted.model.prep),
-        trials: outcome
-            .trials
-            .iter()
-            .filter(|t| !matches!(t.status, Status::Skipped(_)))
-            .count(),
-        best: best.model_id.clone(),
-        final_fit: fitted.fit,
-        timings,
+        trials: &outcome.trials,
+        best,
     };
+    let record = RunRecord::new(settings, ran, &fitted, timings);
     on_event(Event::Phase(Phase::Write));
     let model = fitted.model;
     let record = record::write_outputs(settings, &model, &leaderboard, record, &budget)?;

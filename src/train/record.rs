@@ -2,15 +2,16 @@
 
 use serde::Serialize;
 
-use super::TrainSettings;
-use crate::data::Task;
+use super::final_model::FinalModel;
+use super::{TrainConfig, TrainSettings};
+use crate::data::{Dataset, Task};
 use crate::error::{Error, Result};
 use crate::leaderboard::Leaderboard;
 use crate::metrics::Metric;
 use crate::model::Model;
 use crate::output::write_atomic;
 use crate::prep::{ColumnKind, Prep};
-use crate::search::Budget;
+use crate::search::{Budget, Status, Trial};
 
 /// A column of the inferred schema, for `run.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +67,41 @@ pub struct RunRecord {
     pub final_fit: String,
     /// Phase timings.
     pub timings: Timings,
+}
+
+/// What the run did, for its record.
+pub struct Ran<'a> {
+    /// The data trained on.
+    pub dataset: &'a Dataset,
+    /// The primary metric.
+    pub metric: Metric,
+    /// The validation scheme.
+    pub validation: String,
+    /// Every trial.
+    pub trials: &'a [Trial],
+    /// The winner.
+    pub best: &'a Trial,
+}
+
+impl RunRecord {
+    /// The record of a run (write timings are added when writing).
+    pub fn new(config: &TrainConfig, ran: Ran<'_>, fitted: &FinalModel, timings: Timings) -> Self {
+        let skipped = |t: &&Trial| matches!(t.status, Status::Skipped(_));
+        RunRecord {
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            settings: TrainSettings::clone(config),
+            task: ran.dataset.task,
+            metric: ran.metric,
+            rows: ran.dataset.inputs.rows,
+            dropped_rows: ran.dataset.dropped_rows,
+            validation: ran.validation,
+            schema: schema(&fitted.model.prep),
+            trials: ran.trials.iter().filter(|t| !skipped(t)).count(),
+            best: ran.best.model_id.clone(),
+            final_fit: fitted.fit.clone(),
+            timings,
+        }
+    }
 }
 
 /// The input schema as `run.json` lists it.

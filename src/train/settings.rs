@@ -11,6 +11,19 @@ use crate::error::{Error, Result};
 use crate::learners::Family;
 use crate::metrics::Metric;
 
+/// Training settings that passed [`TrainSettings::validate`]: the only
+/// input [`crate::train::train`] takes, so no run starts unchecked.
+#[derive(Debug, Clone)]
+pub struct TrainConfig(TrainSettings);
+
+impl std::ops::Deref for TrainConfig {
+    type Target = TrainSettings;
+
+    fn deref(&self) -> &TrainSettings {
+        &self.0
+    }
+}
+
 /// Cross-validation folds unless told otherwise.
 pub const DEFAULT_FOLDS: usize = 5;
 /// Seed unless told otherwise.
@@ -78,8 +91,14 @@ impl TrainSettings {
         (task == Task::Anomaly).then(|| self.contamination.unwrap_or(DEFAULT_CONTAMINATION))
     }
 
-    /// Refuses settings that contradict each other or are out of range.
-    pub fn check(&self) -> Result<()> {
+    /// The settings as a configuration a run can start from, or why not:
+    /// contradictory or out-of-range settings are refused here, once.
+    pub fn validate(self) -> Result<TrainConfig> {
+        self.check()?;
+        Ok(TrainConfig(self))
+    }
+
+    fn check(&self) -> Result<()> {
         let s = self;
         let unsupervised = s.task.is_some_and(|t| !t.is_supervised());
         if unsupervised && s.target.is_some() {
