@@ -8,25 +8,18 @@ use ndarray::{Array1, ArrayView2};
 use super::serde_read::{field, number, numbers};
 use super::{Learner, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{Dim, Params};
+use crate::learners::space::{hyperparameters, real, Dim, Params};
 use crate::model::estimator::NaiveBayes as NbModel;
 use crate::model::Estimator;
 
 /// The naive-Bayes adapter.
 pub struct NaiveBayes;
 
-/// Naive Bayes' hyperparameter: the share of the largest feature variance
-/// added to every variance.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct BayesParams {
-    var_smoothing: f64,
-}
-
-impl BayesParams {
-    fn decode(p: &Params) -> Result<BayesParams, String> {
-        Ok(BayesParams {
-            var_smoothing: p.real("var_smoothing")?,
-        })
+hyperparameters! {
+    /// Naive Bayes' hyperparameter.
+    BayesParams(_task) {
+        /// Share of the largest feature variance added to every variance.
+        var_smoothing: f64 = real(1e-12, 1.0, true, 1e-9),
     }
 }
 
@@ -35,8 +28,8 @@ impl Learner for NaiveBayes {
         task.is_classification()
     }
 
-    fn space(&self, _task: Task) -> Vec<Dim> {
-        vec![Dim::float("var_smoothing", 1e-12, 1.0, true, 1e-9)]
+    fn space(&self, task: Task) -> Vec<Dim> {
+        BayesParams::space(task)
     }
 
     fn scaled(&self) -> bool {

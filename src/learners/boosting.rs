@@ -8,36 +8,30 @@ use forust_ml::Matrix;
 
 use super::{Learner, RawTree, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{Dim, Params};
+use crate::learners::space::{hyperparameters, int, real, Dim, Params};
 use crate::model::estimator::{Combine, Link, Rule, TreeEnsemble};
 use crate::model::Estimator;
 
 /// The gradient-boosting adapter.
 pub struct Gbdt;
 
-/// Gradient boosting's hyperparameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct GbdtParams {
-    iterations: usize,
-    learning_rate: f64,
-    max_depth: usize,
-    l2: f64,
-    min_leaf_weight: f64,
-    subsample: f64,
-    colsample_bytree: f64,
-}
-
-impl GbdtParams {
-    fn decode(p: &Params) -> Result<GbdtParams, String> {
-        Ok(GbdtParams {
-            iterations: p.count("iterations")?,
-            learning_rate: p.real("learning_rate")?,
-            max_depth: p.count("max_depth")?,
-            l2: p.real("l2")?,
-            min_leaf_weight: p.real("min_leaf_weight")?,
-            subsample: p.real("subsample")?,
-            colsample_bytree: p.real("colsample_bytree")?,
-        })
+hyperparameters! {
+    /// Gradient boosting's hyperparameters.
+    GbdtParams(_task) {
+        /// Boosting rounds.
+        iterations: usize = int(10, 1000, true, 10),
+        /// Shrinkage of each tree's contribution.
+        learning_rate: f64 = real(0.01, 1.0, true, 0.1),
+        /// Deepest split of a tree.
+        max_depth: usize = int(2, 10, false, 3),
+        /// L2 penalty on leaf values.
+        l2: f64 = real(0.01, 100.0, true, 1.0),
+        /// Least hessian weight in a leaf.
+        min_leaf_weight: f64 = real(0.01, 50.0, true, 1.0),
+        /// Share of rows each tree sees.
+        subsample: f64 = real(0.5, 1.0, false, 1.0),
+        /// Share of features each tree sees.
+        colsample_bytree: f64 = real(0.4, 1.0, false, 1.0),
     }
 }
 
@@ -46,16 +40,8 @@ impl Learner for Gbdt {
         task.is_supervised()
     }
 
-    fn space(&self, _task: Task) -> Vec<Dim> {
-        vec![
-            Dim::int("iterations", 10, 1000, true, 10),
-            Dim::float("learning_rate", 0.01, 1.0, true, 0.1),
-            Dim::int("max_depth", 2, 10, false, 3),
-            Dim::float("l2", 0.01, 100.0, true, 1.0),
-            Dim::float("min_leaf_weight", 0.01, 50.0, true, 1.0),
-            Dim::float("subsample", 0.5, 1.0, false, 1.0),
-            Dim::float("colsample_bytree", 0.4, 1.0, false, 1.0),
-        ]
+    fn space(&self, task: Task) -> Vec<Dim> {
+        GbdtParams::space(task)
     }
 
     fn scaled(&self) -> bool {

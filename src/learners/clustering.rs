@@ -10,7 +10,7 @@ use rand::SeedableRng;
 
 use super::{calibrate, Learner, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{choice, Choice, Dim, Params};
+use crate::learners::space::{choice, choices, hyperparameters, int, real, Dim, Params};
 use crate::model::estimator::{Centroids, CorePoints, Mixture};
 use crate::model::Estimator;
 
@@ -29,7 +29,7 @@ fn rng(seed: u64) -> rand::rngs::StdRng {
 /// The k-means adapter.
 pub struct KMeansLearner;
 
-choice! {
+choices! {
     /// How k-means places its first centroids.
     Init {
         /// k-means++ seeding.
@@ -39,21 +39,16 @@ choice! {
     }
 }
 
-/// k-means' hyperparameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct KMeansParams {
-    k: usize,
-    n_runs: usize,
-    init: Init,
-}
-
-impl KMeansParams {
-    fn decode(p: &Params) -> Result<KMeansParams, String> {
-        Ok(KMeansParams {
-            k: p.count("k")?,
-            n_runs: p.count("n_runs")?,
-            init: p.option("init")?,
-        })
+hyperparameters! {
+    /// k-means' hyperparameters.
+    KMeansParams(task) {
+        /// Clusters. One centroid is a sensible detector (distance from the
+        /// centre of the data), never a clustering.
+        k: usize = int(if task == Task::Anomaly { 1 } else { 2 }, 20, false, 3),
+        /// Restarts; the best is kept.
+        n_runs: usize = int(1, 10, false, 3),
+        /// How the first centroids are placed.
+        init: Init = choice(Init::KMeansPlusPlus),
     }
 }
 
@@ -63,14 +58,7 @@ impl Learner for KMeansLearner {
     }
 
     fn space(&self, task: Task) -> Vec<Dim> {
-        // One centroid is a sensible detector (distance from the centre of
-        // the data), never a clustering.
-        let lo = if task == Task::Anomaly { 1 } else { 2 };
-        vec![
-            Dim::int("k", lo, 20, false, 3),
-            Dim::int("n_runs", 1, 10, false, 3),
-            Dim::choice("init", Init::NAMES, 0),
-        ]
+        KMeansParams::space(task)
     }
 
     fn scaled(&self) -> bool {
@@ -116,7 +104,7 @@ impl Learner for KMeansLearner {
 /// is exactly the row a detector exists for) and fits full covariances only.
 pub struct MixtureLearner;
 
-choice! {
+choices! {
     /// The covariance shape of a mixture's components.
     Covariance {
         /// A full matrix.
@@ -128,22 +116,15 @@ choice! {
     }
 }
 
-/// The mixture's hyperparameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct MixtureParams {
-    components: usize,
-    covariance: Covariance,
-    /// Added to every variance.
-    reg_covar: f64,
-}
-
-impl MixtureParams {
-    fn decode(p: &Params) -> Result<MixtureParams, String> {
-        Ok(MixtureParams {
-            components: p.count("components")?,
-            covariance: p.option("covariance")?,
-            reg_covar: p.real("reg_covar")?,
-        })
+hyperparameters! {
+    /// The mixture's hyperparameters.
+    MixtureParams(task) {
+        /// Gaussian components.
+        components: usize = int(if task == Task::Anomaly { 1 } else { 2 }, 10, false, 2),
+        /// Their covariance shape.
+        covariance: Covariance = choice(Covariance::Full),
+        /// Added to every variance.
+        reg_covar: f64 = real(1e-6, 0.1, true, 1e-3),
     }
 }
 
@@ -153,12 +134,7 @@ impl Learner for MixtureLearner {
     }
 
     fn space(&self, task: Task) -> Vec<Dim> {
-        let lo = if task == Task::Anomaly { 1 } else { 2 };
-        vec![
-            Dim::int("components", lo, 10, false, 2),
-            Dim::choice("covariance", Covariance::NAMES, 0),
-            Dim::float("reg_covar", 1e-6, 0.1, true, 1e-3),
-        ]
+        MixtureParams::space(task)
     }
 
     fn scaled(&self) -> bool {
@@ -346,20 +322,13 @@ fn invert(a: &[f64], d: usize) -> Result<(Vec<f64>, f64), String> {
 /// (itself included) within eps — the rows that become core points.
 pub struct DbscanLearner;
 
-/// DBSCAN's hyperparameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct DbscanParams {
-    /// Share of rows that are core points; sets the radius.
-    core_share: f64,
-    min_points: usize,
-}
-
-impl DbscanParams {
-    fn decode(p: &Params) -> Result<DbscanParams, String> {
-        Ok(DbscanParams {
-            core_share: p.real("core_share")?,
-            min_points: p.count("min_points")?,
-        })
+hyperparameters! {
+    /// DBSCAN's hyperparameters.
+    DbscanParams(_task) {
+        /// Share of rows that are core points; sets the radius.
+        core_share: f64 = real(0.3, 0.99, false, 0.8),
+        /// Neighbours (itself included) that make a row a core point.
+        min_points: usize = int(3, 50, true, 5),
     }
 }
 
@@ -368,11 +337,8 @@ impl Learner for DbscanLearner {
         task == Task::Cluster
     }
 
-    fn space(&self, _task: Task) -> Vec<Dim> {
-        vec![
-            Dim::float("core_share", 0.3, 0.99, false, 0.8),
-            Dim::int("min_points", 3, 50, true, 5),
-        ]
+    fn space(&self, task: Task) -> Vec<Dim> {
+        DbscanParams::space(task)
     }
 
     fn max_rows(&self) -> Option<usize> {
@@ -491,6 +457,7 @@ mod tests {
         }
         let target = Target::Unlabelled(200);
         let data = set(&x, 200, 2, &target);
+        use crate::learners::space::Choice;
         for (i, shape) in Covariance::NAMES.iter().enumerate() {
             let u = i as f64 / 2.0;
             let p = Params::decode(&MixtureLearner.space(Task::Cluster), &[0.0, u, 0.5]);

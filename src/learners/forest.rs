@@ -13,31 +13,24 @@ use smartcore::linalg::basic::matrix::DenseMatrix;
 use super::serde_read::{array, field, number};
 use super::{Learner, RawTree, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{Dim, Params};
+use crate::learners::space::{hyperparameters, int, real, Dim, Params};
 use crate::model::estimator::{Combine, Link, Rule, TreeEnsemble};
 use crate::model::Estimator;
 
 /// The random-forest adapter.
 pub struct RandomForest;
 
-/// The random forest's hyperparameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct ForestParams {
-    trees: usize,
-    max_depth: usize,
-    min_samples_leaf: usize,
-    /// Share of the features tried at each split.
-    max_features: f64,
-}
-
-impl ForestParams {
-    fn decode(p: &Params) -> Result<ForestParams, String> {
-        Ok(ForestParams {
-            trees: p.count("trees")?,
-            max_depth: p.count("max_depth")?,
-            min_samples_leaf: p.count("min_samples_leaf")?,
-            max_features: p.real("max_features")?,
-        })
+hyperparameters! {
+    /// The random forest's hyperparameters.
+    ForestParams(_task) {
+        /// Trees in the forest.
+        trees: usize = int(4, 300, true, 8),
+        /// Deepest split of a tree.
+        max_depth: usize = int(2, 30, false, 8),
+        /// Fewest training rows in a leaf.
+        min_samples_leaf: usize = int(1, 32, true, 1),
+        /// Share of the features tried at each split.
+        max_features: f64 = real(0.1, 1.0, false, 0.5),
     }
 }
 
@@ -46,13 +39,8 @@ impl Learner for RandomForest {
         task.is_supervised()
     }
 
-    fn space(&self, _task: Task) -> Vec<Dim> {
-        vec![
-            Dim::int("trees", 4, 300, true, 8),
-            Dim::int("max_depth", 2, 30, false, 8),
-            Dim::int("min_samples_leaf", 1, 32, true, 1),
-            Dim::float("max_features", 0.1, 1.0, false, 0.5),
-        ]
+    fn space(&self, task: Task) -> Vec<Dim> {
+        ForestParams::space(task)
     }
 
     fn scaled(&self) -> bool {

@@ -9,30 +9,22 @@ use rand::{Rng, SeedableRng};
 
 use super::{calibrate, Learner, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{Dim, Params};
+use crate::learners::space::{hyperparameters, int, real, Dim, Params};
 use crate::model::estimator::{Isolation, Rule, Tree};
 use crate::model::Estimator;
 
 /// The isolation-forest adapter.
 pub struct IsolationForest;
 
-/// The isolation forest's hyperparameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct IsolationParams {
-    trees: usize,
-    /// Rows each tree is grown on (psi).
-    sample_size: usize,
-    /// Share of the features each tree may split on.
-    max_features: f64,
-}
-
-impl IsolationParams {
-    fn decode(p: &Params) -> Result<IsolationParams, String> {
-        Ok(IsolationParams {
-            trees: p.count("trees")?,
-            sample_size: p.count("sample_size")?,
-            max_features: p.real("max_features")?,
-        })
+hyperparameters! {
+    /// The isolation forest's hyperparameters.
+    IsolationParams(_task) {
+        /// Trees in the forest.
+        trees: usize = int(25, 400, true, 100),
+        /// Rows each tree is grown on (psi).
+        sample_size: usize = int(32, 2048, true, 256),
+        /// Share of the features each tree may split on.
+        max_features: f64 = real(0.3, 1.0, false, 1.0),
     }
 }
 
@@ -41,12 +33,8 @@ impl Learner for IsolationForest {
         task == Task::Anomaly
     }
 
-    fn space(&self, _task: Task) -> Vec<Dim> {
-        vec![
-            Dim::int("trees", 25, 400, true, 100),
-            Dim::int("sample_size", 32, 2048, true, 256),
-            Dim::float("max_features", 0.3, 1.0, false, 1.0),
-        ]
+    fn space(&self, task: Task) -> Vec<Dim> {
+        IsolationParams::space(task)
     }
 
     fn scaled(&self) -> bool {

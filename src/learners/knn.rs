@@ -9,7 +9,7 @@ use smartcore::neighbors::KNNWeightFunction;
 use super::forest::matrix;
 use super::{Learner, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{Choice, Dim, Params};
+use crate::learners::space::{choice, hyperparameters, int, Choice, Dim, FromParam, Params};
 use crate::model::estimator::{Neighbors, Weighting};
 use crate::model::Estimator;
 
@@ -21,11 +21,8 @@ impl Learner for Knn {
         task.is_supervised()
     }
 
-    fn space(&self, _task: Task) -> Vec<Dim> {
-        vec![
-            Dim::int("k", 1, 50, true, 5),
-            Dim::choice("weights", Weighting::NAMES, 0),
-        ]
+    fn space(&self, task: Task) -> Vec<Dim> {
+        KnnParams::space(task)
     }
 
     fn scaled(&self) -> bool {
@@ -70,19 +67,19 @@ impl Choice for Weighting {
     const ALL: &'static [Self] = &[Weighting::Uniform, Weighting::Distance];
 }
 
-/// kNN's hyperparameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct KnnParams {
-    k: usize,
-    weights: Weighting,
+impl FromParam for Weighting {
+    fn from_param(p: &Params, name: &str) -> Result<Self, String> {
+        p.option(name)
+    }
 }
 
-impl KnnParams {
-    fn decode(p: &Params) -> Result<KnnParams, String> {
-        Ok(KnnParams {
-            k: p.count("k")?,
-            weights: p.option("weights")?,
-        })
+hyperparameters! {
+    /// kNN's hyperparameters.
+    KnnParams(_task) {
+        /// Neighbours that vote.
+        k: usize = int(1, 50, true, 5),
+        /// How their votes are weighted.
+        weights: Weighting = choice(Weighting::Uniform),
     }
 }
 

@@ -10,7 +10,7 @@ use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegress
 use super::forest::matrix;
 use super::{Learner, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{Dim, Params};
+use crate::learners::space::{hyperparameters, real, Dim, Params};
 use crate::model::estimator::{Linear, Link};
 use crate::model::Estimator;
 
@@ -21,24 +21,17 @@ pub struct LinearModel;
 /// share underflows to exactly zero.
 const ABSENT: f64 = -1e30;
 
-/// The linear models' hyperparameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct LinearParams {
-    /// Penalty strength.
-    alpha: f64,
-    /// Elastic net's mix of L1 in the penalty (regression only).
-    l1_ratio: Option<f64>,
-}
-
-impl LinearParams {
-    fn decode(p: &Params) -> Result<LinearParams, String> {
-        Ok(LinearParams {
-            alpha: p.real("alpha")?,
-            l1_ratio: match p.0.contains_key("l1_ratio") {
-                true => Some(p.real("l1_ratio")?),
-                false => None,
-            },
-        })
+hyperparameters! {
+    /// The linear models' hyperparameters.
+    LinearParams(task) {
+        /// Penalty strength.
+        alpha: f64 = if task.is_classification() {
+            real(1e-4, 100.0, true, 1.0)
+        } else {
+            real(1e-4, 10.0, true, 0.1)
+        },
+        /// Elastic net's mix of L1 in the penalty (regression only).
+        l1_ratio: Option<f64> where { !task.is_classification() } = real(0.0, 1.0, false, 0.5),
     }
 }
 
@@ -48,14 +41,7 @@ impl Learner for LinearModel {
     }
 
     fn space(&self, task: Task) -> Vec<Dim> {
-        if task.is_classification() {
-            vec![Dim::float("alpha", 1e-4, 100.0, true, 1.0)]
-        } else {
-            vec![
-                Dim::float("alpha", 1e-4, 10.0, true, 0.1),
-                Dim::float("l1_ratio", 0.0, 1.0, false, 0.5),
-            ]
-        }
+        LinearParams::space(task)
     }
 
     fn scaled(&self) -> bool {

@@ -45,22 +45,58 @@ pub struct Dim {
     pub init: f64,
 }
 
+/// A dimension before it is named: its range and starting point. The
+/// `hyperparameters!` declarations name each one after its field.
+#[derive(Debug, Clone)]
+pub struct Unnamed {
+    range: Range,
+    init: f64,
+}
+
+impl Unnamed {
+    /// The dimension called `name`.
+    pub fn named(self, name: &'static str) -> Dim {
+        Dim {
+            name,
+            range: self.range,
+            init: self.init,
+        }
+    }
+}
+
+/// Whole numbers in `[lo, hi]` (log-scaled when `log`), starting at `init`.
+pub fn int(lo: i64, hi: i64, log: bool, init: i64) -> Unnamed {
+    let range = Range::Int { lo, hi, log };
+    let init = to_unit(init as f64, lo as f64, hi as f64, log);
+    Unnamed { range, init }
+}
+
+/// Reals in `[lo, hi]` (log-scaled when `log`), starting at `init`.
+pub fn real(lo: f64, hi: f64, log: bool, init: f64) -> Unnamed {
+    let range = Range::Float { lo, hi, log };
+    let init = to_unit(init, lo, hi, log);
+    Unnamed { range, init }
+}
+
+/// One of a choice's options, starting at `init`.
+pub fn choice<C: Choice + PartialEq>(init: C) -> Unnamed {
+    let at = C::ALL.iter().position(|c| *c == init).unwrap_or(0);
+    let init = (at as f64 + 0.5) / C::NAMES.len() as f64;
+    Unnamed {
+        range: Range::Choice(C::NAMES),
+        init,
+    }
+}
+
 impl Dim {
     /// An integer dimension starting at value `init`.
     pub fn int(name: &'static str, lo: i64, hi: i64, log: bool, init: i64) -> Dim {
-        let range = Range::Int { lo, hi, log };
-        let init = to_unit(init as f64, lo as f64, hi as f64, log);
-        Dim { name, range, init }
+        int(lo, hi, log, init).named(name)
     }
 
     /// A real dimension starting at value `init`.
     pub fn float(name: &'static str, lo: f64, hi: f64, log: bool, init: f64) -> Dim {
-        let range = Range::Float { lo, hi, log };
-        Dim {
-            name,
-            range,
-            init: to_unit(init, lo, hi, log),
-        }
+        real(lo, hi, log, init).named(name)
     }
 
     /// A choice starting at `choices[init]`.
@@ -224,6 +260,77 @@ fn missing(name: &str, found: Option<&Param>, wanted: &str) -> String {
     }
 }
 
+/// A hyperparameter's typed value, read from `Params` by name.
+pub trait FromParam: Sized {
+    /// The value of `name` in `p`, or why it can't be read.
+    fn from_param(p: &Params, name: &str) -> Result<Self, String>;
+}
+
+impl FromParam for usize {
+    fn from_param(p: &Params, name: &str) -> Result<Self, String> {
+        p.count(name)
+    }
+}
+
+impl FromParam for f64 {
+    fn from_param(p: &Params, name: &str) -> Result<Self, String> {
+        p.real(name)
+    }
+}
+
+/// A hyperparameter that only some tasks' spaces have.
+impl<T: FromParam> FromParam for Option<T> {
+    fn from_param(p: &Params, name: &str) -> Result<Self, String> {
+        match p.0.contains_key(name) {
+            true => T::from_param(p, name).map(Some),
+            false => Ok(None),
+        }
+    }
+}
+
+/// Declares a family's hyperparameters once: a struct with one typed field
+/// per dimension, `space(task)` (the dimensions in field order, named after
+/// the fields; `where { condition }` keeps a dimension to the tasks the
+/// condition holds for) and `decode`, which reads `Params` back into the
+/// struct through the checked getters.
+macro_rules! hyperparameters {
+    (
+        $(#[$doc:meta])* $name:ident($task:ident) {
+            $($(#[$fdoc:meta])* $field:ident: $ty:ty $(where { $when:expr })? = $range:expr,)*
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub struct $name {
+            $($(#[$fdoc])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// The family's search space for `task`.
+            #[allow(unused_variables)]
+            pub fn space($task: $crate::data::Task) -> Vec<$crate::learners::space::Dim> {
+                let mut dims = Vec::new();
+                $(
+                    if true $(&& $when)? {
+                        dims.push(($range).named(stringify!($field)));
+                    }
+                )*
+                dims
+            }
+
+            /// Reads a configuration of the space, refusing a missing or
+            /// mistyped value.
+            pub fn decode(p: &$crate::learners::space::Params) -> Result<Self, String> {
+                use $crate::learners::space::FromParam;
+                Ok($name {
+                    $($field: FromParam::from_param(p, stringify!($field))?,)*
+                })
+            }
+        }
+    };
+}
+pub(crate) use hyperparameters;
+
 /// The options of a choice hyperparameter, as an enum.
 pub trait Choice: Sized + Copy + 'static {
     /// Option names, in the order the space lists them.
@@ -232,8 +339,9 @@ pub trait Choice: Sized + Copy + 'static {
     const ALL: &'static [Self];
 }
 
-/// Declares a choice enum with its option names.
-macro_rules! choice {
+/// Declares a choice enum with its option names (`choices! { Name { A =
+/// "a", … } }`).
+macro_rules! choices {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,9 +353,18 @@ macro_rules! choice {
             const NAMES: &'static [&'static str] = &[$($text),*];
             const ALL: &'static [Self] = &[$($name::$variant),*];
         }
+
+        impl $crate::learners::space::FromParam for $name {
+            fn from_param(
+                p: &$crate::learners::space::Params,
+                name: &str,
+            ) -> Result<Self, String> {
+                p.option(name)
+            }
+        }
     };
 }
-pub(crate) use choice;
+pub(crate) use choices;
 
 /// A float to 4 significant digits.
 pub fn short(f: f64) -> String {
@@ -281,7 +398,7 @@ mod tests {
         assert_eq!(p.choice("c"), "b");
     }
 
-    choice! {
+    choices! {
         /// A test choice.
         Colour {
             /// Red.

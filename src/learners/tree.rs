@@ -13,14 +13,14 @@ use super::forest::{matrix, read_tree};
 use super::serde_read::{field, numbers};
 use super::{Learner, RawTree, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{choice, Choice, Dim, Params};
+use crate::learners::space::{choice, choices, hyperparameters, int, Dim, Params};
 use crate::model::estimator::{Combine, Link, TreeEnsemble};
 use crate::model::Estimator;
 
 /// The decision-tree adapter.
 pub struct DecisionTree;
 
-choice! {
+choices! {
     /// How a classification tree scores a split.
     Criterion {
         /// Gini impurity.
@@ -30,25 +30,15 @@ choice! {
     }
 }
 
-/// The decision tree's hyperparameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct TreeParams {
-    max_depth: usize,
-    min_samples_leaf: usize,
-    /// Classification only.
-    criterion: Option<Criterion>,
-}
-
-impl TreeParams {
-    fn decode(p: &Params) -> Result<TreeParams, String> {
-        Ok(TreeParams {
-            max_depth: p.count("max_depth")?,
-            min_samples_leaf: p.count("min_samples_leaf")?,
-            criterion: match p.0.contains_key("criterion") {
-                true => Some(p.option("criterion")?),
-                false => None,
-            },
-        })
+hyperparameters! {
+    /// The decision tree's hyperparameters.
+    TreeParams(task) {
+        /// Deepest split.
+        max_depth: usize = int(1, 30, false, 4),
+        /// Fewest training rows in a leaf.
+        min_samples_leaf: usize = int(1, 64, true, 1),
+        /// How a split is scored (classification only).
+        criterion: Option<Criterion> where { task.is_classification() } = choice(Criterion::Gini),
     }
 }
 
@@ -58,14 +48,7 @@ impl Learner for DecisionTree {
     }
 
     fn space(&self, task: Task) -> Vec<Dim> {
-        let mut dims = vec![
-            Dim::int("max_depth", 1, 30, false, 4),
-            Dim::int("min_samples_leaf", 1, 64, true, 1),
-        ];
-        if task.is_classification() {
-            dims.push(Dim::choice("criterion", Criterion::NAMES, 0));
-        }
-        dims
+        TreeParams::space(task)
     }
 
     fn scaled(&self) -> bool {
