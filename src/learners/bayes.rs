@@ -6,9 +6,9 @@ use linfa::prelude::*;
 use ndarray::{Array1, ArrayView2};
 
 use super::serde_read::{field, number, numbers};
-use super::{Learner, TrainSet};
+use super::{Adapter, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{hyperparameters, real, Dim, Params};
+use crate::learners::space::{hyperparameters, real};
 use crate::model::estimator::NaiveBayes as NbModel;
 use crate::model::Estimator;
 
@@ -23,25 +23,22 @@ hyperparameters! {
     }
 }
 
-impl Learner for NaiveBayes {
+impl Adapter for NaiveBayes {
+    type Params = BayesParams;
+
     fn supports(&self, task: Task) -> bool {
         task.is_classification()
-    }
-
-    fn space(&self, task: Task) -> Vec<Dim> {
-        BayesParams::space(task)
     }
 
     fn scaled(&self) -> bool {
         true
     }
 
-    fn cost(&self, _p: &Params, n: usize, d: usize, k: usize) -> f64 {
+    fn cost(&self, _p: &BayesParams, n: usize, d: usize, k: usize) -> f64 {
         n as f64 * d as f64 * k as f64 * 20.0
     }
 
-    fn fit(&self, data: &TrainSet<'_>, p: &Params, _seed: u64) -> Result<Estimator, String> {
-        let p = BayesParams::decode(p)?;
+    fn fit(&self, data: &TrainSet<'_>, p: &BayesParams, _seed: u64) -> Result<Estimator, String> {
         let model = fit_native(data, p.var_smoothing)?;
         lower(&model, data.d, data.width()).map(Estimator::NaiveBayes)
     }

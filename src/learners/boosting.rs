@@ -6,9 +6,9 @@ use forust_ml::gradientbooster::GradientBooster;
 use forust_ml::objective::ObjectiveType;
 use forust_ml::Matrix;
 
-use super::{Learner, RawTree, TrainSet};
+use super::{Adapter, RawTree, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{hyperparameters, int, real, Dim, Params};
+use crate::learners::space::{hyperparameters, int, real};
 use crate::model::estimator::{Combine, Link, Rule, TreeEnsemble};
 use crate::model::Estimator;
 
@@ -35,31 +35,25 @@ hyperparameters! {
     }
 }
 
-impl Learner for Gbdt {
+impl Adapter for Gbdt {
+    type Params = GbdtParams;
+
     fn supports(&self, task: Task) -> bool {
         task.is_supervised()
-    }
-
-    fn space(&self, task: Task) -> Vec<Dim> {
-        GbdtParams::space(task)
     }
 
     fn scaled(&self) -> bool {
         false
     }
 
-    fn cost(&self, p: &Params, n: usize, d: usize, k: usize) -> f64 {
-        let Ok(p) = GbdtParams::decode(p) else {
-            return f64::INFINITY;
-        };
+    fn cost(&self, p: &GbdtParams, n: usize, d: usize, k: usize) -> f64 {
         let boosters = if k > 2 { k } else { 1 } as f64;
         let depth = p.max_depth as f64;
         let per_iter = n as f64 * d as f64 * (1.0 + depth / 4.0);
         boosters * (p.iterations as f64 * per_iter * 3.0 + n as f64 * d as f64 * 40.0)
     }
 
-    fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
-        let p = &GbdtParams::decode(p)?;
+    fn fit(&self, data: &TrainSet<'_>, p: &GbdtParams, seed: u64) -> Result<Estimator, String> {
         let columns = column_major(data);
         let matrix = Matrix::new(&columns, data.n, data.d);
         let k = data.width();
@@ -184,11 +178,13 @@ fn lower_tree(tree: &forust_ml::tree::Tree) -> Result<RawTree, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::learners::space::Params;
     use crate::learners::testdata;
+    use crate::learners::Learner;
     use crate::model::kernels::sigmoid;
 
     fn params(iterations: i64) -> Params {
-        let space = Gbdt.space(Task::Binary);
+        let space = Learner::space(&Gbdt, Task::Binary);
         let init: Vec<f64> = space.iter().map(|d| d.init).collect();
         let mut p = Params::decode(&space, &init);
         p.0.insert(
@@ -225,7 +221,7 @@ mod tests {
             let mut booster = configure(&GbdtParams::decode(&p).unwrap(), objective(k), 7).unwrap();
             booster.fit_unweighted(&m, &y, None).unwrap();
             let native = booster.predict(&m, false);
-            let Estimator::Trees(lowered) = Gbdt.fit(&data, &p, 7).unwrap() else {
+            let Estimator::Trees(lowered) = Learner::fit(&Gbdt, &data, &p, 7).unwrap() else {
                 panic!("trees")
             };
             let mut out = vec![0.0; k.max(2)];

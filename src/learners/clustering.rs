@@ -8,9 +8,9 @@ use linfa_clustering::{Dbscan, KMeans, KMeansInit};
 use ndarray::ArrayView2;
 use rand::SeedableRng;
 
-use super::{calibrate, Learner, TrainSet};
+use super::{calibrate, Adapter, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{choice, choices, hyperparameters, int, real, Dim, Params};
+use crate::learners::space::{choice, choices, hyperparameters, int, real};
 use crate::model::estimator::{Centroids, CorePoints, Mixture};
 use crate::model::Estimator;
 
@@ -52,28 +52,22 @@ hyperparameters! {
     }
 }
 
-impl Learner for KMeansLearner {
+impl Adapter for KMeansLearner {
+    type Params = KMeansParams;
+
     fn supports(&self, task: Task) -> bool {
         !task.is_supervised()
-    }
-
-    fn space(&self, task: Task) -> Vec<Dim> {
-        KMeansParams::space(task)
     }
 
     fn scaled(&self) -> bool {
         true
     }
 
-    fn cost(&self, p: &Params, n: usize, d: usize, _k: usize) -> f64 {
-        let Ok(p) = KMeansParams::decode(p) else {
-            return f64::INFINITY;
-        };
+    fn cost(&self, p: &KMeansParams, n: usize, d: usize, _k: usize) -> f64 {
         n as f64 * d as f64 * p.k as f64 * p.n_runs as f64 * 60.0
     }
 
-    fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
-        let p = KMeansParams::decode(p)?;
+    fn fit(&self, data: &TrainSet<'_>, p: &KMeansParams, seed: u64) -> Result<Estimator, String> {
         let k = p.k;
         if k > data.n {
             return Err(format!("k = {k} is more than the {} rows", data.n));
@@ -128,30 +122,24 @@ hyperparameters! {
     }
 }
 
-impl Learner for MixtureLearner {
+impl Adapter for MixtureLearner {
+    type Params = MixtureParams;
+
     fn supports(&self, task: Task) -> bool {
         !task.is_supervised()
-    }
-
-    fn space(&self, task: Task) -> Vec<Dim> {
-        MixtureParams::space(task)
     }
 
     fn scaled(&self) -> bool {
         true
     }
 
-    fn cost(&self, p: &Params, n: usize, d: usize, _k: usize) -> f64 {
-        let Ok(p) = MixtureParams::decode(p) else {
-            return f64::INFINITY;
-        };
+    fn cost(&self, p: &MixtureParams, n: usize, d: usize, _k: usize) -> f64 {
         let k = p.components as f64;
         let d = d as f64;
         (n as f64 * k * d * d * 4.0 + k * d * d * d) * 40.0
     }
 
-    fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
-        let p = MixtureParams::decode(p)?;
+    fn fit(&self, data: &TrainSet<'_>, p: &MixtureParams, seed: u64) -> Result<Estimator, String> {
         let k = p.components;
         if k > data.n {
             return Err(format!("{k} components is more than the {} rows", data.n));
@@ -332,13 +320,11 @@ hyperparameters! {
     }
 }
 
-impl Learner for DbscanLearner {
+impl Adapter for DbscanLearner {
+    type Params = DbscanParams;
+
     fn supports(&self, task: Task) -> bool {
         task == Task::Cluster
-    }
-
-    fn space(&self, task: Task) -> Vec<Dim> {
-        DbscanParams::space(task)
     }
 
     fn max_rows(&self) -> Option<usize> {
@@ -349,12 +335,11 @@ impl Learner for DbscanLearner {
         true
     }
 
-    fn cost(&self, _p: &Params, n: usize, d: usize, _k: usize) -> f64 {
+    fn cost(&self, _p: &DbscanParams, n: usize, d: usize, _k: usize) -> f64 {
         n as f64 * n as f64 * (d as f64 + 10.0) * 2.0
     }
 
-    fn fit(&self, data: &TrainSet<'_>, p: &Params, _seed: u64) -> Result<Estimator, String> {
-        let p = DbscanParams::decode(p)?;
+    fn fit(&self, data: &TrainSet<'_>, p: &DbscanParams, _seed: u64) -> Result<Estimator, String> {
         let min_points = p.min_points.min(data.n);
         let reach = core_distances(data, min_points);
         let mut sorted = reach.clone();
@@ -410,7 +395,9 @@ fn core_distances(data: &TrainSet<'_>, min_points: usize) -> Vec<f64> {
 mod tests {
     use super::*;
     use crate::data::Target;
+    use crate::learners::space::Params;
     use crate::learners::testdata;
+    use crate::learners::Learner;
 
     fn set<'a>(x: &'a [f64], n: usize, d: usize, target: &'a Target) -> TrainSet<'a> {
         TrainSet {
@@ -427,8 +414,11 @@ mod tests {
         let (x, n, d, _, _) = testdata::load("iris.csv", "species");
         let target = Target::Unlabelled(n);
         let data = set(&x, n, d, &target);
-        let p = Params::decode(&KMeansLearner.space(Task::Cluster), &[0.1, 0.2, 0.0]);
-        let est = KMeansLearner.fit(&data, &p, 3).expect("fit");
+        let p = Params::decode(
+            &Learner::space(&KMeansLearner, Task::Cluster),
+            &[0.1, 0.2, 0.0],
+        );
+        let est = Learner::fit(&KMeansLearner, &data, &p, 3).expect("fit");
         let native = KMeans::params_with_rng(p.int("k") as usize, rng(3))
             .n_runs(p.int("n_runs") as usize)
             .max_n_iterations(300)
@@ -460,9 +450,12 @@ mod tests {
         use crate::learners::space::Choice;
         for (i, shape) in Covariance::NAMES.iter().enumerate() {
             let u = i as f64 / 2.0;
-            let p = Params::decode(&MixtureLearner.space(Task::Cluster), &[0.0, u, 0.5]);
+            let p = Params::decode(
+                &Learner::space(&MixtureLearner, Task::Cluster),
+                &[0.0, u, 0.5],
+            );
             assert_eq!(p.choice("covariance"), *shape);
-            let est = MixtureLearner.fit(&data, &p, 1).expect("fit");
+            let est = Learner::fit(&MixtureLearner, &data, &p, 1).expect("fit");
             let pred = est.score_rows(&x, 2, 3);
             for r in 0..200 {
                 assert_eq!(pred.row(r)[0], pred.row(r % 2)[0], "{shape} row {r}");
@@ -491,8 +484,9 @@ mod tests {
         let (x, n, d, _, _) = testdata::load("iris.csv", "species");
         let target = Target::Unlabelled(n);
         let data = set(&x, n, d, &target);
-        let p = Params::decode(&DbscanLearner.space(Task::Cluster), &[0.7, 0.2]);
-        let Estimator::CorePoints(model) = DbscanLearner.fit(&data, &p, 0).expect("fit") else {
+        let p = Params::decode(&Learner::space(&DbscanLearner, Task::Cluster), &[0.7, 0.2]);
+        let Estimator::CorePoints(model) = Learner::fit(&DbscanLearner, &data, &p, 0).expect("fit")
+        else {
             panic!("not core points");
         };
         let min_points = p.int("min_points") as usize;

@@ -11,9 +11,9 @@ use smartcore::ensemble::random_forest_regressor::{
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use super::serde_read::{array, field, number};
-use super::{Learner, RawTree, TrainSet};
+use super::{Adapter, RawTree, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{hyperparameters, int, real, Dim, Params};
+use crate::learners::space::{hyperparameters, int, real};
 use crate::model::estimator::{Combine, Link, Rule, TreeEnsemble};
 use crate::model::Estimator;
 
@@ -34,30 +34,24 @@ hyperparameters! {
     }
 }
 
-impl Learner for RandomForest {
+impl Adapter for RandomForest {
+    type Params = ForestParams;
+
     fn supports(&self, task: Task) -> bool {
         task.is_supervised()
-    }
-
-    fn space(&self, task: Task) -> Vec<Dim> {
-        ForestParams::space(task)
     }
 
     fn scaled(&self) -> bool {
         false
     }
 
-    fn cost(&self, p: &Params, n: usize, d: usize, _k: usize) -> f64 {
-        let Ok(p) = ForestParams::decode(p) else {
-            return f64::INFINITY;
-        };
-        let m = features_per_split(&p, d) as f64;
+    fn cost(&self, p: &ForestParams, n: usize, d: usize, _k: usize) -> f64 {
+        let m = features_per_split(p, d) as f64;
         let depth = (p.max_depth as f64).min((n.max(2) as f64).log2());
         p.trees as f64 * n as f64 * m * depth * 60.0
     }
 
-    fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
-        let p = &ForestParams::decode(p)?;
+    fn fit(&self, data: &TrainSet<'_>, p: &ForestParams, seed: u64) -> Result<Estimator, String> {
         let x = matrix(data)?;
         if data.width() == 1 {
             fit_regressor(data, &x, p, seed)
@@ -201,11 +195,13 @@ pub(crate) fn read_tree(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::learners::space::Params;
     use crate::learners::testdata;
+    use crate::learners::Learner;
     use crate::model::argmax;
 
     fn params() -> Params {
-        let space = RandomForest.space(Task::Binary);
+        let space = Learner::space(&RandomForest, Task::Binary);
         let init: Vec<f64> = space.iter().map(|d| d.init).collect();
         Params::decode(&space, &init)
     }
@@ -266,7 +262,7 @@ mod tests {
             contamination: None,
         };
         let p = params();
-        let Estimator::Trees(lowered) = RandomForest.fit(&data, &p, 5).unwrap() else {
+        let Estimator::Trees(lowered) = Learner::fit(&RandomForest, &data, &p, 5).unwrap() else {
             panic!("trees")
         };
         let m = matrix(&data).unwrap();

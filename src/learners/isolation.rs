@@ -7,9 +7,9 @@
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use super::{calibrate, Learner, TrainSet};
+use super::{calibrate, Adapter, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{hyperparameters, int, real, Dim, Params};
+use crate::learners::space::{hyperparameters, int, real};
 use crate::model::estimator::{Isolation, Rule, Tree};
 use crate::model::Estimator;
 
@@ -28,33 +28,32 @@ hyperparameters! {
     }
 }
 
-impl Learner for IsolationForest {
+impl Adapter for IsolationForest {
+    type Params = IsolationParams;
+
     fn supports(&self, task: Task) -> bool {
         task == Task::Anomaly
-    }
-
-    fn space(&self, task: Task) -> Vec<Dim> {
-        IsolationParams::space(task)
     }
 
     fn scaled(&self) -> bool {
         false
     }
 
-    fn cost(&self, p: &Params, n: usize, _d: usize, _k: usize) -> f64 {
-        let Ok(p) = IsolationParams::decode(p) else {
-            return f64::INFINITY;
-        };
+    fn cost(&self, p: &IsolationParams, n: usize, _d: usize, _k: usize) -> f64 {
         let trees = p.trees as f64;
         let psi = (p.sample_size as f64).min(n as f64).max(2.0);
         trees * (psi * psi.log2() * 40.0 + n as f64 * psi.log2() * 10.0)
     }
 
-    fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
+    fn fit(
+        &self,
+        data: &TrainSet<'_>,
+        p: &IsolationParams,
+        seed: u64,
+    ) -> Result<Estimator, String> {
         if data.n < 2 {
             return Err("an isolation forest needs at least two rows".into());
         }
-        let p = IsolationParams::decode(p)?;
         let psi = p.sample_size.min(data.n);
         let features = ((p.max_features * data.d as f64).ceil() as usize).clamp(1, data.d);
         let depth_limit = (psi as f64).log2().ceil() as usize;
@@ -190,6 +189,8 @@ pub fn average_path_length(n: usize) -> f64 {
 mod tests {
     use super::*;
     use crate::data::Target;
+    use crate::learners::space::Params;
+    use crate::learners::Learner;
 
     #[test]
     fn isolated_point_scores_highest_and_is_flagged() {
@@ -208,8 +209,11 @@ mod tests {
             target: &target,
             contamination: Some(0.01),
         };
-        let p = Params::decode(&IsolationForest.space(Task::Anomaly), &[0.5, 0.5, 1.0]);
-        let est = IsolationForest.fit(&data, &p, 1).expect("fit");
+        let p = Params::decode(
+            &Learner::space(&IsolationForest, Task::Anomaly),
+            &[0.5, 0.5, 1.0],
+        );
+        let est = Learner::fit(&IsolationForest, &data, &p, 1).expect("fit");
         let pred = est.score_rows(&x, 2, 2);
         let top = (0..n)
             .max_by(|a, b| pred.row(*a)[0].total_cmp(&pred.row(*b)[0]))
@@ -219,6 +223,9 @@ mod tests {
         let flagged = (0..n).filter(|&r| pred.row(r)[1] == 1.0).count();
         assert!(flagged <= 2, "{flagged} flagged at 1% contamination");
         // Same seed, same forest.
-        assert_eq!(est, IsolationForest.fit(&data, &p, 1).expect("fit"));
+        assert_eq!(
+            est,
+            Learner::fit(&IsolationForest, &data, &p, 1).expect("fit")
+        );
     }
 }

@@ -7,37 +7,34 @@ use smartcore::neighbors::knn_regressor::{KNNRegressor, KNNRegressorParameters};
 use smartcore::neighbors::KNNWeightFunction;
 
 use super::forest::matrix;
-use super::{Learner, TrainSet};
+use super::{Adapter, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{choice, hyperparameters, int, Choice, Dim, FromParam, Params};
+use crate::learners::space::{choice, hyperparameters, int, Choice, FromParam, Params};
 use crate::model::estimator::{Neighbors, Weighting};
 use crate::model::Estimator;
 
 /// The kNN adapter.
 pub struct Knn;
 
-impl Learner for Knn {
+impl Adapter for Knn {
+    type Params = KnnParams;
+
     fn supports(&self, task: Task) -> bool {
         task.is_supervised()
-    }
-
-    fn space(&self, task: Task) -> Vec<Dim> {
-        KnnParams::space(task)
     }
 
     fn scaled(&self) -> bool {
         true
     }
 
-    fn cost(&self, _p: &Params, n: usize, d: usize, _k: usize) -> f64 {
+    fn cost(&self, _p: &KnnParams, n: usize, d: usize, _k: usize) -> f64 {
         // Scoring a fold compares every held-out row with every training row.
         n as f64 * (n as f64 / 4.0) * d as f64 * 1.5
     }
 
-    fn fit(&self, data: &TrainSet<'_>, p: &Params, _seed: u64) -> Result<Estimator, String> {
+    fn fit(&self, data: &TrainSet<'_>, p: &KnnParams, _seed: u64) -> Result<Estimator, String> {
         // smartcore is fitted too, so a data set it refuses fails the trial
         // the same way; its index is not needed for scoring.
-        let p = &KnnParams::decode(p)?;
         let x = matrix(data)?;
         let weighting = p.weights;
         if data.width() == 1 {
@@ -111,6 +108,7 @@ mod tests {
     use super::*;
     use crate::learners::space::Param;
     use crate::learners::testdata;
+    use crate::learners::Learner;
 
     fn params(k: i64, weights: &str) -> Params {
         let mut p = Params::default();
@@ -138,7 +136,7 @@ mod tests {
                     .unwrap()
                     .predict(&m)
                     .unwrap();
-            let est = Knn.fit(&data, &p, 0).unwrap();
+            let est = Learner::fit(&Knn, &data, &p, 0).unwrap();
             testdata::assert_classes(&est, &x, d, data.width(), &native, &format!("k={k} {w}"));
         }
     }
@@ -163,7 +161,7 @@ mod tests {
         .unwrap()
         .predict(&m)
         .unwrap();
-        let est = Knn.fit(&data, &p, 0).unwrap();
+        let est = Learner::fit(&Knn, &data, &p, 0).unwrap();
         testdata::assert_values(&est, &x, d, &native, "lowered model");
     }
 }

@@ -8,9 +8,9 @@ use smartcore::linear::elastic_net::{ElasticNet, ElasticNetParameters};
 use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
 
 use super::forest::matrix;
-use super::{Learner, TrainSet};
+use super::{Adapter, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{hyperparameters, real, Dim, Params};
+use crate::learners::space::{hyperparameters, real};
 use crate::model::estimator::{Linear, Link};
 use crate::model::Estimator;
 
@@ -35,25 +35,22 @@ hyperparameters! {
     }
 }
 
-impl Learner for LinearModel {
+impl Adapter for LinearModel {
+    type Params = LinearParams;
+
     fn supports(&self, task: Task) -> bool {
         task.is_supervised()
-    }
-
-    fn space(&self, task: Task) -> Vec<Dim> {
-        LinearParams::space(task)
     }
 
     fn scaled(&self) -> bool {
         true
     }
 
-    fn cost(&self, _p: &Params, n: usize, d: usize, k: usize) -> f64 {
+    fn cost(&self, _p: &LinearParams, n: usize, d: usize, k: usize) -> f64 {
         n as f64 * (d as f64 + 1.0) * k.max(1) as f64 * 400.0
     }
 
-    fn fit(&self, data: &TrainSet<'_>, p: &Params, _seed: u64) -> Result<Estimator, String> {
-        let p = &LinearParams::decode(p)?;
+    fn fit(&self, data: &TrainSet<'_>, p: &LinearParams, _seed: u64) -> Result<Estimator, String> {
         let x = matrix(data)?;
         if data.width() == 1 {
             fit_elastic_net(data, &x, p)
@@ -150,7 +147,9 @@ fn flat(m: &DenseMatrix<f64>) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::learners::space::Params;
     use crate::learners::testdata;
+    use crate::learners::Learner;
 
     #[test]
     fn lowered_logistic_predicts_like_smartcore() {
@@ -172,7 +171,7 @@ mod tests {
                 .unwrap();
             let mut p = Params::default();
             p.0.insert("alpha".into(), crate::learners::space::Param::Float(0.5));
-            let est = LinearModel.fit(&data, &p, 0).unwrap();
+            let est = Learner::fit(&LinearModel, &data, &p, 0).unwrap();
             testdata::assert_classes(&est, &x, d, data.width(), &native, file);
         }
     }
@@ -199,7 +198,7 @@ mod tests {
         .unwrap()
         .predict(&m)
         .unwrap();
-        let est = LinearModel.fit(&data, &p, 0).unwrap();
+        let est = Learner::fit(&LinearModel, &data, &p, 0).unwrap();
         testdata::assert_values(&est, &x, d, &native, "lowered model");
     }
 }

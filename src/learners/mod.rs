@@ -16,7 +16,7 @@ mod tree;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Target, Task};
-use crate::learners::space::{Dim, Params};
+use crate::learners::space::{Dim, Hyperparameters, Params};
 use crate::model::estimator::{Rule, Tree};
 use crate::model::Estimator;
 
@@ -154,7 +154,57 @@ impl std::fmt::Display for Family {
     }
 }
 
-/// What every family adapter provides.
+/// What a family's file implements: its work on its own typed
+/// hyperparameters. The registry sees every `Adapter` as a [`Learner`],
+/// whose one implementation below decodes the search's `Params` for all
+/// families.
+pub trait Adapter: Sync {
+    /// The family's hyperparameters (declared with `hyperparameters!`).
+    type Params: Hyperparameters;
+    /// Whether the family handles `task`.
+    fn supports(&self, task: Task) -> bool;
+    /// Whether it wants standardised features.
+    fn scaled(&self) -> bool;
+    /// The most training rows it is offered for, if limited.
+    fn max_rows(&self) -> Option<usize> {
+        None
+    }
+    /// Machine-independent cost of one fit and scoring pass (see
+    /// [`Learner::cost`]).
+    fn cost(&self, p: &Self::Params, n: usize, d: usize, k: usize) -> f64;
+    /// Fits on `data` and lowers the fitted model.
+    fn fit(&self, data: &TrainSet<'_>, p: &Self::Params, seed: u64) -> Result<Estimator, String>;
+}
+
+impl<A: Adapter> Learner for A {
+    fn supports(&self, task: Task) -> bool {
+        Adapter::supports(self, task)
+    }
+
+    fn space(&self, task: Task) -> Vec<Dim> {
+        A::Params::space(task)
+    }
+
+    fn scaled(&self) -> bool {
+        Adapter::scaled(self)
+    }
+
+    fn max_rows(&self) -> Option<usize> {
+        Adapter::max_rows(self)
+    }
+
+    /// A configuration the family can't read costs infinitely much, so the
+    /// search never starts it.
+    fn cost(&self, p: &Params, n: usize, d: usize, k: usize) -> f64 {
+        A::Params::decode(p).map_or(f64::INFINITY, |p| Adapter::cost(self, &p, n, d, k))
+    }
+
+    fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
+        Adapter::fit(self, data, &A::Params::decode(p)?, seed)
+    }
+}
+
+/// What the search asks of every family.
 pub trait Learner: Sync {
     /// Whether the family handles `task`.
     fn supports(&self, task: Task) -> bool;

@@ -288,6 +288,15 @@ impl<T: FromParam> FromParam for Option<T> {
     }
 }
 
+/// A family's typed hyperparameters: its space, and the reading of a
+/// configuration of it. `hyperparameters!` writes both.
+pub trait Hyperparameters: Sized {
+    /// The search space for `task`.
+    fn space(task: crate::data::Task) -> Vec<Dim>;
+    /// Reads a configuration, refusing a missing or mistyped value.
+    fn decode(p: &Params) -> Result<Self, String>;
+}
+
 /// Declares a family's hyperparameters once: a struct with one typed field
 /// per dimension, `space(task)` (the dimensions in field order, named after
 /// the fields; `where { condition }` keeps a dimension to the tasks the
@@ -325,6 +334,16 @@ macro_rules! hyperparameters {
                 Ok($name {
                     $($field: FromParam::from_param(p, stringify!($field))?,)*
                 })
+            }
+        }
+
+        impl $crate::learners::space::Hyperparameters for $name {
+            fn space(task: $crate::data::Task) -> Vec<$crate::learners::space::Dim> {
+                $name::space(task)
+            }
+
+            fn decode(p: &$crate::learners::space::Params) -> Result<Self, String> {
+                $name::decode(p)
             }
         }
     };

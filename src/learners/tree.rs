@@ -11,9 +11,9 @@ use smartcore::tree::decision_tree_regressor::{
 
 use super::forest::{matrix, read_tree};
 use super::serde_read::{field, numbers};
-use super::{Learner, RawTree, TrainSet};
+use super::{Adapter, RawTree, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{choice, choices, hyperparameters, int, Dim, Params};
+use crate::learners::space::{choice, choices, hyperparameters, int};
 use crate::model::estimator::{Combine, Link, TreeEnsemble};
 use crate::model::Estimator;
 
@@ -42,29 +42,23 @@ hyperparameters! {
     }
 }
 
-impl Learner for DecisionTree {
+impl Adapter for DecisionTree {
+    type Params = TreeParams;
+
     fn supports(&self, task: Task) -> bool {
         task.is_supervised()
-    }
-
-    fn space(&self, task: Task) -> Vec<Dim> {
-        TreeParams::space(task)
     }
 
     fn scaled(&self) -> bool {
         false
     }
 
-    fn cost(&self, p: &Params, n: usize, d: usize, _k: usize) -> f64 {
-        let Ok(p) = TreeParams::decode(p) else {
-            return f64::INFINITY;
-        };
+    fn cost(&self, p: &TreeParams, n: usize, d: usize, _k: usize) -> f64 {
         let depth = (p.max_depth as f64).min((n.max(2) as f64).log2());
         n as f64 * d as f64 * depth * 40.0
     }
 
-    fn fit(&self, data: &TrainSet<'_>, p: &Params, _seed: u64) -> Result<Estimator, String> {
-        let p = &TreeParams::decode(p)?;
+    fn fit(&self, data: &TrainSet<'_>, p: &TreeParams, _seed: u64) -> Result<Estimator, String> {
         let tree = if data.width() == 1 {
             fit_regressor(data, p)?.with_leaf_values(0)
         } else {
@@ -123,10 +117,12 @@ fn fit_regressor(data: &TrainSet<'_>, p: &TreeParams) -> Result<RawTree, String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::learners::space::Params;
     use crate::learners::testdata;
+    use crate::learners::Learner;
 
     fn params(task: Task) -> Params {
-        let space = DecisionTree.space(task);
+        let space = Learner::space(&DecisionTree, task);
         let init: Vec<f64> = space.iter().map(|d| d.init).collect();
         Params::decode(&space, &init)
     }
@@ -182,7 +178,7 @@ mod tests {
         .unwrap()
         .predict(&m)
         .unwrap();
-        let est = DecisionTree.fit(&data, &p, 0).unwrap();
+        let est = Learner::fit(&DecisionTree, &data, &p, 0).unwrap();
         let mut out = [0.0];
         for (r, row) in x.chunks(d).enumerate() {
             est.score(row, &mut out);
