@@ -4,29 +4,14 @@
 //! loaded file is checked, the line `inspect` prints, and the tables the
 //! Rust exporter writes — and is registered once in [`Estimator`].
 //!
-//! Adding a kind: write `model/estimator/NAME.rs` with its struct and
-//! `impl Kind`, then add one line to the `estimators!` list below.
-
-mod centroids;
-mod core_points;
-mod isolation;
-mod linear;
-mod mixture;
-mod naive_bayes;
-mod neighbors;
-mod trees;
+//! Adding a kind: write its scoring function in `model/kernels.rs` and
+//! `model/estimator/NAME.rs` with its struct and `impl Kind`, then add one
+//! line to the `estimators!` list below.
 
 use serde::{Deserialize, Serialize};
 
 pub use super::kernels::{Combine, Link, Rule, Weighting};
-pub use centroids::Centroids;
-pub use core_points::CorePoints;
-pub use isolation::Isolation;
-pub use linear::Linear;
-pub use mixture::Mixture;
-pub use naive_bayes::NaiveBayes;
-pub use neighbors::Neighbors;
-pub use trees::{FlatTables, Tree, TreeEnsemble};
+pub use trees::{FlatTables, Tree};
 
 use super::Predictions;
 
@@ -113,15 +98,19 @@ pub trait Kind {
     }
 }
 
-/// The registry: one line per kind (variant, type, the `kind` tag in
-/// model.json). Generates the `Estimator` enum and its dispatch.
+/// The registry: one line per kind (variant, its file and type, the `kind`
+/// tag in model.json). Declares the files and generates the `Estimator`
+/// enum and its dispatch.
 macro_rules! estimators {
-    ($($(#[$doc:meta])* $variant:ident($ty:ty) = $tag:literal,)*) => {
+    ($($(#[$doc:meta])* $variant:ident($module:ident::$ty:ident) = $tag:literal,)*) => {
+        $(mod $module;
+        pub use $module::$ty;)*
+
         /// A fitted estimator, lowered from whichever library fitted it.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(tag = "kind")]
         pub enum Estimator {
-            $($(#[$doc])* #[serde(rename = $tag)] $variant($ty),)*
+            $($(#[$doc])* #[serde(rename = $tag)] $variant($module::$ty),)*
         }
 
         impl Estimator {
@@ -151,21 +140,21 @@ macro_rules! estimators {
 
 estimators! {
     /// Decision trees combined by sum (boosting) or mean (forests).
-    Trees(TreeEnsemble) = "trees",
+    Trees(trees::TreeEnsemble) = "trees",
     /// A linear function, with a link.
-    Linear(Linear) = "linear",
+    Linear(linear::Linear) = "linear",
     /// Gaussian naive Bayes.
-    NaiveBayes(NaiveBayes) = "naive_bayes",
+    NaiveBayes(naive_bayes::NaiveBayes) = "naive_bayes",
     /// k nearest neighbours over stored training rows.
-    Neighbors(Neighbors) = "neighbors",
+    Neighbors(neighbors::Neighbors) = "neighbors",
     /// k-means centroids (clusters, or distance as an anomaly score).
-    Centroids(Centroids) = "centroids",
+    Centroids(centroids::Centroids) = "centroids",
     /// A Gaussian mixture (clusters, or low density as an anomaly score).
-    Mixture(Mixture) = "mixture",
+    Mixture(mixture::Mixture) = "mixture",
     /// DBSCAN core points (clusters with noise).
-    CorePoints(CorePoints) = "core_points",
+    CorePoints(core_points::CorePoints) = "core_points",
     /// An isolation forest (anomaly score).
-    Isolation(Isolation) = "isolation",
+    Isolation(isolation::Isolation) = "isolation",
 }
 
 impl Estimator {
