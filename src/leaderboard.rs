@@ -2,7 +2,6 @@
 //! JSON and Markdown and printed as a table. Ties break by family order,
 //! then trial number, so seeded runs produce identical files.
 
-use std::cmp::Ordering;
 use std::path::Path;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table as TextTable};
@@ -56,7 +55,7 @@ impl Leaderboard {
     /// `labelled` says whether an unsupervised run had a `--label` column.
     pub fn new(task: Task, metric: Metric, labelled: bool, trials: &[Trial]) -> Leaderboard {
         let mut order: Vec<&Trial> = trials.iter().collect();
-        order.sort_by(|a, b| compare(metric, a, b));
+        order.sort_by(|a, b| Trial::ranking(metric, a, b));
         let metrics: Vec<Metric> = {
             let mut m = vec![metric];
             m.extend(
@@ -197,20 +196,6 @@ impl Leaderboard {
         write_atomic(&dir.join("leaderboard.csv"), self.to_csv().as_bytes())?;
         write_atomic(&dir.join("leaderboard.md"), self.to_markdown().as_bytes())
     }
-}
-
-fn compare(metric: Metric, a: &Trial, b: &Trial) -> Ordering {
-    let class = |t: &Trial| match t.status {
-        Status::Ok => 0,
-        Status::Failed(_) => 1,
-        Status::Skipped(_) => 2,
-    };
-    let loss = |t: &Trial| t.metric(metric).map_or(f64::INFINITY, |v| metric.loss(v));
-    class(a)
-        .cmp(&class(b))
-        .then(loss(a).total_cmp(&loss(b)))
-        .then(a.family.cmp(&b.family))
-        .then(a.number.cmp(&b.number))
 }
 
 fn truncate(s: &str, n: usize) -> String {

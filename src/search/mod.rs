@@ -8,6 +8,7 @@ pub mod budget;
 pub mod cv;
 pub mod strategy;
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -93,6 +94,25 @@ impl Trial {
             model_bytes: 0,
             seed,
         }
+    }
+
+    /// The one total order of trials, best first: scored trials, then
+    /// failed, then skipped; among scored ones the lower loss of `metric`;
+    /// on a tie the family that comes first in the registry, then the
+    /// earlier trial. The search's leader, the leaderboard's row 1 and the
+    /// saved model are all the first trial in this order.
+    pub fn ranking(metric: Metric, a: &Trial, b: &Trial) -> Ordering {
+        let class = |t: &Trial| match t.status {
+            Status::Ok => 0,
+            Status::Failed(_) => 1,
+            Status::Skipped(_) => 2,
+        };
+        let loss = |t: &Trial| t.metric(metric).map_or(f64::INFINITY, |v| metric.loss(v));
+        class(a)
+            .cmp(&class(b))
+            .then(loss(a).total_cmp(&loss(b)))
+            .then(a.family.cmp(&b.family))
+            .then(a.number.cmp(&b.number))
     }
 
     /// Value of `metric`, if scored.
@@ -426,14 +446,11 @@ impl Context<'_> {
         on_event: &mut dyn FnMut(Event<'_>),
     ) {
         let metric = self.config.metric;
-        let better = match (
-            trial.metric(metric),
-            self.best.and_then(|b| self.trials[b].metric(metric)),
-        ) {
-            (Some(v), Some(b)) => metric.loss(v) < metric.loss(b),
-            (Some(_), None) => true,
-            _ => false,
-        };
+        let better = trial.status == Status::Ok
+            && trial.metric(metric).is_some()
+            && self
+                .best
+                .is_none_or(|b| Trial::ranking(metric, &trial, &self.trials[b]) == Ordering::Less);
         self.trials.push(trial);
         if better {
             self.best = Some(self.trials.len() - 1);

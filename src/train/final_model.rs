@@ -178,3 +178,85 @@ fn refit(
         .map_err(|e| Error::Training(format!("refitting {family} on all rows failed: {e}")))?;
     Ok((prep, estimator))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::data::{Column, Table};
+    use crate::search::budget::{Clock, FakeClock};
+    use crate::search::{self, SearchConfig};
+
+    /// Rows a 1-D threshold separates perfectly: every family scores an
+    /// AUC of 1.0, so the winner is decided by the tie-break.
+    fn separable() -> Dataset {
+        let high = |i: i32| i >= 40;
+        let x = (0..80).map(|i| Some(f64::from(i + if high(i) { 100 } else { 0 })));
+        let y = (0..80).map(|i| Some(high(i).to_string()));
+        let table = Table {
+            names: vec!["x".into(), "y".into()],
+            columns: vec![Column::Numbers(x.collect()), Column::Texts(y.collect())],
+            rows: 80,
+        };
+        data::prepare(table, "y", &[], None).unwrap()
+    }
+
+    #[test]
+    fn the_first_fold_fallback_saves_leaderboard_row_one() {
+        let dataset = separable();
+        let folds = Arc::new(
+            cv::encode_folds(&dataset, &data::split::folds(&dataset.target, 4, 1)).unwrap(),
+        );
+        let config = SearchConfig {
+            // kNN is cheaper, so it runs (and reaches AUC 1.0) first.
+            families: vec![Family::Knn, Family::DecisionTree],
+            metric: Metric::RocAuc,
+            seed: 1,
+            budget: Budget::new(Instant::now(), None, Some(2)),
+            contamination: None,
+        };
+        let outcome = search::run(&dataset, Arc::clone(&folds), &config, &mut |_| {});
+        let scores: Vec<_> = outcome
+            .trials
+            .iter()
+            .map(|t| t.metric(Metric::RocAuc))
+            .collect();
+        assert_eq!(scores, [Some(1.0), Some(1.0)], "the test needs a tie");
+        let board = Leaderboard::new(Task::Binary, Metric::RocAuc, true, &outcome.trials);
+        let best = winner(&outcome.trials, &board).unwrap();
+        assert_eq!(
+            best.family,
+            Family::DecisionTree,
+            "registry order breaks the tie"
+        );
+        // A budget already spent: the refit can't run, the fold model is kept.
+        let clock = Arc::new(FakeClock::new());
+        let late = Budget::with_clock(clock.clone(), clock.now(), Some(1.0), None);
+        clock.advance(5.0);
+        let meta = meta(&dataset, best, Metric::RocAuc, 1);
+        let data = Arc::new(dataset);
+        let saved = final_model(&data, best, &outcome, &folds[0], meta, &late, None).unwrap();
+        assert!(saved.fit.starts_with("first-fold model"));
+        assert_eq!(saved.model.meta.model_id, best.model_id);
+        assert_eq!(saved.model.estimator.kind(), "trees");
+        assert!(
+            saved.model.prep.scaler.is_none(),
+            "a tree takes raw features"
+        );
+        let fold = &folds[0];
+        let set = TrainSet {
+            x: fold.train.features(false),
+            n: fold.train.n,
+            d: fold.train.d,
+            target: &fold.train_target,
+            contamination: None,
+        };
+        let refit = best
+            .family
+            .learner()
+            .fit(&set, &best.params, best.seed)
+            .unwrap();
+        assert_eq!(saved.model.estimator, refit, "the estimator row 1 scored");
+    }
+}
