@@ -112,10 +112,32 @@ pub fn load(path: &Path) -> Result<Table> {
     if table.names.is_empty() {
         return Err(Error::data(path, "no columns"));
     }
+    check_names(&table.names).map_err(|reason| Error::data(path, reason))?;
     if table.rows == 0 {
         return Err(Error::data(path, "has a header but no data rows"));
     }
     Ok(table)
+}
+
+/// Every column needs a name of its own: a nameless or repeated column
+/// could not be told apart, in the data or by a model's inputs.
+fn check_names(names: &[String]) -> std::result::Result<(), String> {
+    for (i, name) in names.iter().enumerate() {
+        if name.trim().is_empty() {
+            return Err(format!(
+                "column {} has no name; every column needs one",
+                i + 1
+            ));
+        }
+        if let Some(j) = names[..i].iter().position(|n| n == name) {
+            return Err(format!(
+                "column name '{name}' appears twice (columns {} and {}); rename one",
+                j + 1,
+                i + 1
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn read_csv(path: &Path) -> Result<DataFrame> {
@@ -637,5 +659,15 @@ mod tests {
         assert!(matches!(numbers_if_all_parse(cells), Column::Numbers(_)));
         let cells = vec![Some("1".to_string()), Some("abc".to_string())];
         assert!(matches!(numbers_if_all_parse(cells), Column::Texts(_)));
+    }
+
+    #[test]
+    fn nameless_and_repeated_columns_are_refused_by_position() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_names(&names(&["a", "b"])).is_ok());
+        let empty = check_names(&names(&["a", " ", "b"])).unwrap_err();
+        assert!(empty.contains("column 2 has no name"), "{empty}");
+        let twice = check_names(&names(&["x", "y", "x"])).unwrap_err();
+        assert!(twice.contains("'x' appears twice (columns 1 and 3)"), "{twice}");
     }
 }

@@ -29,17 +29,35 @@ pub fn winner<'a>(trials: &'a [Trial], board: &Leaderboard) -> Result<&'a Trial>
         .first()
         .filter(|r| r.status == "ok")
         .and_then(|r| trials.iter().find(|t| t.model_id == r.model_id))
-        .ok_or_else(|| {
-            let failed = trials
-                .iter()
-                .filter(|t| matches!(t.status, Status::Failed(_)))
-                .count();
-            Error::Training(if failed > 0 {
-                format!("all {failed} trials failed; see the leaderboard for their errors")
-            } else {
-                "no trial could finish within the time budget; raise --time-budget".into()
-            })
-        })
+        .ok_or_else(|| no_winner(trials))
+}
+
+/// Why no trial won: the failures' reasons (a failed run writes no
+/// files, so the message carries them), or the budget.
+fn no_winner(trials: &[Trial]) -> Error {
+    let failed: Vec<&Trial> = trials
+        .iter()
+        .filter(|t| matches!(t.status, Status::Failed(_)))
+        .collect();
+    let Some(first) = failed.first() else {
+        return Error::Training(
+            "no trial could finish within the time budget; raise --time-budget".into(),
+        );
+    };
+    let mut reasons: Vec<&str> = Vec::new();
+    for t in &failed {
+        if let Status::Failed(reason) = &t.status {
+            if !reasons.contains(&reason.as_str()) {
+                reasons.push(reason);
+            }
+        }
+    }
+    Error::Training(format!(
+        "all {} trials failed, the first ({}) with: {}",
+        failed.len(),
+        first.model_id,
+        reasons.join("; or: ")
+    ))
 }
 
 /// The model metadata of the winning trial.

@@ -18,7 +18,7 @@ pub use settings::{TrainConfig, TrainSettings, DEFAULT_CONTAMINATION};
 use crate::error::Result;
 use crate::leaderboard::Leaderboard;
 use crate::model::Model;
-use crate::output::prepare_dir;
+use crate::output::check_out_dir;
 use crate::search::{self, cv, Budget, Event, Phase, SearchConfig};
 
 /// What a finished training run produced.
@@ -39,7 +39,7 @@ pub fn train(
     started: Instant,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainReport> {
-    prepare_dir(&settings.out)?;
+    check_out_dir(&settings.out)?;
     let budget = Budget::new(started, settings.time_budget, settings.max_trials);
     on_event(Event::Phase(Phase::Load));
     let plan = Plan::new(settings)?;
@@ -61,14 +61,7 @@ pub fn train(
     timings.search = budget.elapsed() - timings.load;
     let (task, labelled) = (plan.dataset.task, plan.dataset.labelled());
     let leaderboard = Leaderboard::new(task, plan.metric, labelled, &outcome.trials);
-    let best = match final_model::winner(&outcome.trials, &leaderboard) {
-        Ok(best) => best,
-        Err(e) => {
-            // The failed trials' errors are the useful part of such a run.
-            leaderboard.write(&settings.out)?;
-            return Err(e);
-        }
-    };
+    let best = final_model::winner(&outcome.trials, &leaderboard)?;
     on_event(Event::Phase(Phase::Refit));
     let meta = final_model::meta(&plan.dataset, best, plan.metric, settings.seed);
     let validation = plan.validation();

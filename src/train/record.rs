@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::leaderboard::Leaderboard;
 use crate::metrics::Metric;
 use crate::model::Model;
-use crate::output::write_atomic;
+use crate::output::{write_atomic, Staged};
 use crate::prep::{ColumnKind, Prep};
 use crate::search::{Budget, Status, Trial};
 
@@ -116,7 +116,8 @@ pub fn schema(prep: &Prep) -> Vec<SchemaColumn> {
         .collect()
 }
 
-/// Writes the model, the leaderboard and the run record, timing the write.
+/// Writes the model, the leaderboard and the run record, timing the write;
+/// they appear in `--out` together, when all are written.
 pub fn write_outputs(
     s: &TrainSettings,
     model: &Model,
@@ -125,11 +126,13 @@ pub fn write_outputs(
     budget: &Budget,
 ) -> Result<RunRecord> {
     let before = budget.elapsed();
-    model.save(&s.out.join("model.json"))?;
-    board.write(&s.out)?;
+    let staged = Staged::new(&s.out)?;
+    model.save(&staged.path("model.json"))?;
+    board.write(staged.folder())?;
     record.timings.write = budget.elapsed() - before;
     record.timings.total = budget.elapsed();
     let json = serde_json::to_string_pretty(&record).map_err(|e| Error::output(&s.out, e))?;
-    write_atomic(&s.out.join("run.json"), json.as_bytes())?;
+    write_atomic(&staged.path("run.json"), json.as_bytes())?;
+    staged.publish()?;
     Ok(record)
 }

@@ -41,6 +41,7 @@ fn train_on_fails(data: &Path, args: &[&str], code: i32, message: &str) {
 }
 
 fn assert_no_outputs(out: &Path) {
+    assert!(!out.exists(), "a failed run created {}", out.display());
     for f in [
         "model.json",
         "leaderboard.csv",
@@ -161,6 +162,64 @@ fn non_positive_budget() {
         USAGE,
         "--time-budget",
     );
+}
+
+#[test]
+fn nameless_or_repeated_column_names() {
+    train_fails(
+        "x,x,y\n1,2,0\n3,4,1\n",
+        "y",
+        &[],
+        DATA,
+        "column name 'x' appears twice (columns 1 and 2)",
+    );
+    train_fails(
+        "x,,y\n1,2,0\n3,4,1\n",
+        "y",
+        &[],
+        DATA,
+        "column 2 has no name",
+    );
+}
+
+/// The files of a folder, by name, with their bytes.
+fn contents(dir: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name(), std::fs::read(e.path()).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_failed_run_leaves_an_existing_run_folder_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    train(&dataset("iris.csv"), "species", &out, 2, &[]);
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let before = contents(&out);
+    // A budget spent before the first trial could start: exit 6, after
+    // the data was read and the search ran.
+    automl()
+        .args(["train", "--data"])
+        .arg(dataset("wine.csv"))
+        .args(["--target", "cultivar", "--time-budget", "0.000001", "--out"])
+        .arg(&out)
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains("no trial could finish"));
+    assert_eq!(contents(&out), before, "the old run's files changed");
+    // A successful run replaces the outputs and keeps the user's file.
+    train(&dataset("wine.csv"), "cultivar", &out, 2, &[]);
+    let after = std::fs::read_to_string(out.join("model.json")).unwrap();
+    assert!(after.contains("cultivar"));
+    assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+    let strays = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(strays, 1, "staging folders were left beside the run");
 }
 
 #[test]
