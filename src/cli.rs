@@ -5,6 +5,7 @@
 //! to an exit code.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
@@ -155,8 +156,34 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
-/// Runs a parsed command line.
+/// Runs a parsed command line. A panic anywhere in it becomes
+/// `Error::Internal` (exit 1, one line naming where), never a crash with
+/// Rust's panic text; a learner's panic inside a trial was already caught
+/// there and failed only that trial.
 pub fn run(cli: Cli, started: Instant) -> Result<()> {
+    static LAST_FAULT: Mutex<Option<String>> = Mutex::new(None);
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        if let Ok(mut last) = LAST_FAULT.lock() {
+            *last = Some(format!("{what}{at}"));
+        }
+    }));
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli, started)))
+        .unwrap_or_else(|_| {
+            let fault = LAST_FAULT.lock().ok().and_then(|mut l| l.take());
+            Err(Error::Internal(fault.unwrap_or_else(|| "a panic".into())))
+        })
+}
+
+fn dispatch(cli: Cli, started: Instant) -> Result<()> {
     let printer = Printer { quiet: false };
     match cli.command {
         Command::Train(args) => run_train(args, started),

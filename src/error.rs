@@ -44,6 +44,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A fault inside automl (a panic): a bug, never the user's input.
+    #[error("internal fault ({0}); this is a bug in automl, please report it")]
+    Internal(String),
     /// An output file or folder could not be written.
     #[error("cannot write {path}: {reason}")]
     Output {
@@ -81,6 +84,7 @@ impl Error {
             Error::Training(_) => exit::TRAINING,
             Error::Model { .. } => exit::MODEL,
             Error::Output { .. } => exit::OUTPUT,
+            Error::Internal(_) => exit::INTERNAL,
         }
     }
 

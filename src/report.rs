@@ -40,7 +40,9 @@ impl Printer {
     /// `max_trials`: drawn on stderr when it is a terminal and not quiet.
     pub fn progress(&self, budget: Option<f64>, max_trials: Option<usize>) -> Progress {
         let visible = !self.quiet && std::io::stderr().is_terminal();
-        Progress::new(budget, max_trials, visible)
+        let mut progress = Progress::new(budget, max_trials, visible);
+        progress.quiet = self.quiet;
+        progress
     }
 }
 
@@ -50,6 +52,7 @@ pub struct Progress {
     bar: ProgressBar,
     trials: usize,
     budget: Option<f64>,
+    quiet: bool,
 }
 
 impl Progress {
@@ -77,6 +80,7 @@ impl Progress {
             bar,
             trials: 0,
             budget,
+            quiet: false,
         }
     }
 
@@ -88,6 +92,10 @@ impl Progress {
         }
         let (trial, best) = match event {
             Event::Phase(phase) => return self.bar.set_message(format!("| {}", phase.describe())),
+            Event::Note(note) if !self.quiet => {
+                return self.bar.suspend(|| eprintln!("note: {note}"));
+            }
+            Event::Note(_) => return,
             Event::Trial { trial, best } => (trial, best),
         };
         if !matches!(trial.status, Status::Skipped(_)) {

@@ -668,6 +668,9 @@ mod tests {
         let empty = check_names(&names(&["a", " ", "b"])).unwrap_err();
         assert!(empty.contains("column 2 has no name"), "{empty}");
         let twice = check_names(&names(&["x", "y", "x"])).unwrap_err();
-        assert!(twice.contains("'x' appears twice (columns 1 and 3)"), "{twice}");
+        assert!(
+            twice.contains("'x' appears twice (columns 1 and 3)"),
+            "{twice}"
+        );
     }
 }

@@ -136,6 +136,8 @@ pub enum Event<'a> {
     },
     /// A phase of the run begins.
     Phase(Phase),
+    /// Something the user should know (a setting the data changed).
+    Note(&'a str),
 }
 
 /// The phases of a training run, in order.

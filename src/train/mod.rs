@@ -43,6 +43,9 @@ pub fn train(
     let budget = Budget::new(started, settings.time_budget, settings.max_trials);
     on_event(Event::Phase(Phase::Load));
     let plan = Plan::new(settings)?;
+    for note in &plan.notes {
+        on_event(Event::Note(note));
+    }
     let mut timings = Timings {
         load: budget.elapsed(),
         ..Timings::default()
@@ -77,6 +80,7 @@ pub fn train(
     )?;
     timings.refit = budget.elapsed() - timings.load - timings.search;
     let ran = record::Ran {
+        notes: plan.notes.clone(),
         dataset: &dataset,
         metric,
         validation,

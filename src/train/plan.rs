@@ -7,7 +7,7 @@ use rand::SeedableRng;
 
 use super::TrainSettings;
 use crate::data::split::{folds, HOLDOUT_ROWS};
-use crate::data::{self, Dataset, Task};
+use crate::data::{self, Dataset, Target, Task};
 use crate::error::{Error, Result};
 use crate::learners::Family;
 use crate::metrics::Metric;
@@ -29,6 +29,8 @@ pub struct Plan {
     pub held_out: Vec<Vec<usize>>,
     /// Share of rows a detector flags (anomaly detection only).
     pub contamination: Option<f64>,
+    /// What the plan changed from the settings, for the user.
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -37,7 +39,9 @@ impl Plan {
         let dataset = load_dataset(s)?;
         let metric = metric(s, &dataset)?;
         let families = families(s, dataset.task, dataset.inputs.rows)?;
-        let held_out = held_out_rows(&dataset, s);
+        let mut notes = Vec::new();
+        let k = fold_count(&dataset, s.folds, &mut notes)?;
+        let held_out = held_out_rows(&dataset, s, k);
         let contamination = s.contamination_for(dataset.task);
         Ok(Plan {
             dataset,
@@ -45,6 +49,7 @@ impl Plan {
             families,
             held_out,
             contamination,
+            notes,
         })
     }
 
@@ -69,6 +74,47 @@ fn load_dataset(s: &TrainSettings) -> Result<Dataset> {
             "--target is required (or --task cluster / --task anomaly, which take none)".into(),
         )),
     }
+}
+
+/// The folds the data can fill: every fold needs a row of every class (or,
+/// without classes, two rows), so too many folds are lowered with a note,
+/// and data too small for two folds is refused. A fold with a class
+/// missing would score a meaningless 0.5 AUC or an undefined R².
+fn fold_count(data: &Dataset, asked: usize, notes: &mut Vec<String>) -> Result<usize> {
+    let (most, why) = match &data.target {
+        Target::Classes { labels, y } => {
+            let mut counts = vec![0usize; labels.len()];
+            y.iter().for_each(|&c| counts[c] += 1);
+            let (c, m) = counts
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, m)| **m)
+                .unwrap_or((0, &0));
+            let rows = if *m == 1 { "row" } else { "rows" };
+            let why = format!(
+                "class '{}' of '{}' has {m} {rows}",
+                labels[c], data.target_name
+            );
+            (*m, why)
+        }
+        Target::Values(_) | Target::Unlabelled(_) => {
+            let n = data.inputs.rows;
+            (
+                n / 2,
+                format!("the data has {n} rows, two per fold at least"),
+            )
+        }
+    };
+    if data.task == Task::Cluster || asked <= most {
+        return Ok(asked);
+    }
+    if most < 2 {
+        return Err(Error::Schema(format!(
+            "too few rows to cross-validate: {why}; two folds are the least"
+        )));
+    }
+    notes.push(format!("--folds {asked} lowered to {most}: {why}"));
+    Ok(most)
 }
 
 /// The asked metric, or the task's default; it must apply to the task.
@@ -109,7 +155,7 @@ fn families(s: &TrainSettings, task: Task, rows: usize) -> Result<Vec<Family>> {
 /// Held-out rows of each fold. Clustering fits on every row and scores a
 /// sample; detectors always get k folds, which stability compares; large
 /// supervised data uses one holdout split.
-fn held_out_rows(data: &Dataset, s: &TrainSettings) -> Vec<Vec<usize>> {
+fn held_out_rows(data: &Dataset, s: &TrainSettings, k: usize) -> Vec<Vec<usize>> {
     let n = data.inputs.rows;
     match data.task {
         Task::Cluster => {
@@ -120,8 +166,8 @@ fn held_out_rows(data: &Dataset, s: &TrainSettings) -> Vec<Vec<usize>> {
             rows.sort_unstable();
             vec![rows]
         }
-        Task::Anomaly => folds(&data.target, s.folds, s.seed),
+        Task::Anomaly => folds(&data.target, k, s.seed),
         _ if n > HOLDOUT_ROWS => folds(&data.target, 1, s.seed),
-        _ => folds(&data.target, s.folds, s.seed),
+        _ => folds(&data.target, k, s.seed),
     }
 }

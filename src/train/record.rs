@@ -65,12 +65,16 @@ pub struct RunRecord {
     /// How the saved model was fitted: on all rows, or (when refitting would
     /// have overrun the budget) the winner's first-fold model as scored.
     pub final_fit: String,
+    /// What the plan changed from the settings (such as fewer folds).
+    pub notes: Vec<String>,
     /// Phase timings.
     pub timings: Timings,
 }
 
 /// What the run did, for its record.
 pub struct Ran<'a> {
+    /// What the plan changed from the settings.
+    pub notes: Vec<String>,
     /// The data trained on.
     pub dataset: &'a Dataset,
     /// The primary metric.
@@ -99,6 +103,7 @@ impl RunRecord {
             trials: ran.trials.iter().filter(|t| !skipped(t)).count(),
             best: ran.best.model_id.clone(),
             final_fit: fitted.fit.clone(),
+            notes: ran.notes,
             timings,
         }
     }

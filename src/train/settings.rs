@@ -31,6 +31,11 @@ pub const DEFAULT_SEED: u64 = 42;
 /// Seconds for the whole command when neither a budget nor a trial limit
 /// is given.
 pub const DEFAULT_TIME_BUDGET: f64 = 60.0;
+/// The longest time budget taken: a year. (Longer ones overflow the
+/// clock's arithmetic and mean nothing for a training run.)
+pub const MAX_TIME_BUDGET: f64 = 365.0 * 24.0 * 3600.0;
+/// The most cross-validation folds taken.
+pub const MAX_FOLDS: usize = 100;
 /// Share of rows flagged when `--contamination` is not given.
 pub const DEFAULT_CONTAMINATION: f64 = 0.05;
 
@@ -131,13 +136,18 @@ impl TrainSettings {
                     "--time-budget must be a positive number of seconds, not {b}"
                 )));
             }
+            if b > MAX_TIME_BUDGET {
+                return Err(Error::Settings(format!(
+                    "--time-budget must be at most {MAX_TIME_BUDGET} seconds (a year), not {b}"
+                )));
+            }
         }
         if s.max_trials == Some(0) {
             return Err(Error::Settings("--max-trials must be at least 1".into()));
         }
-        if s.folds < 2 {
+        if !(2..=MAX_FOLDS).contains(&s.folds) {
             return Err(Error::Settings(format!(
-                "--folds must be at least 2, not {}",
+                "--folds must be between 2 and {MAX_FOLDS}, not {}",
                 s.folds
             )));
         }

@@ -165,6 +165,54 @@ fn non_positive_budget() {
 }
 
 #[test]
+fn out_of_range_numbers_are_usage_errors_not_panics() {
+    let csv = "a,y\n1,0\n2,1\n3,0\n4,1\n";
+    for (flag, value, message) in [
+        ("--time-budget", "1e19", "at most 31536000 seconds"),
+        ("--time-budget", "inf", "positive number of seconds"),
+        ("--folds", "1000000000", "--folds must be between 2 and 100"),
+        ("--folds", "1", "--folds must be between 2 and 100"),
+    ] {
+        train_fails(csv, "y", &[flag, value], USAGE, message);
+    }
+}
+
+#[test]
+fn a_class_too_small_to_cross_validate_is_named() {
+    train_fails(
+        "x,y\n1,a\n2,a\n3,b\n",
+        "y",
+        &[],
+        DATA,
+        "too few rows to cross-validate: class 'b' of 'y' has 1 row",
+    );
+}
+
+#[test]
+fn too_many_folds_are_lowered_with_a_note_in_stderr_and_run_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    automl()
+        .args(["train", "--data"])
+        .arg(dataset("iris.csv"))
+        .args(["--target", "species", "--folds", "80", "--max-trials", "1"])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "note: --folds 80 lowered to 50: class 'setosa' of 'species' has 50 rows",
+        ));
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["validation"], "50-fold");
+    assert!(record["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("lowered to 50"));
+}
+
+#[test]
 fn nameless_or_repeated_column_names() {
     train_fails(
         "x,x,y\n1,2,0\n3,4,1\n",
@@ -217,7 +265,10 @@ fn a_failed_run_leaves_an_existing_run_folder_as_it_was() {
     train(&dataset("wine.csv"), "cultivar", &out, 2, &[]);
     let after = std::fs::read_to_string(out.join("model.json")).unwrap();
     assert!(after.contains("cultivar"));
-    assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
     let strays = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(strays, 1, "staging folders were left beside the run");
 }
