@@ -187,12 +187,20 @@ impl Model {
     }
 
     /// Structural checks so a hand-edited or truncated file fails on load,
-    /// not with an out-of-bounds index while scoring.
-    fn check(&self) -> std::result::Result<(), String> {
+    /// not with an out-of-bounds index while scoring; training runs them
+    /// too before saving, so what is saved can be loaded.
+    pub fn check(&self) -> std::result::Result<(), String> {
         let d = self.prep.width();
         let w = self.output_width();
         if self.task.is_classification() && self.classes.len() < 2 {
             return Err("a classifier needs at least two classes".into());
+        }
+        if !self.task.is_classification() && !self.classes.is_empty() {
+            return Err(format!(
+                "a {} model has no classes, but this one lists {}",
+                self.task,
+                self.classes.len()
+            ));
         }
         if self.estimator.is_unsupervised() == self.task.is_supervised() {
             return Err(format!(

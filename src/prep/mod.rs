@@ -175,11 +175,19 @@ impl ColumnPrep {
                     Encoding::OneHot { .. } | Encoding::Frequency { .. }
                 )
         );
-        let sized = match &self.encoding {
-            Encoding::Frequency { levels, shares, .. } => levels.len() == shares.len(),
-            _ => true,
+        let (sized, finite) = match &self.encoding {
+            Encoding::Frequency {
+                levels,
+                shares,
+                missing,
+            } => (
+                levels.len() == shares.len(),
+                missing.is_finite() && shares.iter().all(|s| s.is_finite()),
+            ),
+            Encoding::Number { fill } | Encoding::Flag { fill } => (true, fill.is_finite()),
+            Encoding::OneHot { .. } => (true, true),
         };
-        if fits && sized {
+        if fits && sized && finite {
             Ok(())
         } else {
             Err(format!(
@@ -281,6 +289,12 @@ impl Prep {
             Some(s) if s.mean.len() != d || s.scale.len() != d => {
                 Err("scaler does not match the feature count".into())
             }
+            Some(s) if !s.mean.iter().chain(&s.scale).all(|v| v.is_finite()) => {
+                Err("scaler holds a number that is not finite".into())
+            }
+            Some(s) if s.scale.iter().any(|v| *v <= 0.0) => {
+                Err("scaler holds a scale that is not positive".into())
+            }
             _ => Ok(()),
         }
     }
@@ -372,28 +386,52 @@ fn median(values: &mut [f64]) -> f64 {
     let m = values.len() / 2;
     if values.len() % 2 == 1 {
         values[m]
-    } else {
+    } else if (values[m - 1] + values[m]).is_finite() {
         (values[m - 1] + values[m]) / 2.0
+    } else {
+        // Two huge values: their sum overflows, their halves do not.
+        values[m - 1] / 2.0 + values[m] / 2.0
     }
 }
 
+/// Per-feature mean and standard deviation (1 where it is 0). A feature
+/// whose values are huge (beyond 1e150, where squares overflow) is
+/// computed in units of its largest magnitude, so both stay finite; for
+/// other features the unit is 1 and the arithmetic is the plain one.
 fn fit_scaler(x: &[f64], d: usize) -> Scaler {
     let n = x.len().checked_div(d).unwrap_or(0);
+    let rows = || x.chunks(d.max(1));
+    let mut unit = vec![1.0f64; d];
+    for row in rows() {
+        for (u, v) in unit.iter_mut().zip(row) {
+            if v.abs() > 1e150 && v.abs() > *u {
+                *u = v.abs();
+            }
+        }
+    }
     let mut mean = vec![0.0; d];
     let mut var = vec![0.0; d];
-    for row in x.chunks(d.max(1)) {
-        mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+    for row in rows() {
+        for ((m, v), u) in mean.iter_mut().zip(row).zip(&unit) {
+            *m += v / u;
+        }
     }
-    mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
-    for row in x.chunks(d.max(1)) {
-        for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
-            *s += (v - m) * (v - m);
+    for (m, u) in mean.iter_mut().zip(&unit) {
+        *m = *m / n.max(1) as f64 * u;
+    }
+    for row in rows() {
+        for (((s, v), m), u) in var.iter_mut().zip(row).zip(&mean).zip(&unit) {
+            // v / u - m / u, not (v - m) / u: the difference of two huge
+            // values may overflow. With a unit of 1 both are exact.
+            let z = v / u - m / u;
+            *s += z * z;
         }
     }
     let scale = var
         .iter()
-        .map(|s| {
-            let sd = (s / n.max(1) as f64).sqrt();
+        .zip(&unit)
+        .map(|(s, u)| {
+            let sd = ((s / n.max(1) as f64).sqrt() * u).min(f64::MAX);
             if sd > 1e-12 {
                 sd
             } else {
@@ -460,5 +498,17 @@ mod tests {
         assert!((out[0] - 2.0 / 31.0).abs() < 1e-15);
         prep.encode(Value::Text("new"), &mut out).unwrap();
         assert_eq!(out, [0.0]);
+    }
+
+    #[test]
+    fn huge_values_give_finite_fills_and_scales() {
+        assert_eq!(median(&mut [1e308, 1.5e308]), 1.25e308);
+        assert_eq!(median(&mut [1.0, 2.0]), 1.5);
+        let x = [1e308, -1e308, 1.7e308, 3.0];
+        let s = fit_scaler(&x, 1);
+        assert!(s.mean[0].is_finite() && s.scale[0].is_finite() && s.scale[0] > 0.0);
+        let plain = fit_scaler(&[1.0, 2.0, 3.0, 4.0], 1);
+        assert_eq!(plain.mean, [2.5]);
+        assert_eq!(plain.scale, [1.25f64.sqrt()]);
     }
 }

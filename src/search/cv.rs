@@ -206,6 +206,12 @@ fn score_fold(spec: &TrialSpec, fold: &Fold) -> Result<FoldScore, FoldError> {
     let estimator = learner
         .fit(&train, &spec.params, spec.seed)
         .map_err(FoldError::Failed)?;
+    if !estimator.as_kind().finite() {
+        // JSON can't hold it: such a model could be saved but not loaded.
+        return Err(FoldError::Failed(
+            "the fitted model holds a number that is not finite".into(),
+        ));
+    }
     let fit_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     // The same scorer as `Model::predict_features`, on rows this fold's

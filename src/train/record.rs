@@ -130,6 +130,9 @@ pub fn write_outputs(
     mut record: RunRecord,
     budget: &Budget,
 ) -> Result<RunRecord> {
+    model
+        .check()
+        .map_err(|e| Error::Training(format!("the final model can't be saved: {e}")))?;
     let before = budget.elapsed();
     let staged = Staged::new(&s.out)?;
     model.save(&staged.path("model.json"))?;

@@ -320,6 +320,96 @@ fn corrupt_model_file() {
     assert!(!out.exists());
 }
 
+/// A trained model edited by `edit`; every command that loads it must exit 4
+/// naming `reason`, and write nothing.
+fn edited_model_is_refused(family: &str, edit: fn(&mut serde_json::Value), reason: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(
+        &dataset("iris.csv"),
+        "species",
+        &run,
+        2,
+        &["--include", family],
+    );
+    let path = run.join("model.json");
+    let mut model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut model);
+    std::fs::write(&path, model.to_string()).unwrap();
+    let out = dir.path().join("out.rs");
+    for args in [
+        vec!["inspect"],
+        vec!["export", "--rust", "--out", out.to_str().unwrap()],
+        vec!["predict", "--data", dataset("iris.csv").to_str().unwrap()],
+    ] {
+        let mut cmd = automl();
+        cmd.arg(args[0]);
+        if args[0] == "inspect" {
+            cmd.arg(&path);
+        } else {
+            cmd.arg("--model").arg(&path);
+        }
+        cmd.args(&args[1..])
+            .assert()
+            .code(MODEL)
+            .stderr(predicate::str::contains(reason))
+            .stderr(predicate::str::contains("panicked").not());
+    }
+    assert!(!out.exists());
+}
+
+#[test]
+fn hand_edited_models_that_would_score_wrongly_are_refused() {
+    edited_model_is_refused(
+        "naive_bayes",
+        |m| m["estimator"]["variance"][0] = serde_json::json!(-1.0),
+        "a variance is not positive",
+    );
+    edited_model_is_refused(
+        "linear",
+        |m| m["estimator"]["intercept"] = serde_json::json!([]),
+        "12 weights for 0 outputs of 4 features",
+    );
+    edited_model_is_refused(
+        "decision_tree",
+        |m| m["task"] = serde_json::json!("regression"),
+        "a regression model has no classes, but this one lists 3",
+    );
+    edited_model_is_refused(
+        "knn",
+        |m| m["prep"]["columns"][0]["kind"] = serde_json::json!("categorical"),
+        "its encoding does not fit a Categorical column",
+    );
+}
+
+#[test]
+fn huge_values_still_give_a_model_that_loads_and_predicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("huge.csv");
+    let mut csv = String::from("x,y\n");
+    for (i, v) in [
+        "1e300", "-1e300", "2e300", "5", "7", "1e299", "-3e300", "4", "8", "9", "1e308", "-1e308",
+    ]
+    .iter()
+    .enumerate()
+    {
+        csv.push_str(&format!("{v},{}\n", i % 2));
+    }
+    std::fs::write(&data, csv).unwrap();
+    for family in ["linear", "knn", "naive_bayes", "gbdt"] {
+        let run = dir.path().join(family);
+        train(&data, "y", &run, 3, &["--include", family]);
+        automl()
+            .args(["predict", "--model"])
+            .arg(run.join("model.json"))
+            .arg("--data")
+            .arg(&data)
+            .assert()
+            .success();
+    }
+}
+
 #[test]
 fn model_of_another_format_version() {
     let dir = tempfile::tempdir().unwrap();

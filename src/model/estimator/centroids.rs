@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ensure, threshold_note, Kind, Lowered, Shape, Table};
+use super::{all_finite, ensure, threshold_note, Kind, Lowered, Shape, Table};
 use crate::model::kernels;
 
 /// k-means centroids. A row's cluster is its nearest centroid (squared
@@ -50,6 +50,10 @@ impl Kind for Centroids {
             self.k,
             threshold_note(self.threshold)
         )
+    }
+
+    fn finite(&self) -> bool {
+        all_finite(&self.centroids) && all_finite(&self.threshold)
     }
 
     fn lower(&self) -> Lowered {

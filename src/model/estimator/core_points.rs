@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ensure, Kind, Lowered, Shape, Table};
+use super::{all_finite, ensure, Kind, Lowered, Shape, Table};
 use crate::model::kernels;
 
 /// DBSCAN's core points and their clusters. A row belongs to the cluster of
@@ -52,6 +52,10 @@ impl Kind for CorePoints {
             self.clusters.len(),
             self.eps
         )
+    }
+
+    fn finite(&self) -> bool {
+        self.eps.is_finite() && all_finite(&self.points)
     }
 
     fn lower(&self) -> Lowered {

@@ -48,6 +48,12 @@ impl Kind for Isolation {
         )
     }
 
+    fn finite(&self) -> bool {
+        self.normalizer.is_finite()
+            && self.threshold.is_finite()
+            && self.trees.iter().all(Tree::finite)
+    }
+
     fn lower(&self) -> Lowered {
         Lowered {
             tables: vec![

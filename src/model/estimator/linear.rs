@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ensure, link_fits, Kind, LinkDef, Lowered, Shape, Table};
+use super::{all_finite, ensure, link_fits, Kind, LinkDef, Lowered, Shape, Table};
 use crate::model::kernels::{self, Link};
 
 /// `outputs[o] = intercept[o] + sum_j weights[o * d + j] * x[j]`, then a link.
@@ -45,6 +45,10 @@ impl Kind for Linear {
             self.link
         )
         .to_lowercase()
+    }
+
+    fn finite(&self) -> bool {
+        all_finite(&self.weights) && all_finite(&self.intercept)
     }
 
     fn lower(&self) -> Lowered {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ensure, threshold_note, Kind, Lowered, Shape, Table};
+use super::{all_finite, ensure, threshold_note, Kind, Lowered, Shape, Table};
 use crate::model::kernels::{self, Gaussians};
 
 /// A Gaussian mixture with full covariances (see `kernels::Gaussians` for
@@ -92,6 +92,11 @@ impl Kind for Mixture {
             self.k(),
             threshold_note(self.threshold)
         )
+    }
+
+    fn finite(&self) -> bool {
+        let tables = [&self.weights, &self.means, &self.precisions, &self.log_det];
+        tables.iter().all(|t| all_finite(t.iter())) && all_finite(&self.threshold)
     }
 
     fn lower(&self) -> Lowered {

@@ -90,6 +90,9 @@ pub trait Kind {
     fn check(&self, d: usize, w: usize) -> Result<(), String>;
     /// One line for `automl inspect`.
     fn summary(&self) -> String;
+    /// Every number it holds is finite (JSON can't hold the others: a
+    /// model with one could be saved but not loaded).
+    fn finite(&self) -> bool;
     /// The tables and the kernel call of the generated module.
     fn lower(&self) -> Lowered;
     /// Sets a detector's threshold; other kinds refuse.
@@ -199,12 +202,19 @@ impl Estimator {
         self.shape() != Shape::Supervised
     }
 
-    /// Checks the structure against `d` features and `w` outputs.
+    /// Checks the structure against `d` features and `w` outputs, and that
+    /// every number is finite.
     pub fn check(&self, d: usize, w: usize) -> Result<(), String> {
-        self.as_kind()
-            .check(d, w)
+        let kind = self.as_kind();
+        ensure(kind.finite(), || "holds a number that is not finite".into())
+            .and_then(|()| kind.check(d, w))
             .map_err(|e| format!("{} estimator: {e}", self.kind()))
     }
+}
+
+/// Whether every value is finite.
+fn all_finite<'a>(values: impl IntoIterator<Item = &'a f64>) -> bool {
+    values.into_iter().all(|v| v.is_finite())
 }
 
 /// `Ok` when `ok`, else the error `what`.

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ensure, Kind, Lowered, Shape, Table};
+use super::{all_finite, ensure, Kind, Lowered, Shape, Table};
 use crate::model::kernels;
 
 /// Per class: prior, per-feature mean and variance. The class log-score is
@@ -32,11 +32,21 @@ impl Kind for NaiveBayes {
         ensure(
             k == w && self.mean.len() == k * d && self.variance.len() == k * d,
             || format!("{k} classes do not match {w} outputs and {d} features"),
-        )
+        )?;
+        ensure(self.variance.iter().all(|v| *v > 0.0), || {
+            "a variance is not positive".into()
+        })?;
+        ensure(self.prior.iter().all(|p| *p >= 0.0), || {
+            "a class prior is negative".into()
+        })
     }
 
     fn summary(&self) -> String {
         format!("gaussian naive bayes, {} classes", self.prior.len())
+    }
+
+    fn finite(&self) -> bool {
+        all_finite(&self.prior) && all_finite(&self.mean) && all_finite(&self.variance)
     }
 
     fn lower(&self) -> Lowered {

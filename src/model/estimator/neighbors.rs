@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ensure, Kind, Lowered, Shape, Table, WeightingDef};
+use super::{all_finite, ensure, Kind, Lowered, Shape, Table, WeightingDef};
 use crate::model::kernels::{self, Weighting};
 
 /// Stored training rows; the k nearest by Euclidean distance vote (classes)
@@ -60,6 +60,10 @@ impl Kind for Neighbors {
             self.weighting
         )
         .to_lowercase()
+    }
+
+    fn finite(&self) -> bool {
+        all_finite(&self.points) && all_finite(&self.targets)
     }
 
     fn lower(&self) -> Lowered {

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ensure, link_fits, CombineDef, Kind, LinkDef, Lowered, RuleDef, Shape, Table};
+use super::{all_finite, ensure, link_fits, CombineDef, Kind, LinkDef, Lowered, RuleDef, Shape, Table};
 use crate::model::kernels::{self, Combine, Link, Nodes, Rule, TreeSet};
 
 /// One tree as flat arrays indexed by node; node 0 is the root. A node whose
@@ -46,6 +46,11 @@ impl Tree {
     /// The leaf a row falls into.
     pub fn leaf(&self, x: &[f64]) -> usize {
         kernels::leaf(&self.nodes(), self.rule, 0, x)
+    }
+
+    /// Every threshold and leaf value is finite.
+    pub fn finite(&self) -> bool {
+        all_finite(&self.threshold) && all_finite(&self.values)
     }
 
     /// Number of nodes.
@@ -146,6 +151,10 @@ impl Kind for TreeEnsemble {
             self.link
         )
         .to_lowercase()
+    }
+
+    fn finite(&self) -> bool {
+        all_finite(&self.base) && self.trees.iter().all(Tree::finite)
     }
 
     fn lower(&self) -> Lowered {
