@@ -40,6 +40,10 @@ impl Plan {
         let metric = metric(s, &dataset)?;
         let families = families(s, dataset.task, dataset.inputs.rows)?;
         let mut notes = Vec::new();
+        if s.task.is_none() {
+            notes.push(task_reason(&dataset));
+        }
+        notes.extend(mostly_numbers(&dataset.inputs));
         let k = fold_count(&dataset, s.folds, &mut notes)?;
         let held_out = held_out_rows(&dataset, s, k);
         let contamination = s.contamination_for(dataset.task);
@@ -74,6 +78,72 @@ fn load_dataset(s: &TrainSettings) -> Result<Dataset> {
             "--target is required (or --task cluster / --task anomaly, which take none)".into(),
         )),
     }
+}
+
+/// Whole-number regression targets with at most this many distinct values
+/// get a note that they may be classes.
+const FEW_VALUES: usize = 20;
+/// A text column whose present cells are numbers but for at most this
+/// share gets a note naming the cells that are not.
+const MOSTLY_NUMBERS: f64 = 0.95;
+
+/// How the task was inferred, and a hint when a numeric target looks like
+/// classes (digit labels, ratings).
+fn task_reason(data: &Dataset) -> String {
+    let name = &data.target_name;
+    match &data.target {
+        Target::Classes { labels, .. } if labels.len() == 2 => format!(
+            "task {}: target '{name}' has two values ('{}', '{}')",
+            data.task, labels[0], labels[1]
+        ),
+        Target::Classes { labels, .. } => format!(
+            "task {}: target '{name}' holds text with {} classes",
+            data.task,
+            labels.len()
+        ),
+        Target::Values(v) => {
+            let distinct: std::collections::BTreeSet<u64> = v.iter().map(|x| x.to_bits()).collect();
+            let whole = v.iter().all(|x| x.fract() == 0.0);
+            let hint = if whole && distinct.len() <= FEW_VALUES {
+                "; they are whole numbers, so if they are classes use --task multiclass"
+            } else {
+                ""
+            };
+            format!(
+                "task regression: target '{name}' is numeric with {} distinct values{hint}",
+                distinct.len()
+            )
+        }
+        Target::Unlabelled(_) => format!("task {}", data.task),
+    }
+}
+
+/// Notes for text columns that are numbers but for a few cells: read as
+/// categories, which is rarely what the user meant.
+fn mostly_numbers(table: &data::Table) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (name, column) in table.names.iter().zip(&table.columns) {
+        let data::Column::Texts(cells) = column else {
+            continue;
+        };
+        let present: Vec<&str> = cells.iter().flatten().map(String::as_str).collect();
+        let bad: Vec<&str> = present
+            .iter()
+            .copied()
+            .filter(|c| data::parse_number(c).is_none())
+            .collect();
+        let numbers = present.len() - bad.len();
+        if !bad.is_empty() && numbers as f64 >= MOSTLY_NUMBERS * present.len() as f64 {
+            notes.push(format!(
+                "column '{name}' is read as categorical: {} of {} cells are not numbers (such as '{}'); \
+                 fix them, or write a missing marker (NA, ?, …) there",
+                bad.len(),
+                present.len(),
+                bad[0]
+            ));
+        }
+    }
+    notes
 }
 
 /// The folds the data can fill: every fold needs a row of every class (or,

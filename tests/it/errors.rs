@@ -206,10 +206,10 @@ fn too_many_folds_are_lowered_with_a_note_in_stderr_and_run_json() {
     let record: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
     assert_eq!(record["validation"], "50-fold");
-    assert!(record["notes"][0]
-        .as_str()
-        .unwrap()
-        .contains("lowered to 50"));
+    let notes = record["notes"].as_array().unwrap();
+    assert!(notes
+        .iter()
+        .any(|n| n.as_str().unwrap().contains("lowered to 50")));
 }
 
 #[test]

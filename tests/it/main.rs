@@ -8,12 +8,14 @@
 //! - `export`: generated Rust compiles cleanly and predicts bit for bit
 //!   what `automl predict` does.
 //! - `kafka`: the generated consumer against a real broker.
+//! - `notes`: what the tool decided about the data is said, not hidden.
 //! - `unsupervised`: clustering and anomaly detection.
 
 mod commands;
 mod errors;
 mod export;
 mod kafka;
+mod notes;
 mod snapshots;
 mod support;
 mod train;

@@ -218,8 +218,9 @@ mod cell {
 
     /// Cell texts that mean "missing", after trimming white space. Polars itself
     /// only treats empty fields as null; these cover what R, pandas and SQL dumps
-    /// write. A numeric cell that parses to NaN or ±infinity is missing too.
-    pub const MISSING_TOKENS: [&str; 8] = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"];
+    /// write, and `?`, the marker of many UCI data sets. A numeric cell that
+    /// parses to NaN or ±infinity is missing too.
+    pub const MISSING_TOKENS: [&str; 9] = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?"];
 
     /// One raw input value, as a CSV cell, a JSON field or a caller gives it.
     #[derive(Debug, Clone, Copy, PartialEq)]
