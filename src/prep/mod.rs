@@ -202,11 +202,26 @@ impl Prep {
     /// Fits imputation and encodings on `table` (training rows only), and a
     /// scaler on the encoded features.
     pub fn fit(table: &Table) -> Prep {
+        Prep::fit_with(table, &Prep::kinds(table))
+    }
+
+    /// Each column's kind, decided once on every training row: the folds'
+    /// preprocessing then agree on it, and a value that only a held-out
+    /// part holds (one `unknown` in a true/false column) is an unseen level
+    /// rather than an unreadable value.
+    pub fn kinds(table: &Table) -> Vec<ColumnKind> {
+        table.columns.iter().map(kind_of).collect()
+    }
+
+    /// Fits imputation and encodings on `table` with the columns' `kinds`
+    /// given (decided on more rows), and a scaler on the encoded features.
+    pub fn fit_with(table: &Table, kinds: &[ColumnKind]) -> Prep {
         let columns: Vec<ColumnPrep> = table
             .names
             .iter()
             .zip(&table.columns)
-            .map(|(name, col)| fit_column(name, col))
+            .zip(kinds)
+            .map(|((name, col), kind)| fit_column(name, col, *kind))
             .collect();
         let mut prep = Prep {
             columns,
@@ -317,7 +332,19 @@ fn at_row(e: Error, row: usize) -> Error {
     }
 }
 
-fn fit_column(name: &str, col: &Column) -> ColumnPrep {
+/// Numbers are numeric; text is true/false when every present cell is,
+/// else categorical.
+fn kind_of(col: &Column) -> ColumnKind {
+    match col {
+        Column::Numbers(_) => ColumnKind::Numeric,
+        Column::Texts(v) if v.iter().flatten().all(|s| parse_flag(s).is_some()) => {
+            ColumnKind::Boolean
+        }
+        Column::Texts(_) => ColumnKind::Categorical,
+    }
+}
+
+fn fit_column(name: &str, col: &Column, kind: ColumnKind) -> ColumnPrep {
     let (kind, encoding, missing) = match col {
         Column::Numbers(v) => {
             let mut present: Vec<f64> = v.iter().flatten().copied().collect();
@@ -333,7 +360,7 @@ fn fit_column(name: &str, col: &Column) -> ColumnPrep {
         Column::Texts(v) => {
             let missing = v.iter().any(Option::is_none);
             let present: Vec<&str> = v.iter().flatten().map(String::as_str).collect();
-            if present.iter().all(|s| parse_flag(s).is_some()) {
+            if kind == ColumnKind::Boolean {
                 let ones = present
                     .iter()
                     .filter(|s| parse_flag(s) == Some(1.0))
@@ -453,7 +480,7 @@ mod tests {
     #[test]
     fn unseen_and_missing_levels_encode_as_zeros_with_indicator() {
         let col = texts(&[Some("a"), Some("b"), Some("a"), None]);
-        let prep = fit_column("c", &col);
+        let prep = fit_column("c", &col, kind_of(&col));
         assert_eq!(prep.width(), 3);
         let mut out = [9.0; 3];
         prep.encode(Value::Text("zzz"), &mut out).unwrap();
@@ -467,7 +494,7 @@ mod tests {
     #[test]
     fn numeric_column_imputes_median_and_refuses_text() {
         let col = Column::Numbers(vec![Some(1.0), Some(5.0), Some(3.0), None]);
-        let prep = fit_column("x", &col);
+        let prep = fit_column("x", &col, kind_of(&col));
         let mut out = [0.0; 2];
         prep.encode(Value::Text("NA"), &mut out).unwrap();
         assert_eq!(out, [3.0, 1.0]);
@@ -478,7 +505,7 @@ mod tests {
     #[test]
     fn booleans_are_flags() {
         let col = texts(&[Some("True"), Some("false"), Some("TRUE")]);
-        let prep = fit_column("b", &col);
+        let prep = fit_column("b", &col, kind_of(&col));
         assert_eq!(prep.kind, ColumnKind::Boolean);
         let mut out = [0.0];
         prep.encode(Value::Text("False"), &mut out).unwrap();
@@ -492,7 +519,8 @@ mod tests {
         let names: Vec<String> = (0..30).map(|i| format!("l{i}")).collect();
         let mut cells: Vec<Option<&str>> = names.iter().map(|s| Some(s.as_str())).collect();
         cells.push(Some("l0"));
-        let prep = fit_column("c", &texts(&cells));
+        let col = texts(&cells);
+        let prep = fit_column("c", &col, kind_of(&col));
         let mut out = [0.0];
         prep.encode(Value::Text("l0"), &mut out).unwrap();
         assert!((out[0] - 2.0 / 31.0).abs() < 1e-15);

@@ -76,6 +76,7 @@ pub struct Fold {
 /// Encodes every fold of `data` given held-out row sets. A clustering run
 /// trains on every row and scores on the held-out sample.
 pub fn encode_folds(data: &Dataset, held_out: &[Vec<usize>]) -> crate::error::Result<Vec<Fold>> {
+    let kinds = Prep::kinds(&data.inputs);
     held_out
         .par_iter()
         .map(|valid_rows| {
@@ -86,7 +87,7 @@ pub fn encode_folds(data: &Dataset, held_out: &[Vec<usize>]) -> crate::error::Re
             };
             let train_table = data.inputs.take(&train_rows);
             let valid_table = data.inputs.take(valid_rows);
-            let prep = Prep::fit(&train_table);
+            let prep = Prep::fit_with(&train_table, &kinds);
             Ok(Fold {
                 train: Encoded::new(&prep, &train_table)?,
                 valid: Encoded::new(&prep, &valid_table)?,

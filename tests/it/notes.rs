@@ -91,3 +91,21 @@ fn a_question_mark_is_a_missing_value_as_in_uci_files() {
             predicate::str::contains("numeric").and(predicate::str::contains("missing indicator")),
         );
 }
+
+#[test]
+fn a_value_only_one_fold_holds_is_an_unseen_level_not_a_failure() {
+    // One `unknown` in a true/false column, one word in a column that is
+    // otherwise empty: whichever fold holds it out, the run goes on.
+    let csv: String = std::iter::once("flag,note,x,y\n".to_string())
+        .chain((0..60).map(|i| {
+            let flag = if i == 30 {
+                "unknown"
+            } else {
+                ["false", "true"][i % 2]
+            };
+            let note = if i == 17 { "late" } else { "" };
+            format!("{flag},{note},{i},{}\n", i % 2)
+        }))
+        .collect();
+    train_csv(&csv, "y");
+}
