@@ -18,6 +18,7 @@ use crate::metrics::Metric;
 use crate::model::Model;
 use crate::output::write_atomic;
 use crate::report::{describe_model, Printer};
+use crate::search::budget::Stop;
 use crate::train::settings::{DEFAULT_FOLDS, DEFAULT_SEED};
 use crate::train::{train, TrainConfig, TrainReport, TrainSettings};
 
@@ -217,12 +218,47 @@ fn run_train(args: TrainArgs, started: Instant) -> Result<()> {
     let printer = Printer {
         quiet: args.quiet || args.json,
     };
+    let stop = stop_on_signals();
     let mut progress = printer.progress(settings.time_budget, settings.max_trials);
-    let result = train(&settings, started, &mut |e| progress.on_event(&e));
+    let result = train(&settings, started, &stop, &mut |e| progress.on_event(&e));
     progress.finish();
     let report = result?;
+    print_train(&report, &settings, &args, printer)?;
+    if report.record.interrupted {
+        return Err(Error::Interrupted(format!(
+            "kept the best model so far, {}, in {}",
+            report.model.meta.model_id,
+            settings.out.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The first Ctrl-C or SIGTERM asks the run to stop and keep the best
+/// model so far; the second exits at once, writing nothing.
+fn stop_on_signals() -> Stop {
+    let stop = Stop::new();
+    let asked = stop.clone();
+    // Installing fails only when a handler is already set (a second run in
+    // one process); the first one then still serves.
+    let _ = ctrlc::set_handler(move || {
+        if asked.requested() {
+            std::process::exit(i32::from(crate::error::exit::INTERRUPTED));
+        }
+        eprintln!("\nstopping: keeping the best model so far (press Ctrl-C again to quit at once)");
+        asked.request();
+    });
+    stop
+}
+
+fn print_train(
+    report: &TrainReport,
+    settings: &TrainConfig,
+    args: &TrainArgs,
+    printer: Printer,
+) -> Result<()> {
     if args.json {
-        return printer.result(&format!("{}\n", summary_json(&report, &settings)?));
+        return printer.result(&format!("{}\n", summary_json(report, settings)?));
     }
     if report.record.dropped_rows > 0 {
         printer.note(&format!(
@@ -259,6 +295,7 @@ fn summary_json(report: &TrainReport, settings: &TrainConfig) -> Result<String> 
         "rows": report.record.rows,
         "dropped_rows": report.record.dropped_rows,
         "trials": report.record.trials,
+        "interrupted": report.record.interrupted,
         "seconds": report.record.timings.total,
         "out": settings.out,
         "model": settings.out.join("model.json"),

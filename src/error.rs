@@ -44,6 +44,10 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The run was stopped by Ctrl-C or SIGTERM; the message says what was
+    /// kept.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// A fault inside automl (a panic): a bug, never the user's input.
     #[error("internal fault ({0}); this is a bug in automl, please report it")]
     Internal(String),
@@ -73,6 +77,8 @@ pub mod exit {
     pub const OUTPUT: u8 = 5;
     /// The search ended without a usable model.
     pub const TRAINING: u8 = 6;
+    /// Stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 impl Error {
@@ -85,6 +91,7 @@ impl Error {
             Error::Model { .. } => exit::MODEL,
             Error::Output { .. } => exit::OUTPUT,
             Error::Internal(_) => exit::INTERNAL,
+            Error::Interrupted(_) => exit::INTERRUPTED,
         }
     }
 

@@ -5,7 +5,7 @@
 //! that is abandoned when the deadline passes. The clock is injectable so
 //! these decisions are unit-tested without waiting.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,29 @@ impl Clock for FakeClock {
     }
 }
 
+/// A request to stop early (Ctrl-C, SIGTERM), shared with whoever can
+/// make it. Stopping ends the budget now: no trial starts, a running one is
+/// abandoned, and the best model so far is kept.
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    /// A stop nobody has asked for yet.
+    pub fn new() -> Stop {
+        Stop::default()
+    }
+
+    /// Asks the run to stop.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// When the command must stop.
 #[derive(Debug, Clone)]
 pub struct Budget {
@@ -79,6 +102,7 @@ pub struct Budget {
     /// Trials to run at most, if limited.
     pub max_trials: Option<usize>,
     clock: Arc<dyn Clock>,
+    stop: Stop,
 }
 
 impl Budget {
@@ -99,7 +123,19 @@ impl Budget {
             seconds,
             max_trials,
             clock,
+            stop: Stop::new(),
         }
+    }
+
+    /// The same budget, ended early when `stop` is requested.
+    pub fn with_stop(mut self, stop: Stop) -> Budget {
+        self.stop = stop;
+        self
+    }
+
+    /// Whether the run was asked to stop early.
+    pub fn stopped(&self) -> bool {
+        self.stop.requested()
     }
 
     /// The current instant on the budget's clock.
@@ -161,15 +197,22 @@ pub enum Finished<T> {
     Panicked,
     /// The deadline passed first; the worker thread was abandoned.
     TimedOut,
+    /// A stop was requested first; the worker thread was abandoned.
+    Stopped,
 }
 
+/// How often a wait looks at the stop request.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
 /// Runs `work` on a worker thread and waits for it until `deadline` on
-/// `clock` (for ever without one). Fits can't be interrupted, so work still
-/// running at the deadline is abandoned: its thread finishes or ends with
-/// the process. A panic in `work` is caught and reported, not propagated.
+/// `clock` (for ever without one) or until `stop` is requested. Fits can't
+/// be interrupted, so work still running then is abandoned: its thread
+/// finishes or ends with the process. A panic in `work` is caught and
+/// reported, not propagated.
 pub fn run_until<T: Send + 'static>(
     clock: &dyn Clock,
     deadline: Option<Instant>,
+    stop: &Stop,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Finished<T> {
     let (tx, rx) = mpsc::channel();
@@ -177,16 +220,21 @@ pub fn run_until<T: Send + 'static>(
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
         let _ = tx.send(result);
     });
-    let received = match deadline {
-        Some(d) => rx
-            .recv_timeout(d.saturating_duration_since(clock.now()))
-            .ok(),
-        None => rx.recv().ok(),
-    };
-    match received {
-        Some(Ok(value)) => Finished::Done(value),
-        Some(Err(_)) => Finished::Panicked,
-        None => Finished::TimedOut,
+    loop {
+        if stop.requested() {
+            return Finished::Stopped;
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(clock.now()));
+        if left == Some(Duration::ZERO) {
+            return Finished::TimedOut;
+        }
+        let wait = left.map_or(STOP_POLL, |l| l.min(STOP_POLL));
+        match rx.recv_timeout(wait) {
+            Ok(Ok(value)) => return Finished::Done(value),
+            Ok(Err(_)) => return Finished::Panicked,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Finished::Panicked,
+        }
     }
 }
 
@@ -197,7 +245,7 @@ impl Budget {
         deadline: Option<Instant>,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Finished<T> {
-        run_until(self.clock.as_ref(), deadline, work)
+        run_until(self.clock.as_ref(), deadline, &self.stop, work)
     }
 }
 
@@ -266,14 +314,27 @@ mod tests {
 
     #[test]
     fn work_against_a_deadline_is_done_abandoned_or_caught() {
-        let clock = SystemClock;
+        let (clock, stop) = (SystemClock, Stop::new());
         let soon = Some(Instant::now() + Duration::from_millis(50));
-        assert!(matches!(run_until(&clock, None, || 7), Finished::Done(7)));
-        let slow = run_until(&clock, soon, || {
+        assert!(matches!(
+            run_until(&clock, None, &stop, || 7),
+            Finished::Done(7)
+        ));
+        let slow = run_until(&clock, soon, &stop, || {
             std::thread::sleep(Duration::from_secs(2));
         });
         assert!(matches!(slow, Finished::TimedOut));
-        let panics = run_until(&clock, None, || -> u8 { panic!("a library bug") });
+        let panics = run_until(&clock, None, &stop, || -> u8 { panic!("a library bug") });
         assert!(matches!(panics, Finished::Panicked));
+        stop.request();
+        let started = Instant::now();
+        let stopped = run_until(&clock, None, &stop, || {
+            std::thread::sleep(Duration::from_secs(2));
+        });
+        assert!(matches!(stopped, Finished::Stopped));
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a stop does not wait"
+        );
     }
 }

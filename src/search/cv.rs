@@ -146,6 +146,8 @@ pub enum FoldError {
     Failed(String),
     /// The time budget ran out before the fold started.
     OutOfTime,
+    /// The run was asked to stop.
+    Stopped,
 }
 
 /// Fits and scores a trial on every fold, in parallel. A fold that would

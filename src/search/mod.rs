@@ -236,7 +236,10 @@ pub fn run(
         out_of_time: false,
     };
     let mut started = 0;
-    while !ctx.out_of_time && config.budget.max_trials.is_none_or(|m| started < m) {
+    while !ctx.out_of_time
+        && !config.budget.stopped()
+        && config.budget.max_trials.is_none_or(|m| started < m)
+    {
         let Some(pick) = ctx.choose(&mut states) else {
             ctx.skip_unaffordable(&mut states, on_event);
             break;
@@ -404,6 +407,7 @@ impl Context<'_> {
                 "the learner's library panicked".into(),
             ))),
             Finished::TimedOut => None,
+            Finished::Stopped => Some(Err(FoldError::Stopped)),
         };
         let seconds = started.elapsed().as_secs_f64();
         let mut trial = Trial::new(number, family, params, seed, Status::Ok);
@@ -423,6 +427,10 @@ impl Context<'_> {
             Some(Err(FoldError::OutOfTime)) | None => {
                 self.out_of_time = true;
                 trial.status = Status::Skipped("stopped at the time budget".into());
+            }
+            Some(Err(FoldError::Stopped)) => {
+                self.out_of_time = true;
+                trial.status = Status::Skipped("stopped on request (Ctrl-C or SIGTERM)".into());
             }
         }
         (trial, model)

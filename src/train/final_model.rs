@@ -23,7 +23,12 @@ pub struct FinalModel {
 }
 
 /// The leaderboard's winner among the search's trials.
-pub fn winner<'a>(trials: &'a [Trial], board: &Leaderboard) -> Result<&'a Trial> {
+pub fn winner<'a>(trials: &'a [Trial], board: &Leaderboard, budget: &Budget) -> Result<&'a Trial> {
+    if budget.stopped() && !trials.iter().any(|t| t.status == Status::Ok) {
+        return Err(Error::Interrupted(
+            "stopped before any trial finished; nothing was written".into(),
+        ));
+    }
     board
         .rows
         .first()
@@ -93,7 +98,7 @@ pub fn final_model(
         let fit = "fitted on all rows during the search".into();
         return Ok(assemble(data, prep, estimator, meta, fit));
     }
-    if budget.affords_refit(outcome.refit_seconds) {
+    if !budget.stopped() && budget.affords_refit(outcome.refit_seconds) {
         let (shared, family, params, seed) = (
             Arc::clone(data),
             best.family,
@@ -118,13 +123,18 @@ pub fn final_model(
                     "refitting {family} on all rows panicked in its library"
                 )))
             }
-            Finished::TimedOut => {}
+            Finished::TimedOut | Finished::Stopped => {}
         }
     }
     let (prep, estimator) = kept_fold_model(best, outcome, fold)?;
     let mut meta = meta;
     meta.trained_rows = fold.train.n;
-    let fit = "first-fold model: refitting on all rows would not fit in the time budget".into();
+    let fit = if budget.stopped() {
+        "first-fold model: the run was stopped before refitting on all rows"
+    } else {
+        "first-fold model: refitting on all rows would not fit in the time budget"
+    };
+    let fit = fit.into();
     Ok(assemble(data, prep, estimator, meta, fit))
 }
 
@@ -242,7 +252,12 @@ mod tests {
             .collect();
         assert_eq!(scores, [Some(1.0), Some(1.0)], "the test needs a tie");
         let board = Leaderboard::new(Task::Binary, Metric::RocAuc, true, &outcome.trials);
-        let best = winner(&outcome.trials, &board).unwrap();
+        let best = winner(
+            &outcome.trials,
+            &board,
+            &Budget::new(Instant::now(), None, None),
+        )
+        .unwrap();
         assert_eq!(
             best.family,
             Family::DecisionTree,

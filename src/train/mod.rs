@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::leaderboard::Leaderboard;
 use crate::model::Model;
 use crate::output::check_out_dir;
+use crate::search::budget::Stop;
 use crate::search::{self, cv, Budget, Event, Phase, SearchConfig};
 
 /// What a finished training run produced.
@@ -33,14 +34,18 @@ pub struct TrainReport {
 }
 
 /// Runs training as configured, reporting progress through `on_event`.
-/// `started` is when the command began: the budget counts from there.
+/// `started` is when the command began: the budget counts from there. When
+/// `stop` is requested the search ends, the best model so far is kept and
+/// written (without a refit), and the run record says `interrupted`.
 pub fn train(
     settings: &TrainConfig,
     started: Instant,
+    stop: &Stop,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainReport> {
     check_out_dir(&settings.out)?;
-    let budget = Budget::new(started, settings.time_budget, settings.max_trials);
+    let budget =
+        Budget::new(started, settings.time_budget, settings.max_trials).with_stop(stop.clone());
     on_event(Event::Phase(Phase::Load));
     let plan = Plan::new(settings)?;
     for note in &plan.notes {
@@ -64,7 +69,7 @@ pub fn train(
     timings.search = budget.elapsed() - timings.load;
     let (task, labelled) = (plan.dataset.task, plan.dataset.labelled());
     let leaderboard = Leaderboard::new(task, plan.metric, labelled, &outcome.trials);
-    let best = final_model::winner(&outcome.trials, &leaderboard)?;
+    let best = final_model::winner(&outcome.trials, &leaderboard, &budget)?;
     on_event(Event::Phase(Phase::Refit));
     let meta = final_model::meta(&plan.dataset, best, plan.metric, settings.seed);
     let validation = plan.validation();
@@ -87,7 +92,8 @@ pub fn train(
         trials: &outcome.trials,
         best,
     };
-    let record = RunRecord::new(settings, ran, &fitted, timings);
+    let mut record = RunRecord::new(settings, ran, &fitted, timings);
+    record.interrupted = budget.stopped();
     on_event(Event::Phase(Phase::Write));
     let model = fitted.model;
     let record = record::write_outputs(settings, &model, &leaderboard, record, &budget)?;

@@ -67,6 +67,9 @@ pub struct RunRecord {
     pub final_fit: String,
     /// What the plan changed from the settings (such as fewer folds).
     pub notes: Vec<String>,
+    /// Whether the run was stopped early (Ctrl-C, SIGTERM) and kept the best
+    /// model found so far.
+    pub interrupted: bool,
     /// Phase timings.
     pub timings: Timings,
 }
@@ -104,6 +107,7 @@ impl RunRecord {
             best: ran.best.model_id.clone(),
             final_fit: fitted.fit.clone(),
             notes: ran.notes,
+            interrupted: false,
             timings,
         }
     }

@@ -7,7 +7,7 @@ use automl::data::Target;
 use automl::metrics::Metric;
 use automl::model::Predictions;
 
-use crate::support::{column, predict, read_csv, split, train};
+use crate::support::{automl, column, dataset, predict, read_csv, split, train};
 
 /// Trains on 3/4 of a bundled set, predicts the rest, returns the metric.
 fn held_out(name: &str, target: &str, metric: Metric, trials: usize) -> f64 {
@@ -140,4 +140,60 @@ fn time_budget_is_kept_and_a_model_is_saved() {
     let run: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
     assert!(run["trials"].as_u64().unwrap() >= 1);
+}
+
+/// Sends `signal` to a training run a few seconds in; it must stop at
+/// once with exit 130, keeping the best model so far.
+fn stopped_by(signal: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("automl"))
+        .args(["train", "--data"])
+        .arg(dataset("wine_quality.csv"))
+        .args([
+            "--target",
+            "quality",
+            "--max-trials",
+            "100000",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let sent = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(
+        sent.elapsed().as_secs_f64() < 5.0,
+        "took {:?} to stop",
+        sent.elapsed()
+    );
+    assert_eq!(exit.code(), Some(130), "{signal}");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["interrupted"], true);
+    assert!(record["final_fit"].as_str().unwrap().contains("stopped"));
+    automl()
+        .arg("inspect")
+        .arg(out.join("model.json"))
+        .assert()
+        .success();
+}
+
+#[test]
+fn ctrl_c_stops_the_search_and_keeps_the_best_model() {
+    stopped_by("-INT");
+}
+
+#[test]
+fn sigterm_stops_the_search_and_keeps_the_best_model() {
+    stopped_by("-TERM");
 }
