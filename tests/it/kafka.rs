@@ -171,6 +171,10 @@ const MALFORMED: [&str; 5] = [
     "{\"sex\": [\"male\"]}",
 ];
 
+/// The key that `produce` sends as no key at all (a null key), and
+/// `collect` reads a keyless record as.
+const NULL_KEY: &str = "<null>";
+
 fn produce(brokers: &str, topic: &str, records: &[(String, String)]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -178,7 +182,13 @@ fn produce(brokers: &str, topic: &str, records: &[(String, String)]) {
         .unwrap();
     for (key, value) in records {
         loop {
-            match producer.send(BaseRecord::to(topic).key(key).payload(value)) {
+            let record = BaseRecord::to(topic).payload(value);
+            let record = if key == NULL_KEY {
+                record
+            } else {
+                record.key(key)
+            };
+            match producer.send(record) {
                 Ok(()) => break,
                 Err((_, _)) => {
                     producer.poll(Duration::from_millis(10));
@@ -342,7 +352,9 @@ fn collect(t: &Topics, want: usize, deadline: Duration) -> Vec<Outcome> {
         let Some(Ok(m)) = reader.poll(Duration::from_millis(200)) else {
             continue;
         };
-        let key = String::from_utf8_lossy(m.key().unwrap_or_default()).to_string();
+        let key = m.key().map_or(NULL_KEY.to_string(), |k| {
+            String::from_utf8_lossy(k).to_string()
+        });
         let o = if m.topic() == t.output {
             let body: Json = serde_json::from_slice(m.payload().unwrap()).unwrap();
             let source = (
@@ -415,6 +427,8 @@ fn two_consumers_score_every_record_exactly_once_like_predict() {
             .enumerate()
             .map(|(i, m)| (format!("bad-{i}"), m.to_string())),
     );
+    // A record without a key: its dead letter must have none either.
+    records.push((NULL_KEY.to_string(), "not json".to_string()));
     let group = unique("steady-group");
     let (a, b) = (start(&t, &group), start(&t, &group));
     settle(&[&a, &b]);
@@ -441,10 +455,15 @@ fn two_consumers_score_every_record_exactly_once_like_predict() {
     assert_eq!(counts.len(), inputs.len());
     // Malformed records are dead letters with a reason; valid ones are not.
     let dead: Vec<&Outcome> = outcomes.iter().filter(|o| o.body.is_none()).collect();
-    assert_eq!(dead.len(), MALFORMED.len());
+    assert_eq!(dead.len(), MALFORMED.len() + 1);
     assert!(dead
         .iter()
-        .all(|o| o.key.starts_with("bad-") && o.reason.as_deref().is_some_and(|r| !r.is_empty())));
+        .all(|o| o.reason.as_deref().is_some_and(|r| !r.is_empty())));
+    let keyless = dead.iter().filter(|o| o.key == NULL_KEY).count();
+    assert_eq!(keyless, 1, "a null key stays null");
+    assert!(dead
+        .iter()
+        .all(|o| o.key == NULL_KEY || o.key.starts_with("bad-")));
     // Predictions equal `automl predict` on the same rows, to the bit.
     let dir = tempfile::tempdir().unwrap();
     let (data, expected) = (dir.path().join("rows.csv"), dir.path().join("expected.csv"));

@@ -41,13 +41,21 @@ impl ClientContext for Deliveries {}
 impl ProducerContext for Deliveries {
     /// The batch number of the write.
     type DeliveryOpaque = usize;
+    /// A write the broker acknowledged settles one write of its batch. A
+    /// failed one settles nothing, so its batch (and every later one) is
+    /// never committed; the failure is counted under the ledger's lock, so
+    /// a commit that holds the lock sees it.
     fn delivery(&self, result: &DeliveryResult<'_>, batch: usize) {
-        if let Err((e, _)) = result {
-            eprintln!("delivery failed: {e}");
+        let Ok(mut ledger) = self.ledger.lock() else {
             self.failed.fetch_add(1, Ordering::SeqCst);
-        }
-        if let Ok(mut ledger) = self.ledger.lock() {
-            ledger.entry(batch).or_default().unacked -= 1;
+            return;
+        };
+        match result {
+            Ok(_) => ledger.entry(batch).or_default().unacked -= 1,
+            Err((e, _)) => {
+                eprintln!("delivery failed: {e}");
+                self.failed.fetch_add(1, Ordering::SeqCst);
+            }
         }
     }
 }
@@ -98,14 +106,15 @@ pub fn commit_acknowledged(
     s: &Settings,
     mode: CommitMode,
 ) -> Result<(), String> {
-    if failed.load(Ordering::SeqCst) > 0 {
-        return Err("some outputs were not delivered; exiting without committing them".into());
-    }
     let mut done: HashMap<i32, i64> = HashMap::new();
     {
         let mut ledger = ledger
             .lock()
             .map_err(|_| "the delivery ledger is poisoned")?;
+        // Read under the lock the delivery callback counts failures under.
+        if failed.load(Ordering::SeqCst) > 0 {
+            return Err("some outputs were not delivered; exiting without committing them".into());
+        }
         while let Some(entry) = ledger.first_entry() {
             if !(entry.get().sealed && entry.get().unacked == 0) {
                 break;

@@ -154,6 +154,18 @@ fn run(s: &Settings) -> Result<(), String> {
     Ok(())
 }
 
+/// The record with the input's key; a record without one (a null key)
+/// stays without one, rather than getting an empty key.
+fn keyed<'a>(
+    record: BaseRecord<'a, [u8], [u8], usize>,
+    key: Option<&'a [u8]>,
+) -> BaseRecord<'a, [u8], [u8], usize> {
+    match key {
+        Some(k) => record.key(k),
+        None => record,
+    }
+}
+
 /// Polls up to `BATCH` records and sends each one's output or dead letter,
 /// tagged with the batch `number`; returns the next offset to commit per
 /// partition and the number of writes sent.
@@ -190,22 +202,13 @@ fn consume_batch(
         let source = serde_json::json!({"topic": m.topic(), "partition": m.partition(), "offset": m.offset()});
         match record::score(m.payload(), &source) {
             Ok((out, alert)) => {
-                let key = m.key().unwrap_or_default();
-                send(
-                    producer,
-                    BaseRecord::with_opaque_to(&s.output, number)
-                        .payload(out.as_bytes())
-                        .key(key),
-                )?;
+                let output = BaseRecord::with_opaque_to(&s.output, number).payload(out.as_bytes());
+                send(producer, keyed(output, m.key()))?;
                 counters.written += 1;
                 sent += 1;
                 if let (true, Some(topic)) = (alert, &s.alerts) {
-                    send(
-                        producer,
-                        BaseRecord::with_opaque_to(topic, number)
-                            .payload(out.as_bytes())
-                            .key(key),
-                    )?;
+                    let alert = BaseRecord::with_opaque_to(topic, number).payload(out.as_bytes());
+                    send(producer, keyed(alert, m.key()))?;
                     counters.alerts += 1;
                     sent += 1;
                 }
@@ -228,9 +231,9 @@ fn consume_batch(
                         key: "automl.source.offset",
                         value: Some(&m.offset().to_string()),
                     });
-                let mut record = BaseRecord::with_opaque_to(&s.dead_letter, number)
-                    .headers(headers)
-                    .key(m.key().unwrap_or_default());
+                let mut record =
+                    BaseRecord::with_opaque_to(&s.dead_letter, number).headers(headers);
+                record = keyed(record, m.key());
                 if let Some(p) = m.payload() {
                     record = record.payload(p);
                 }
