@@ -673,4 +673,88 @@ mod tests {
             "{twice}"
         );
     }
+
+    /// Text made of CSV's troublesome pieces.
+    fn csv_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop::sample::select(vec![
+            "1", "-2.5", "1e308", "-1e308", "inf", "abc", "", "NA", "?", "\"", "\"\"", ",", ",",
+            "\n", "\n", "\r\n", "true", "FALSE", "ü", "\u{feff}", " ", "x", "y", "0", "1",
+        ]);
+        prop::collection::vec(piece, 0..80).prop_map(|p| p.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000)
+        ))]
+
+        /// Whatever the file holds, loading (and preparing and encoding what
+        /// loads) returns a value or an error, never a panic, and a table it
+        /// returns is rectangular.
+        #[test]
+        fn any_csv_loads_or_is_refused(text in csv_text()) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.csv");
+            std::fs::write(&path, &text).unwrap();
+            let Ok(table) = load(&path) else { return Ok(()) };
+            proptest::prop_assert!(table.rows > 0);
+            for c in &table.columns {
+                let n = match c {
+                    Column::Numbers(v) => v.len(),
+                    Column::Texts(v) => v.len(),
+                };
+                proptest::prop_assert_eq!(n, table.rows);
+            }
+            let target = table.names[table.names.len() - 1].clone();
+            if let Ok(ds) = prepare(table, &target, &[], None) {
+                let prep = crate::prep::Prep::fit(&ds.inputs);
+                let _ = prep.encode_table(&ds.inputs);
+            }
+        }
+
+        /// Rectangular files of awkward cells get through loading, the
+        /// target and the encoding without a panic.
+        #[test]
+        fn any_grid_of_cells_trains_its_preprocessing(
+            cols in 2usize..5,
+            cells in proptest::collection::vec(proptest::sample::select(vec![
+                "1", "-2.5", "1e308", "-1e308", "inf", "NaN", "abc", "", "NA", "?", "true",
+                "FALSE", "ü", " ", "0", "1", "2", "\"a,b\"", "\"\"",
+            ]), 2..60),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.csv");
+            let header: Vec<String> = (0..cols).map(|c| format!("c{c}")).collect();
+            let mut text = header.join(",") + "\n";
+            for row in cells.chunks(cols).filter(|r| r.len() == cols) {
+                text.push_str(&row.join(","));
+                text.push('\n');
+            }
+            std::fs::write(&path, &text).unwrap();
+            let Ok(table) = load(&path) else { return Ok(()) };
+            for task in [None, Some(Task::Regression), Some(Task::Multiclass)] {
+                if let Ok(ds) = prepare(table.clone(), "c0", &[], task) {
+                    let prep = crate::prep::Prep::fit(&ds.inputs);
+                    let (x, d) = prep.encode_table(&ds.inputs).unwrap();
+                    proptest::prop_assert_eq!(x.len(), d * ds.inputs.rows);
+                }
+            }
+        }
+
+        /// The cell readers every scorer (and the generated code) uses never
+        /// panic, and a number given to a categorical column names the level
+        /// `{}` prints.
+        #[test]
+        fn cell_readers_take_any_value(text in ".{0,40}", x in proptest::prelude::any::<f64>()) {
+            let _ = cell::read_number(Value::Text(&text));
+            let _ = cell::read_flag(Value::Text(&text));
+            let _ = cell::read_flag(Value::Number(x));
+            let mut buffer = cell::NumText::new();
+            let _ = cell::read_level(Value::Text(&text), &mut buffer);
+            let mut buffer = cell::NumText::new();
+            let level = cell::read_level(Value::Number(x), &mut buffer);
+            proptest::prop_assert_eq!(level.map(str::to_string), x.is_finite().then(|| format!("{x}")));
+        }
+    }
 }

@@ -160,23 +160,29 @@ impl Model {
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        Model::from_json(&text).map_err(bad)
+    }
+
+    /// Reads a model from the text of a model file, refusing other format
+    /// versions and any structure that would score wrongly.
+    pub fn from_json(text: &str) -> std::result::Result<Model, String> {
         let raw: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+            serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
         match raw
             .get("format_version")
             .and_then(serde_json::Value::as_u64)
         {
             Some(v) if v == u64::from(FORMAT_VERSION) => {}
             Some(v) => {
-                return Err(bad(format!(
+                return Err(format!(
                 "format version {v} is not supported (this automl reads version {FORMAT_VERSION})"
-            )))
+            ))
             }
-            None => return Err(bad("not an automl model (no format_version)".into())),
+            None => return Err("not an automl model (no format_version)".into()),
         }
         let model: Model =
-            serde_json::from_value(raw).map_err(|e| bad(format!("corrupt model: {e}")))?;
-        model.check().map_err(bad)?;
+            serde_json::from_value(raw).map_err(|e| format!("corrupt model: {e}"))?;
+        model.check()?;
         Ok(model)
     }
 
@@ -214,5 +220,169 @@ impl Model {
         }
         self.prep.check()?;
         self.estimator.check(d, w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Property tests: no model file, however damaged, panics the loader or
+    //! a model it accepts. Cases per property: `PROPTEST_CASES` (the tests
+    //! run 2 000; `bench/fuzz.sh` a million).
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::data::{self, Target};
+    use crate::learners::space::Params;
+    use crate::learners::{Family, TrainSet};
+
+    /// A model of `family` trained on iris, as model.json text.
+    fn trained(family: Family) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
+        let ds = data::prepare(data::load(&path).unwrap(), "species", &[], None).unwrap();
+        let mut prep = Prep::fit(&ds.inputs);
+        let (mut x, d) = prep.encode_table(&ds.inputs).unwrap();
+        let learner = family.learner();
+        if learner.scaled() {
+            prep.scale_matrix(&mut x, d);
+        } else {
+            prep.scaler = None;
+        }
+        let set = TrainSet {
+            x: &x,
+            n: ds.inputs.rows,
+            d,
+            target: &ds.target,
+            contamination: None,
+        };
+        let space = learner.space(ds.task);
+        let init: Vec<f64> = space.iter().map(|dim| dim.init).collect();
+        let estimator = learner
+            .fit(&set, &Params::decode(&space, &init), 1)
+            .unwrap();
+        let Target::Classes { labels, .. } = &ds.target else {
+            unreachable!()
+        };
+        let model = Model {
+            format_version: FORMAT_VERSION,
+            task: ds.task,
+            target: "species".into(),
+            classes: labels.clone(),
+            prep,
+            estimator,
+            meta: ModelMeta {
+                family: family.name().into(),
+                params: BTreeMap::new(),
+                model_id: "fuzz-1".into(),
+                metric: "log_loss".into(),
+                cv_score: 0.0,
+                trained_rows: 150,
+                seed: 1,
+                tool_version: "0".into(),
+            },
+        };
+        serde_json::to_string(&model).unwrap()
+    }
+
+    /// JSON pointers to every leaf (and every array and object) of `v`.
+    fn places(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
+        out.push(at.clone());
+        match v {
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    places(item, format!("{at}/{i}"), out);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (k, item) in map {
+                    places(item, format!("{at}/{k}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A damaging replacement for a place.
+    fn damage() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            any::<f64>().prop_map(|x| serde_json::json!(x)),
+            prop_oneof![
+                Just(0i64),
+                Just(-1),
+                Just(1),
+                Just(2),
+                Just(3),
+                Just(1_000_000)
+            ]
+            .prop_map(|x| serde_json::json!(x)),
+            Just(serde_json::Value::Null),
+            Just(serde_json::json!([])),
+            Just(serde_json::json!({})),
+            "[a-z_]{0,12}".prop_map(serde_json::Value::String),
+        ]
+    }
+
+    fn loads_or_refuses(text: &str, rows: &[Vec<Value<'_>>]) {
+        if let Ok(model) = Model::from_json(text) {
+            for row in rows {
+                let _ = model.predict_row(row);
+            }
+        }
+    }
+
+    fn iris_rows() -> Vec<Vec<Value<'static>>> {
+        vec![
+            vec![
+                Value::Number(5.1),
+                Value::Number(3.5),
+                Value::Number(1.4),
+                Value::Number(0.2),
+            ],
+            vec![
+                Value::Missing,
+                Value::Text("x"),
+                Value::Number(f64::MAX),
+                Value::Number(-1e308),
+            ],
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000)
+        ))]
+
+        #[test]
+        fn a_damaged_model_file_is_refused_or_scores_without_panicking(
+            family in prop::sample::select(vec![
+                Family::Gbdt, Family::RandomForest, Family::DecisionTree,
+                Family::Linear, Family::NaiveBayes, Family::Knn,
+            ]),
+            picks in prop::collection::vec((any::<prop::sample::Index>(), damage()), 1..4),
+        ) {
+            thread_local! {
+                static MODELS: std::cell::RefCell<BTreeMap<String, String>> = Default::default();
+            }
+            let text = MODELS.with(|m| {
+                m.borrow_mut().entry(family.name().into()).or_insert_with(|| trained(family)).clone()
+            });
+            let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            for (pick, value) in picks {
+                let mut all = Vec::new();
+                places(&json, String::new(), &mut all);
+                let at = pick.get(&all).clone();
+                if at.is_empty() {
+                    continue;
+                }
+                if let Some(slot) = json.pointer_mut(&at) {
+                    *slot = value;
+                }
+            }
+            loads_or_refuses(&json.to_string(), &iris_rows());
+        }
+
+        #[test]
+        fn arbitrary_text_is_refused_as_a_model(text in ".{0,200}") {
+            prop_assert!(Model::from_json(&text).is_err());
+        }
     }
 }
