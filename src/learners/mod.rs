@@ -15,10 +15,11 @@ mod tree;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Target, Task};
+use crate::data::{Dataset, Target, Task};
 use crate::learners::space::{Dim, Hyperparameters, Params};
 use crate::model::estimator::{Rule, Tree};
 use crate::model::Estimator;
+use crate::prep::Prep;
 
 /// An encoded training set: row-major features and the target.
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +127,35 @@ impl Family {
         let learner = self.learner();
         learner.supports(task) && learner.max_rows().is_none_or(|m| rows <= m)
     }
+}
+
+/// Fits `family` with `params` on every row of `data`, preprocessing
+/// included: fitted on the same rows, the scaler kept only for families
+/// that want standardised features.
+pub fn fit_all_rows(
+    data: &Dataset,
+    family: Family,
+    params: &Params,
+    seed: u64,
+    contamination: Option<f64>,
+) -> Result<(Prep, Estimator), String> {
+    let learner = family.learner();
+    let mut prep = Prep::fit(&data.inputs);
+    let (mut x, d) = prep.encode_table(&data.inputs).map_err(|e| e.to_string())?;
+    if learner.scaled() {
+        prep.scale_matrix(&mut x, d);
+    } else {
+        prep.scaler = None;
+    }
+    let set = TrainSet {
+        x: &x,
+        n: data.inputs.rows,
+        d,
+        target: &data.target,
+        contamination,
+    };
+    let estimator = learner.fit(&set, params, seed)?;
+    Ok((prep, estimator))
 }
 
 /// Sets a detector's threshold so that at most `contamination` of the

@@ -233,32 +233,17 @@ mod tests {
     use super::*;
     use crate::data::{self, Target};
     use crate::learners::space::Params;
-    use crate::learners::{Family, TrainSet};
+    use crate::learners::Family;
 
     /// A model of `family` trained on iris, as model.json text.
     fn trained(family: Family) -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
         let ds = data::prepare(data::load(&path).unwrap(), "species", &[], None).unwrap();
-        let mut prep = Prep::fit(&ds.inputs);
-        let (mut x, d) = prep.encode_table(&ds.inputs).unwrap();
-        let learner = family.learner();
-        if learner.scaled() {
-            prep.scale_matrix(&mut x, d);
-        } else {
-            prep.scaler = None;
-        }
-        let set = TrainSet {
-            x: &x,
-            n: ds.inputs.rows,
-            d,
-            target: &ds.target,
-            contamination: None,
-        };
-        let space = learner.space(ds.task);
+        let space = family.learner().space(ds.task);
         let init: Vec<f64> = space.iter().map(|dim| dim.init).collect();
-        let estimator = learner
-            .fit(&set, &Params::decode(&space, &init), 1)
-            .unwrap();
+        let params = Params::decode(&space, &init);
+        let (prep, estimator) =
+            crate::learners::fit_all_rows(&ds, family, &params, 1, None).unwrap();
         let Target::Classes { labels, .. } = &ds.target else {
             unreachable!()
         };

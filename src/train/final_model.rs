@@ -7,7 +7,7 @@ use crate::data::{self, Dataset, Task};
 use crate::error::{Error, Result};
 use crate::leaderboard::Leaderboard;
 use crate::learners::space::Params;
-use crate::learners::{Family, TrainSet};
+use crate::learners::Family;
 use crate::metrics::Metric;
 use crate::model::{Estimator, Model, ModelMeta, FORMAT_VERSION};
 use crate::prep::Prep;
@@ -186,25 +186,8 @@ fn refit(
     seed: u64,
     contamination: Option<f64>,
 ) -> Result<(Prep, Estimator)> {
-    let learner = family.learner();
-    let mut prep = Prep::fit(&data.inputs);
-    let (mut x, d) = prep.encode_table(&data.inputs)?;
-    if learner.scaled() {
-        prep.scale_matrix(&mut x, d);
-    } else {
-        prep.scaler = None;
-    }
-    let set = TrainSet {
-        x: &x,
-        n: data.inputs.rows,
-        d,
-        target: &data.target,
-        contamination,
-    };
-    let estimator = learner
-        .fit(&set, params, seed)
-        .map_err(|e| Error::Training(format!("refitting {family} on all rows failed: {e}")))?;
-    Ok((prep, estimator))
+    crate::learners::fit_all_rows(data, family, params, seed, contamination)
+        .map_err(|e| Error::Training(format!("refitting {family} on all rows failed: {e}")))
 }
 
 #[cfg(test)]
@@ -213,6 +196,7 @@ mod tests {
 
     use super::*;
     use crate::data::{Column, Table};
+    use crate::learners::TrainSet;
     use crate::search::budget::{Clock, FakeClock};
     use crate::search::{self, SearchConfig};
 
