@@ -745,3 +745,58 @@ fn a_broker_crash_and_restart_mid_stream_loses_nothing() {
     assert_eq!(lost, 0, "records lost across a broker crash");
     drop(broker);
 }
+
+#[test]
+fn a_dead_letter_too_large_to_send_goes_truncated_not_lost() {
+    let s = scorer();
+    let t = topics("oversized");
+    let (mut records, _) = titanic_records();
+    records.truncate(3);
+    let huge = "x".repeat(10_000);
+    records.push(("huge".to_string(), huge.clone()));
+    let group = unique("oversized-group");
+    // The consumer's producer may send at most 4 KB: the 10 KB record's dead
+    // letter can't go whole.
+    let consumer = start_with(&s.binary, &t, &group, &["-X", "message.max.bytes=4096"]);
+    settle(&[&consumer]);
+    produce(&t.brokers, &t.input, &records);
+    let outcomes = collect(&t, records.len(), Duration::from_secs(60));
+    let read = stop(consumer);
+    assert_eq!(read as usize, records.len());
+    assert_eq!(outcomes.len(), records.len(), "in = out + dead-lettered");
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &t.brokers)
+        .set("group.id", unique("dlq-reader"))
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&t.dead_letter, 0, Offset::Beginning)
+        .unwrap();
+    reader.assign(&tpl).unwrap();
+    let started = Instant::now();
+    let letter = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no dead letter"
+        );
+        if let Some(Ok(m)) = reader.poll(Duration::from_millis(200)) {
+            break m.detach();
+        }
+    };
+    let header = |k: &str| {
+        let h = letter.headers().expect("headers");
+        h.iter()
+            .find(|x| x.key == k)
+            .and_then(|x| x.value)
+            .map(|v| String::from_utf8_lossy(v).to_string())
+    };
+    assert_eq!(header("automl.truncated").as_deref(), Some("10000"));
+    assert!(header("automl.error").unwrap().starts_with("not JSON"));
+    let payload = letter.payload().unwrap();
+    assert_eq!(payload, &huge.as_bytes()[..1024]);
+    eprintln!(
+        "oversized run: {} in, {} out, 1 dead-lettered as a 1024-byte copy of 10000 bytes, 0 lost",
+        records.len(),
+        outcomes.iter().filter(|o| o.body.is_some()).count()
+    );
+}

@@ -74,24 +74,42 @@ pub fn open_batches(ledger: &Ledger) -> usize {
     ledger.lock().map_or(0, |l| l.len())
 }
 
+/// Why a record could not be enqueued.
+#[derive(Debug)]
+pub enum SendError {
+    /// Larger than the producer may send (`message.max.bytes`).
+    TooLarge,
+    /// Anything else librdkafka refused.
+    Other(String),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::TooLarge => {
+                f.write_str("produce: the record is larger than message.max.bytes")
+            }
+            SendError::Other(e) => write!(f, "produce: {e}"),
+        }
+    }
+}
+
 /// Enqueues a record, waiting while the producer's queue is full.
 pub fn send(
     producer: &ThreadedProducer<Deliveries>,
     mut record: BaseRecord<'_, [u8], [u8], usize>,
-) -> Result<(), String> {
+) -> Result<(), SendError> {
+    use rdkafka::error::KafkaError::MessageProduction;
+    use rdkafka::types::RDKafkaErrorCode::{MessageSizeTooLarge, QueueFull};
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
-            Err((
-                rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::QueueFull,
-                ),
-                r,
-            )) => {
+            Err((MessageProduction(QueueFull), r)) => {
                 record = r;
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err((e, _)) => return Err(format!("produce: {e}")),
+            Err((MessageProduction(MessageSizeTooLarge), _)) => return Err(SendError::TooLarge),
+            Err((e, _)) => return Err(SendError::Other(e.to_string())),
         }
     }
 }

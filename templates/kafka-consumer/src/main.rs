@@ -27,7 +27,7 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::ClientContext;
 
-use delivery::{commit_acknowledged, open_batches, seal, send, Deliveries, Ledger};
+use delivery::{commit_acknowledged, open_batches, seal, send, Deliveries, Ledger, SendError};
 use settings::Settings;
 
 /// Most records scored in one batch (the unit of commits).
@@ -166,6 +166,70 @@ fn keyed<'a>(
     }
 }
 
+/// Bytes of a dead letter's payload kept when the whole record is larger
+/// than the producer may send.
+const TRUNCATED_PAYLOAD: usize = 1024;
+
+/// Sends record `m` that can't be scored to the dead-letter topic, with the
+/// reason and where it came from in headers. A record too large to send
+/// whole goes as a truncated copy that says so (`automl.truncated` holds
+/// the payload's full size), so it is neither lost nor a crash loop.
+fn dead_letter<'a>(
+    producer: &ThreadedProducer<Deliveries>,
+    s: &'a Settings,
+    number: usize,
+    m: &'a rdkafka::message::BorrowedMessage<'a>,
+    reason: &str,
+) -> Result<(), String> {
+    let payload = m.payload().unwrap_or_default();
+    let headers = |truncated: Option<usize>| {
+        let mut h = OwnedHeaders::new()
+            .insert(Header {
+                key: "automl.error",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "automl.source.topic",
+                value: Some(m.topic()),
+            })
+            .insert(Header {
+                key: "automl.source.partition",
+                value: Some(&m.partition().to_string()),
+            })
+            .insert(Header {
+                key: "automl.source.offset",
+                value: Some(&m.offset().to_string()),
+            });
+        if let Some(size) = truncated {
+            h = h.insert(Header {
+                key: "automl.truncated",
+                value: Some(&size.to_string()),
+            });
+        }
+        h
+    };
+    let record = |body: &'a [u8], truncated| {
+        let r = BaseRecord::with_opaque_to(&s.dead_letter, number).headers(headers(truncated));
+        let r = keyed(r, m.key());
+        match m.payload() {
+            Some(_) => r.payload(body),
+            None => r,
+        }
+    };
+    match send(producer, record(payload, None)) {
+        Err(SendError::TooLarge) => {
+            let kept = &payload[..payload.len().min(TRUNCATED_PAYLOAD)];
+            eprintln!(
+                "dead letter of offset {} truncated from {} bytes",
+                m.offset(),
+                payload.len()
+            );
+            send(producer, record(kept, Some(payload.len()))).map_err(|e| e.to_string())
+        }
+        other => other.map_err(|e| e.to_string()),
+    }
+}
+
 /// Polls up to `BATCH` records and sends each one's output or dead letter,
 /// tagged with the batch `number`; returns the next offset to commit per
 /// partition and the number of writes sent.
@@ -203,41 +267,18 @@ fn consume_batch(
         match record::score(m.payload(), &source) {
             Ok((out, alert)) => {
                 let output = BaseRecord::with_opaque_to(&s.output, number).payload(out.as_bytes());
-                send(producer, keyed(output, m.key()))?;
+                send(producer, keyed(output, m.key())).map_err(|e| e.to_string())?;
                 counters.written += 1;
                 sent += 1;
                 if let (true, Some(topic)) = (alert, &s.alerts) {
                     let alert = BaseRecord::with_opaque_to(topic, number).payload(out.as_bytes());
-                    send(producer, keyed(alert, m.key()))?;
+                    send(producer, keyed(alert, m.key())).map_err(|e| e.to_string())?;
                     counters.alerts += 1;
                     sent += 1;
                 }
             }
             Err(reason) => {
-                let headers = OwnedHeaders::new()
-                    .insert(Header {
-                        key: "automl.error",
-                        value: Some(reason.as_str()),
-                    })
-                    .insert(Header {
-                        key: "automl.source.topic",
-                        value: Some(m.topic()),
-                    })
-                    .insert(Header {
-                        key: "automl.source.partition",
-                        value: Some(&m.partition().to_string()),
-                    })
-                    .insert(Header {
-                        key: "automl.source.offset",
-                        value: Some(&m.offset().to_string()),
-                    });
-                let mut record =
-                    BaseRecord::with_opaque_to(&s.dead_letter, number).headers(headers);
-                record = keyed(record, m.key());
-                if let Some(p) = m.payload() {
-                    record = record.payload(p);
-                }
-                send(producer, record)?;
+                dead_letter(producer, s, number, &m, &reason)?;
                 counters.dead_lettered += 1;
                 sent += 1;
             }
