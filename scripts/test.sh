@@ -7,6 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# The tests lint what they generate: clippy for the exported module, rustfmt
+# and clippy for the consumer project.
+if command -v rustup >/dev/null 2>&1; then
+  rustup component add clippy rustfmt >/dev/null
+fi
+
 # In-memory storage (dynostore) for the shared broker; SQLite storage
 # (libsql) for the test that crashes and restarts a broker of its own.
 if ! grep -q '"tansu 0.6.0 [^}]*"libsql"' "$HOME/.cargo/.crates2.json" 2>/dev/null; then

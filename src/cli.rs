@@ -234,19 +234,31 @@ fn run_train(args: TrainArgs, started: Instant) -> Result<()> {
     Ok(())
 }
 
-/// The first Ctrl-C or SIGTERM asks the run to stop and keep the best
-/// model so far; the second exits at once, writing nothing.
+/// The first Ctrl-C or SIGTERM asks the current run to stop and keep the
+/// best model so far; the second exits at once, writing nothing.
 fn stop_on_signals() -> Stop {
+    // The handler is installed once per process (ctrlc allows one) and
+    // stops whichever run is current, so a later run in the same process
+    // is stopped too.
+    static CURRENT: Mutex<Option<Stop>> = Mutex::new(None);
+    static INSTALL: std::sync::Once = std::sync::Once::new();
     let stop = Stop::new();
-    let asked = stop.clone();
-    // Installing fails only when a handler is already set (a second run in
-    // one process); the first one then still serves.
-    let _ = ctrlc::set_handler(move || {
-        if asked.requested() {
-            std::process::exit(i32::from(crate::error::exit::INTERRUPTED));
-        }
-        eprintln!("\nstopping: keeping the best model so far (press Ctrl-C again to quit at once)");
-        asked.request();
+    if let Ok(mut current) = CURRENT.lock() {
+        *current = Some(stop.clone());
+    }
+    INSTALL.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            let Some(stop) = CURRENT.lock().ok().and_then(|c| c.clone()) else {
+                return;
+            };
+            if stop.requested() {
+                std::process::exit(i32::from(crate::error::exit::INTERRUPTED));
+            }
+            eprintln!(
+                "\nstopping: keeping the best model so far (press Ctrl-C again to quit at once)"
+            );
+            stop.request();
+        });
     });
     stop
 }

@@ -40,9 +40,7 @@ impl Printer {
     /// `max_trials`: drawn on stderr when it is a terminal and not quiet.
     pub fn progress(&self, budget: Option<f64>, max_trials: Option<usize>) -> Progress {
         let visible = !self.quiet && std::io::stderr().is_terminal();
-        let mut progress = Progress::new(budget, max_trials, visible);
-        progress.quiet = self.quiet;
-        progress
+        Progress::new(budget, max_trials, visible, self.quiet)
     }
 }
 
@@ -56,7 +54,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    fn new(budget: Option<f64>, max_trials: Option<usize>, visible: bool) -> Progress {
+    fn new(budget: Option<f64>, max_trials: Option<usize>, visible: bool, quiet: bool) -> Progress {
         let bar = match (budget, max_trials) {
             (Some(s), _) => ProgressBar::new((s * 10.0).round() as u64),
             (None, Some(n)) => ProgressBar::new(n as u64),
@@ -80,7 +78,7 @@ impl Progress {
             bar,
             trials: 0,
             budget,
-            quiet: false,
+            quiet,
         }
     }
 

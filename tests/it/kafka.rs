@@ -332,20 +332,29 @@ struct Outcome {
     reason: Option<String>,
 }
 
-/// Reads output and dead-letter records until `want` distinct source
-/// offsets were seen (or the deadline passes); returns all of them.
-fn collect(t: &Topics, want: usize, deadline: Duration) -> Vec<Outcome> {
+/// A consumer of its own group reading `partitions` of `topics` from the
+/// beginning.
+fn reader(t: &Topics, name: &str, topics: &[&str], partitions: i32) -> BaseConsumer {
     let reader: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &t.brokers)
-        .set("group.id", unique("reader"))
+        .set("group.id", unique(name))
         .create()
         .unwrap();
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&t.output, 0, Offset::Beginning)
-        .unwrap();
-    tpl.add_partition_offset(&t.dead_letter, 0, Offset::Beginning)
-        .unwrap();
+    for topic in topics {
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+    }
     reader.assign(&tpl).unwrap();
+    reader
+}
+
+/// Reads output and dead-letter records until `want` distinct source
+/// offsets were seen (or the deadline passes); returns all of them.
+fn collect(t: &Topics, want: usize, deadline: Duration) -> Vec<Outcome> {
+    let reader = reader(t, "reader", &[&t.output, &t.dead_letter], 1);
     let (mut out, mut seen) = (Vec::new(), BTreeSet::new());
     let started = Instant::now();
     while seen.len() < want && started.elapsed() < deadline {
@@ -395,17 +404,7 @@ fn collect(t: &Topics, want: usize, deadline: Duration) -> Vec<Outcome> {
 /// Every input (partition, offset) of `t.input`, read back from the
 /// start (`expected` records; tansu's watermarks are not reliable enough).
 fn input_offsets(t: &Topics, expected: usize) -> BTreeSet<(i32, i64)> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &t.brokers)
-        .set("group.id", unique("probe"))
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..4 {
-        tpl.add_partition_offset(&t.input, p, Offset::Beginning)
-            .unwrap();
-    }
-    c.assign(&tpl).unwrap();
+    let c = reader(t, "probe", &[&t.input], 4);
     let mut all = BTreeSet::new();
     let started = Instant::now();
     while all.len() < expected && started.elapsed() < Duration::from_secs(60) {
@@ -764,15 +763,7 @@ fn a_dead_letter_too_large_to_send_goes_truncated_not_lost() {
     let read = stop(consumer);
     assert_eq!(read as usize, records.len());
     assert_eq!(outcomes.len(), records.len(), "in = out + dead-lettered");
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &t.brokers)
-        .set("group.id", unique("dlq-reader"))
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&t.dead_letter, 0, Offset::Beginning)
-        .unwrap();
-    reader.assign(&tpl).unwrap();
+    let reader = reader(&t, "dlq-reader", &[&t.dead_letter], 1);
     let started = Instant::now();
     let letter = loop {
         assert!(

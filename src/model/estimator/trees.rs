@@ -236,21 +236,65 @@ impl FlatTables {
         }
         flat
     }
+}
 
-    /// The kernels' borrowed view of these tables.
-    pub fn view(&self) -> kernels::FlatTrees<'_> {
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The generated module's view of flattened tables.
+    fn view(t: &FlatTables) -> kernels::FlatTrees<'_> {
         kernels::FlatTrees {
-            roots: &self.roots,
-            outputs: &self.outputs,
-            rules: &self.rules,
+            roots: &t.roots,
+            outputs: &t.outputs,
+            rules: &t.rules,
             nodes: Nodes {
-                feature: &self.feature,
-                threshold: &self.threshold,
-                left: &self.left,
-                right: &self.right,
+                feature: &t.feature,
+                threshold: &t.threshold,
+                left: &t.left,
+                right: &t.right,
             },
-            values: &self.values,
-            width: self.width,
+            values: &t.values,
+            width: t.width,
+        }
+    }
+
+    /// A one-split tree; `scale` keeps every tree's leaves distinct, so a
+    /// walk that strays into another tree's nodes gives another value.
+    fn stump(output: usize, feature: i32, threshold: f64, rule: Rule, scale: f64) -> Tree {
+        Tree {
+            output,
+            width: 1,
+            rule,
+            feature: vec![feature, -1, -1],
+            threshold: vec![threshold, 0.0, 0.0],
+            left: vec![1, 0, 0],
+            right: vec![2, 0, 0],
+            values: vec![0.0, -0.25 * scale, 0.75 * scale],
+        }
+    }
+
+    #[test]
+    fn flat_tables_score_as_the_trees_they_come_from() {
+        // Two outputs, both split rules, thresholds met exactly by the rows.
+        let ensemble = TreeEnsemble {
+            base: vec![0.1, -0.1],
+            trees: vec![
+                stump(0, 0, 0.5, Rule::Less, 1.0),
+                stump(1, 1, 0.5, Rule::LessOrEqual, 2.0),
+                stump(0, 1, -1.0, Rule::LessOrEqual, 4.0),
+            ],
+            combine: Combine::Sum,
+            link: Link::Softmax,
+        };
+        let flat = FlatTables::of(&ensemble.trees);
+        assert_eq!(flat.roots, [0, 3, 6]);
+        for x in [[0.0, 0.0], [0.5, 0.5], [1.0, -1.0], [-2.0, 3.0]] {
+            let (mut from_trees, mut from_flat) = ([0.0; 2], [0.0; 2]);
+            ensemble.score(&x, &mut from_trees);
+            let (base, combine, link) = (&ensemble.base, ensemble.combine, ensemble.link);
+            kernels::tree_ensemble(&view(&flat), base, combine, link, &x, &mut from_flat);
+            assert_eq!(from_trees, from_flat, "row {x:?}");
         }
     }
 }
