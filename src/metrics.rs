@@ -168,8 +168,16 @@ fn classification(m: Metric, y: &[usize], k: usize, pred: &Predictions) -> f64 {
                 .count();
             hits as f64 / y.len().max(1) as f64
         }
-        Metric::F1 if k == 2 => f1(y, 1, pred),
-        Metric::F1 => (0..k).map(|c| f1(y, c, pred)).sum::<f64>() / k as f64,
+        Metric::F1 => {
+            // Each row's predicted class once: per class it would cost
+            // rows × classes², minutes with a thousand classes.
+            let predicted: Vec<usize> = (0..y.len()).map(|r| argmax(pred.row(r))).collect();
+            if k == 2 {
+                f1(y, &predicted, 1)
+            } else {
+                (0..k).map(|c| f1(y, &predicted, c)).sum::<f64>() / k as f64
+            }
+        }
         _ => f64::NAN,
     }
 }
@@ -207,10 +215,9 @@ pub fn auc_of(mut scored: Vec<(f64, bool)>) -> f64 {
     (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
 }
 
-fn f1(y: &[usize], c: usize, pred: &Predictions) -> f64 {
+fn f1(y: &[usize], predicted: &[usize], c: usize) -> f64 {
     let (mut tp, mut fp, mut fn_) = (0.0, 0.0, 0.0);
-    for (r, &t) in y.iter().enumerate() {
-        let p = argmax(pred.row(r));
+    for (&t, &p) in y.iter().zip(predicted) {
         match (p == c, t == c) {
             (true, true) => tp += 1.0,
             (true, false) => fp += 1.0,

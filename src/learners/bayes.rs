@@ -96,6 +96,7 @@ fn lower(
 mod tests {
     use super::*;
     use crate::learners::testdata;
+    use crate::learners::Cancel;
 
     #[test]
     fn lowered_naive_bayes_predicts_like_linfa() {
@@ -107,6 +108,7 @@ mod tests {
                 d,
                 target: &target,
                 contamination: None,
+                cancel: &Cancel::default(),
             };
             let model = fit_native(&data, 1e-9).unwrap();
             let view = ArrayView2::from_shape((n, d), &x[..]).unwrap();

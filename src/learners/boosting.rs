@@ -70,6 +70,9 @@ impl Adapter for Gbdt {
         let mut base = Vec::new();
         let mut trees = Vec::new();
         for (output, y) in boosters.iter().enumerate() {
+            // forust can't be interrupted inside a booster; between the
+            // class boosters of a multiclass model it can.
+            data.cancel.check()?;
             let mut booster = configure(p, objective(k), seed.wrapping_add(output as u64))?;
             booster
                 .fit_unweighted(&matrix, y, None)
@@ -180,6 +183,7 @@ mod tests {
     use super::*;
     use crate::learners::space::Params;
     use crate::learners::testdata;
+    use crate::learners::Cancel;
     use crate::learners::Learner;
     use crate::model::kernels::sigmoid;
 
@@ -208,6 +212,7 @@ mod tests {
                 d,
                 target: &target,
                 contamination: None,
+                cancel: &Cancel::default(),
             };
             let p = params(30);
             let k = data.width();

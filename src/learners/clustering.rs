@@ -158,6 +158,7 @@ impl Adapter for MixtureLearner {
         let mut mixture = maximise(data, &resp, k, shape, reg)?;
         let mut last = f64::NEG_INFINITY;
         for _ in 0..MAX_EM_ITERATIONS {
+            data.cancel.check()?;
             let likelihood = expect(&mixture, data, &mut resp);
             mixture = maximise(data, &resp, k, shape, reg)?;
             if (likelihood - last).abs() < EM_TOLERANCE {
@@ -406,6 +407,7 @@ mod tests {
             d,
             target,
             contamination: None,
+            cancel: Box::leak(Box::default()),
         }
     }
 

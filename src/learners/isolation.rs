@@ -60,21 +60,21 @@ impl Adapter for IsolationForest {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut all: Vec<usize> = (0..data.n).collect();
         let mut columns: Vec<usize> = (0..data.d).collect();
-        let trees = (0..p.trees)
-            .map(|_| {
-                let (sample, _) = all.partial_shuffle(&mut rng, psi);
-                let mut rows = sample.to_vec();
-                let (allowed, _) = columns.partial_shuffle(&mut rng, features);
-                let mut grower = Grower {
-                    data,
-                    features: allowed.to_vec(),
-                    depth_limit,
-                    tree: empty_tree(),
-                };
-                grower.grow(&mut rows, 0, &mut rng);
-                grower.tree
-            })
-            .collect();
+        let mut trees = Vec::with_capacity(p.trees);
+        for _ in 0..p.trees {
+            data.cancel.check()?;
+            let (sample, _) = all.partial_shuffle(&mut rng, psi);
+            let mut rows = sample.to_vec();
+            let (allowed, _) = columns.partial_shuffle(&mut rng, features);
+            let mut grower = Grower {
+                data,
+                features: allowed.to_vec(),
+                depth_limit,
+                tree: empty_tree(),
+            };
+            grower.grow(&mut rows, 0, &mut rng);
+            trees.push(grower.tree);
+        }
         let forest = Isolation {
             trees,
             normalizer: average_path_length(psi),
@@ -190,6 +190,7 @@ mod tests {
     use super::*;
     use crate::data::Target;
     use crate::learners::space::Params;
+    use crate::learners::Cancel;
     use crate::learners::Learner;
 
     #[test]
@@ -208,6 +209,7 @@ mod tests {
             d: 2,
             target: &target,
             contamination: Some(0.01),
+            cancel: &Cancel::default(),
         };
         let p = Params::decode(
             &Learner::space(&IsolationForest, Task::Anomaly),

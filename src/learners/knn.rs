@@ -108,6 +108,7 @@ mod tests {
     use super::*;
     use crate::learners::space::Param;
     use crate::learners::testdata;
+    use crate::learners::Cancel;
     use crate::learners::Learner;
 
     fn params(k: i64, weights: &str) -> Params {
@@ -126,6 +127,7 @@ mod tests {
             d,
             target: &target,
             contamination: None,
+            cancel: &Cancel::default(),
         };
         for (k, w) in [(5, "uniform"), (8, "distance")] {
             let p = params(k, w);
@@ -150,6 +152,7 @@ mod tests {
             d,
             target: &target,
             contamination: None,
+            cancel: &Cancel::default(),
         };
         let p = params(7, "uniform");
         let m = matrix(&data).unwrap();

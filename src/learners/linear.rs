@@ -149,6 +149,7 @@ mod tests {
     use super::*;
     use crate::learners::space::Params;
     use crate::learners::testdata;
+    use crate::learners::Cancel;
     use crate::learners::Learner;
 
     #[test]
@@ -161,6 +162,7 @@ mod tests {
                 d,
                 target: &target,
                 contamination: None,
+                cancel: &Cancel::default(),
             };
             let m = matrix(&data).unwrap();
             let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
@@ -185,6 +187,7 @@ mod tests {
             d,
             target: &target,
             contamination: None,
+            cancel: &Cancel::default(),
         };
         let mut p = Params::default();
         p.0.insert("alpha".into(), crate::learners::space::Param::Float(0.05));

@@ -13,6 +13,9 @@ mod linear;
 pub mod space;
 mod tree;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Target, Task};
@@ -35,6 +38,44 @@ pub struct TrainSet<'a> {
     /// For anomaly detection, the share of training rows to flag: the
     /// fitted detector's threshold is set from it.
     pub contamination: Option<f64>,
+    /// Set when nobody waits for this fit any more: the learners written
+    /// here look at it between trees, boosters and EM steps and give up.
+    pub cancel: &'a Cancel,
+}
+
+/// A request to give up work nobody waits for: a fit abandoned at the
+/// deadline or on Ctrl-C would otherwise keep a core busy, competing with
+/// the refit, and outlive a library call of `train`. Clones share the flag.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+/// What a fit that gave up returns, for the trial's record.
+pub const CANCELLED: &str = "cancelled: nobody waits for this fit any more";
+
+impl Cancel {
+    /// A flag nobody has set.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Asks the work to give up at its next check.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether giving up was asked for.
+    pub fn cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// `Err` once giving up was asked for: `?` between steps of a fit.
+    pub fn check(&self) -> Result<(), String> {
+        if self.cancelled() {
+            Err(CANCELLED.into())
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl TrainSet<'_> {
@@ -138,6 +179,7 @@ pub fn fit_all_rows(
     params: &Params,
     seed: u64,
     contamination: Option<f64>,
+    cancel: &Cancel,
 ) -> Result<(Prep, Estimator), String> {
     let learner = family.learner();
     let mut prep = Prep::fit(&data.inputs);
@@ -153,6 +195,7 @@ pub fn fit_all_rows(
         d,
         target: &data.target,
         contamination,
+        cancel,
     };
     let estimator = learner.fit(&set, params, seed)?;
     Ok((prep, estimator))
@@ -230,6 +273,7 @@ impl<A: Adapter> Learner for A {
     }
 
     fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
+        data.cancel.check()?;
         Adapter::fit(self, data, &A::Params::decode(p)?, seed)
     }
 }

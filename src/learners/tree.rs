@@ -53,9 +53,10 @@ impl Adapter for DecisionTree {
         false
     }
 
-    fn cost(&self, p: &TreeParams, n: usize, d: usize, _k: usize) -> f64 {
+    fn cost(&self, p: &TreeParams, n: usize, d: usize, k: usize) -> f64 {
         let depth = (p.max_depth as f64).min((n.max(2) as f64).log2());
-        n as f64 * d as f64 * depth * 40.0
+        // smartcore weighs every cut-off over all k classes.
+        n as f64 * d as f64 * depth * (40.0 + 4.0 * k as f64)
     }
 
     fn fit(&self, data: &TrainSet<'_>, p: &TreeParams, _seed: u64) -> Result<Estimator, String> {
@@ -119,6 +120,7 @@ mod tests {
     use super::*;
     use crate::learners::space::Params;
     use crate::learners::testdata;
+    use crate::learners::Cancel;
     use crate::learners::Learner;
 
     fn params(task: Task) -> Params {
@@ -136,6 +138,7 @@ mod tests {
             d,
             target: &target,
             contamination: None,
+            cancel: &Cancel::default(),
         };
         let p = params(task);
         let m = matrix(&data).unwrap();
@@ -167,6 +170,7 @@ mod tests {
             d,
             target: &target,
             contamination: None,
+            cancel: &Cancel::default(),
         };
         let p = params(task);
         let m = matrix(&data).unwrap();

@@ -243,7 +243,8 @@ mod tests {
         let init: Vec<f64> = space.iter().map(|dim| dim.init).collect();
         let params = Params::decode(&space, &init);
         let (prep, estimator) =
-            crate::learners::fit_all_rows(&ds, family, &params, 1, None).unwrap();
+            crate::learners::fit_all_rows(&ds, family, &params, 1, None, &Default::default())
+                .unwrap();
         let Target::Classes { labels, .. } = &ds.target else {
             unreachable!()
         };

@@ -2,12 +2,16 @@
 //! the time left a piece of work may take (estimates are padded by a safety
 //! factor; the refit of the leader and the writing of outputs are held
 //! back), and the one way work runs against a deadline — on a worker thread
-//! that is abandoned when the deadline passes. The clock is injectable so
-//! these decisions are unit-tested without waiting.
+//! that is cancelled and abandoned when the deadline passes, and joined
+//! before the run returns. The clock is injectable so these decisions are
+//! unit-tested without waiting.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::learners::Cancel;
 
 /// Seconds reserved at the end for writing outputs, beyond the refit.
 pub const WRITE_RESERVE: f64 = 0.25;
@@ -103,6 +107,39 @@ pub struct Budget {
     pub max_trials: Option<usize>,
     clock: Arc<dyn Clock>,
     stop: Stop,
+    abandoned: Abandoned,
+}
+
+/// Worker threads nobody waits for any more: cancelled, still ending.
+/// Clones share the list.
+#[derive(Debug, Clone, Default)]
+pub struct Abandoned(Arc<Mutex<Vec<JoinHandle<()>>>>);
+
+impl Abandoned {
+    fn keep(&self, worker: JoinHandle<()>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(worker);
+    }
+
+    /// Waits until every abandoned worker has ended; returns how many there
+    /// were. Cancelled fits end at their next check, a library's fit when
+    /// it returns.
+    pub fn join(&self) -> usize {
+        let workers: Vec<JoinHandle<()>> = std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let count = workers.len();
+        for worker in workers {
+            // A panic was already caught inside the worker.
+            let _ = worker.join();
+        }
+        count
+    }
 }
 
 impl Budget {
@@ -124,6 +161,7 @@ impl Budget {
             max_trials,
             clock,
             stop: Stop::new(),
+            abandoned: Abandoned::default(),
         }
     }
 
@@ -205,21 +243,46 @@ pub enum Finished<T> {
 const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// Runs `work` on a worker thread and waits for it until `deadline` on
-/// `clock` (for ever without one) or until `stop` is requested. Fits can't
-/// be interrupted, so work still running then is abandoned: its thread
-/// finishes or ends with the process. A panic in `work` is caught and
-/// reported, not propagated.
+/// `clock` (for ever without one) or until `stop` is requested. Work still
+/// running then is cancelled (`work` gets the flag to look at) and its
+/// thread kept in `abandoned`, to be joined before the run returns. A panic
+/// in `work` is caught and reported, not propagated.
 pub fn run_until<T: Send + 'static>(
     clock: &dyn Clock,
     deadline: Option<Instant>,
     stop: &Stop,
-    work: impl FnOnce() -> T + Send + 'static,
+    abandoned: &Abandoned,
+    work: impl FnOnce(&Cancel) -> T + Send + 'static,
 ) -> Finished<T> {
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+    let cancel = Cancel::new();
+    let flag = cancel.clone();
+    let worker = std::thread::spawn(move || {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&flag)));
         let _ = tx.send(result);
     });
+    let finished = wait(clock, deadline, stop, &rx);
+    match finished {
+        Finished::Done(_) | Finished::Panicked => {
+            // It has already sent its result: this returns at once.
+            let _ = worker.join();
+        }
+        Finished::TimedOut | Finished::Stopped => {
+            cancel.cancel();
+            abandoned.keep(worker);
+        }
+    }
+    finished
+}
+
+type Outcome<T> = std::thread::Result<T>;
+
+fn wait<T>(
+    clock: &dyn Clock,
+    deadline: Option<Instant>,
+    stop: &Stop,
+    rx: &mpsc::Receiver<Outcome<T>>,
+) -> Finished<T> {
     loop {
         if stop.requested() {
             return Finished::Stopped;
@@ -243,9 +306,21 @@ impl Budget {
     pub fn run_until<T: Send + 'static>(
         &self,
         deadline: Option<Instant>,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&Cancel) -> T + Send + 'static,
     ) -> Finished<T> {
-        run_until(self.clock.as_ref(), deadline, &self.stop, work)
+        run_until(
+            self.clock.as_ref(),
+            deadline,
+            &self.stop,
+            &self.abandoned,
+            work,
+        )
+    }
+
+    /// Waits for the work this budget's `run_until` gave up on (see
+    /// [`Abandoned::join`]).
+    pub fn join_abandoned(&self) -> usize {
+        self.abandoned.join()
     }
 }
 
@@ -312,29 +387,43 @@ mod tests {
         assert_eq!(b.deadline_before(20.0), Some(b.start));
     }
 
+    /// Work that runs for ten seconds unless cancelled; says whether it was.
+    fn patient(cancel: &Cancel) -> bool {
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            if cancel.cancelled() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
     #[test]
     fn work_against_a_deadline_is_done_abandoned_or_caught() {
-        let (clock, stop) = (SystemClock, Stop::new());
+        let (clock, stop, abandoned) = (SystemClock, Stop::new(), Abandoned::default());
         let soon = Some(Instant::now() + Duration::from_millis(50));
         assert!(matches!(
-            run_until(&clock, None, &stop, || 7),
+            run_until(&clock, None, &stop, &abandoned, |_| 7),
             Finished::Done(7)
         ));
-        let slow = run_until(&clock, soon, &stop, || {
-            std::thread::sleep(Duration::from_secs(2));
-        });
+        let slow = run_until(&clock, soon, &stop, &abandoned, patient);
         assert!(matches!(slow, Finished::TimedOut));
-        let panics = run_until(&clock, None, &stop, || -> u8 { panic!("a library bug") });
+        let panics = run_until(&clock, None, &stop, &abandoned, |_| -> u8 {
+            panic!("a library bug")
+        });
         assert!(matches!(panics, Finished::Panicked));
         stop.request();
         let started = Instant::now();
-        let stopped = run_until(&clock, None, &stop, || {
-            std::thread::sleep(Duration::from_secs(2));
-        });
+        let stopped = run_until(&clock, None, &stop, &abandoned, patient);
         assert!(matches!(stopped, Finished::Stopped));
         assert!(
             started.elapsed() < Duration::from_secs(1),
             "a stop does not wait"
         );
+        // Both abandoned workers were cancelled, so joining them is quick.
+        assert_eq!(abandoned.join(), 2);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(abandoned.join(), 0, "joined once");
     }
 }

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::data::split::complement;
 use crate::data::{Dataset, Target, Task};
 use crate::learners::space::Params;
-use crate::learners::{Family, TrainSet};
+use crate::learners::{Cancel, Family, TrainSet};
 use crate::metrics::unsupervised::{adjusted_rand, average_precision, jaccard, Clustering};
 use crate::metrics::{auc_of, Metric};
 use crate::model::{Estimator, Predictions};
@@ -156,6 +156,7 @@ pub fn cross_validate(
     spec: &TrialSpec,
     folds: &[Fold],
     deadline: Option<Instant>,
+    cancel: &Cancel,
 ) -> Result<Vec<FoldScore>, FoldError> {
     let mut scores = folds
         .par_iter()
@@ -164,7 +165,10 @@ pub fn cross_validate(
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(FoldError::OutOfTime);
             }
-            let mut score = score_fold(spec, fold)?;
+            if cancel.cancelled() {
+                return Err(FoldError::Stopped);
+            }
+            let mut score = score_fold(spec, fold, cancel)?;
             if i > 0 {
                 score.estimator = None;
             }
@@ -195,7 +199,7 @@ fn set_stability(scores: &mut [FoldScore], at: usize) {
     }
 }
 
-fn score_fold(spec: &TrialSpec, fold: &Fold) -> Result<FoldScore, FoldError> {
+fn score_fold(spec: &TrialSpec, fold: &Fold, cancel: &Cancel) -> Result<FoldScore, FoldError> {
     let learner = spec.family.learner();
     let scaled = learner.scaled();
     let train = TrainSet {
@@ -204,6 +208,7 @@ fn score_fold(spec: &TrialSpec, fold: &Fold) -> Result<FoldScore, FoldError> {
         d: fold.train.d,
         target: &fold.train_target,
         contamination: spec.contamination,
+        cancel,
     };
     let started = Instant::now();
     let estimator = learner
@@ -220,7 +225,7 @@ fn score_fold(spec: &TrialSpec, fold: &Fold) -> Result<FoldScore, FoldError> {
     // The same scorer as `Model::predict_features`, on rows this fold's
     // preprocessing already encoded: CV scores what will be deployed.
     let width = estimator.width(fold.valid_target.width());
-    let pred = estimator.score_rows(fold.valid.features(scaled), fold.valid.d, width);
+    let pred = score_in_blocks(&estimator, &fold.valid, scaled, width, cancel)?;
     let predict_seconds = started.elapsed().as_secs_f64();
     if pred.outputs.iter().any(|v| !v.is_finite()) {
         return Err(FoldError::Failed(
@@ -249,6 +254,33 @@ fn score_fold(spec: &TrialSpec, fold: &Fold) -> Result<FoldScore, FoldError> {
         estimator: Some(estimator),
         flagged,
     })
+}
+
+/// Rows scored between two looks at `cancel`: scoring kNN on a large fold
+/// takes as long as a fit.
+const SCORE_BLOCK: usize = 2048;
+
+/// `Estimator::score_rows` on `block`, a slice of rows at a time, giving up
+/// between slices when the trial is cancelled.
+fn score_in_blocks(
+    estimator: &Estimator,
+    block: &Encoded,
+    scaled: bool,
+    width: usize,
+    cancel: &Cancel,
+) -> Result<Predictions, FoldError> {
+    let x = block.features(scaled);
+    if block.d == 0 {
+        return Ok(estimator.score_rows(x, block.d, width));
+    }
+    let mut outputs = Vec::with_capacity(block.n * width);
+    for rows in x.chunks(SCORE_BLOCK * block.d) {
+        if cancel.cancelled() {
+            return Err(FoldError::Stopped);
+        }
+        outputs.extend(estimator.score_rows(rows, block.d, width).outputs);
+    }
+    Ok(Predictions { outputs, width })
 }
 
 /// Cluster and anomaly metrics of the held-out rows. Stability is filled

@@ -268,6 +268,13 @@ pub fn run(
     }
 }
 
+/// The median of the measured rates (the upper one of an even count).
+fn median_rate(rates: &BTreeMap<Family, f64>) -> Option<f64> {
+    let mut seen: Vec<f64> = rates.values().copied().collect();
+    seen.sort_by(f64::total_cmp);
+    seen.get(seen.len() / 2).copied()
+}
+
 /// The primary metric first, then the task's others.
 fn ordered_metrics(data: &Dataset, primary: Metric) -> Vec<Metric> {
     let mut out = vec![primary];
@@ -288,13 +295,14 @@ impl Context<'_> {
     }
 
     /// Seconds a trial is expected to take, from this family's measured
-    /// rate, else the slowest rate seen, else a prior.
+    /// rate, else the median rate seen (one family's cost model that is off
+    /// for this data must not keep every untried family out), else a prior.
     fn seconds(&self, family: Family, cost: f64) -> f64 {
         let rate = self
             .rates
             .get(&family)
             .copied()
-            .or_else(|| self.rates.values().copied().reduce(f64::max))
+            .or_else(|| median_rate(&self.rates))
             .unwrap_or(PRIOR_RATE);
         // Folds run two at a time on two cores.
         cost * rate / (self.folds.len().min(2) as f64)
@@ -396,11 +404,9 @@ impl Context<'_> {
             contamination: self.config.contamination,
         };
         let folds = Arc::clone(&self.folds);
-        let result = match self
-            .config
-            .budget
-            .run_until(deadline, move || cross_validate(&spec, &folds, deadline))
-        {
+        let result = match self.config.budget.run_until(deadline, move |cancel| {
+            cross_validate(&spec, &folds, deadline, cancel)
+        }) {
             Finished::Done(r) => Some(r),
             // A library that panics fails this trial, not the search.
             Finished::Panicked => Some(Err(FoldError::Failed(

@@ -7,7 +7,7 @@ use crate::data::{self, Dataset, Task};
 use crate::error::{Error, Result};
 use crate::leaderboard::Leaderboard;
 use crate::learners::space::Params;
-use crate::learners::Family;
+use crate::learners::{Cancel, Family};
 use crate::metrics::Metric;
 use crate::model::{Estimator, Model, ModelMeta, FORMAT_VERSION};
 use crate::prep::Prep;
@@ -106,7 +106,8 @@ pub fn final_model(
             best.seed,
         );
         let deadline = budget.deadline_before(WRITE_RESERVE);
-        let work = move || refit(&shared, family, &params, seed, contamination);
+        let work =
+            move |cancel: &Cancel| refit(&shared, family, &params, seed, contamination, cancel);
         match budget.run_until(deadline, work) {
             Finished::Done(fitted) => {
                 let (prep, estimator) = fitted?;
@@ -185,8 +186,9 @@ fn refit(
     params: &Params,
     seed: u64,
     contamination: Option<f64>,
+    cancel: &Cancel,
 ) -> Result<(Prep, Estimator)> {
-    crate::learners::fit_all_rows(data, family, params, seed, contamination)
+    crate::learners::fit_all_rows(data, family, params, seed, contamination, cancel)
         .map_err(|e| Error::Training(format!("refitting {family} on all rows failed: {e}")))
 }
 
@@ -268,6 +270,7 @@ mod tests {
             d: fold.train.d,
             target: &fold.train_target,
             contamination: None,
+            cancel: &Cancel::default(),
         };
         let refit = best
             .family

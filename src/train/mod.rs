@@ -36,16 +36,28 @@ pub struct TrainReport {
 /// Runs training as configured, reporting progress through `on_event`.
 /// `started` is when the command began: the budget counts from there. When
 /// `stop` is requested the search ends, the best model so far is kept and
-/// written (without a refit), and the run record says `interrupted`.
+/// written (without a refit), and the run record says `interrupted`. Work
+/// given up at the deadline is cancelled and waited for: when this returns,
+/// no thread of the run is still working.
 pub fn train(
     settings: &TrainConfig,
     started: Instant,
     stop: &Stop,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainReport> {
-    check_out_dir(&settings.out)?;
     let budget =
         Budget::new(started, settings.time_budget, settings.max_trials).with_stop(stop.clone());
+    let report = run(settings, &budget, on_event);
+    budget.join_abandoned();
+    report
+}
+
+fn run(
+    settings: &TrainConfig,
+    budget: &Budget,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainReport> {
+    check_out_dir(&settings.out)?;
     on_event(Event::Phase(Phase::Load));
     let plan = Plan::new(settings)?;
     for note in &plan.notes {
@@ -69,7 +81,7 @@ pub fn train(
     timings.search = budget.elapsed() - timings.load;
     let (task, labelled) = (plan.dataset.task, plan.dataset.labelled());
     let leaderboard = Leaderboard::new(task, plan.metric, labelled, &outcome.trials);
-    let best = final_model::winner(&outcome.trials, &leaderboard, &budget)?;
+    let best = final_model::winner(&outcome.trials, &leaderboard, budget)?;
     on_event(Event::Phase(Phase::Refit));
     let meta = final_model::meta(&plan.dataset, best, plan.metric, settings.seed);
     let validation = plan.validation();
@@ -80,7 +92,7 @@ pub fn train(
         &outcome,
         &folds[0],
         meta,
-        &budget,
+        budget,
         config.contamination,
     )?;
     timings.refit = budget.elapsed() - timings.load - timings.search;
@@ -96,7 +108,7 @@ pub fn train(
     record.interrupted = budget.stopped();
     on_event(Event::Phase(Phase::Write));
     let model = fitted.model;
-    let record = record::write_outputs(settings, &model, &leaderboard, record, &budget)?;
+    let record = record::write_outputs(settings, &model, &leaderboard, record, budget)?;
     Ok(TrainReport {
         leaderboard,
         model,
