@@ -43,6 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         contamination: None,
         task: None,
         ignore: Vec::new(),
+        na_values: Vec::new(),
         metric: None,
         folds: 5,
         seed: 1,

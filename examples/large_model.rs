@@ -37,6 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 })
                 .collect(),
             scaler: None,
+            missing_markers: Vec::new(),
         },
         estimator: Estimator::Trees(TreeEnsemble {
             base: vec![0.0],

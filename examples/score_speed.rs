@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: score_speed MODEL DATA REPEATS".into());
     }
     let model = Model::load(&args[1])?;
-    let table = data::load(std::path::Path::new(&args[2]))?;
+    let table = data::load(std::path::Path::new(&args[2]), &model.prep.missing_markers)?;
     let repeats: usize = args[3].parse()?;
     let columns: Vec<&data::Column> = model
         .input_columns()

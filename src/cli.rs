@@ -88,6 +88,16 @@ pub struct TrainArgs {
     /// Column to leave out (repeatable), such as an id.
     #[arg(long, value_name = "COL")]
     pub ignore: Vec<String>,
+    /// More cell texts that mean missing (comma-separated, such as -999,n/a),
+    /// beside "", NA, N/A, NaN, nan, null, NULL, None and ?. The model keeps
+    /// them: predict and the exported code read them as missing too.
+    #[arg(
+        long,
+        value_name = "TEXT",
+        value_delimiter = ',',
+        allow_hyphen_values = true
+    )]
+    pub na_values: Vec<String>,
     /// Metric that ranks models [default: roc_auc (binary), log_loss
     /// (multiclass), rmse (regression), silhouette (cluster), stability
     /// (anomaly; roc_auc with --label)].
@@ -203,6 +213,11 @@ fn settings(args: &TrainArgs) -> TrainSettings {
         contamination: args.contamination,
         task: args.task,
         ignore: args.ignore.clone(),
+        na_values: args
+            .na_values
+            .iter()
+            .map(|m| m.trim().to_string())
+            .collect(),
         metric: args.metric,
         folds: args.folds,
         seed: args.seed,
@@ -318,7 +333,7 @@ fn summary_json(report: &TrainReport, settings: &TrainConfig) -> Result<String> 
 
 fn run_predict(args: &PredictArgs, printer: Printer) -> Result<()> {
     let model = Model::load(&args.model)?;
-    let table = data::load(&args.data)?;
+    let table = data::load(&args.data, &model.prep.missing_markers)?;
     let pred = model.predict_table(&table)?;
     let mut text = csv_line(&model.output_header());
     for r in 0..pred.rows() {

@@ -14,6 +14,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    // Said plainly: tempfile's own error would name its staging file.
+    if path.is_dir() {
+        return Err(Error::output(path, "is a folder"));
+    }
+    if !dir.is_dir() {
+        let what = if dir.exists() {
+            "is not a folder"
+        } else {
+            "does not exist"
+        };
+        return Err(Error::output(path, format!("{} {what}", dir.display())));
+    }
     let mut tmp = tempfile::Builder::new()
         .prefix(".automl-")
         .tempfile_in(dir)

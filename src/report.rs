@@ -159,8 +159,14 @@ pub fn describe_model(model: &Model) -> String {
             ""
         }
     ));
+    if !model.prep.missing_markers.is_empty() {
+        out.push_str(&format!(
+            "  also missing: {}\n",
+            model.prep.missing_markers.join(", ")
+        ));
+    }
     for c in &model.prep.columns {
-        let kind = format!("{:?}", c.kind).to_lowercase();
+        let kind = c.kind.name();
         let enc = match &c.encoding {
             crate::prep::Encoding::Number { fill } => format!("number, missing -> {fill}"),
             crate::prep::Encoding::Flag { fill } => format!("true/false, missing -> {fill}"),
@@ -176,7 +182,7 @@ pub fn describe_model(model: &Model) -> String {
         } else {
             ""
         };
-        out.push_str(&format!("  {:<24} {kind:<12} {enc}{ind}\n", c.name));
+        out.push_str(&format!("  {:<24} {kind:<14} {enc}{ind}\n", c.name));
     }
     out
 }

@@ -43,6 +43,7 @@ fn a_stopped_train_call_leaves_no_work_running() {
         contamination: None,
         task: None,
         ignore: Vec::new(),
+        na_values: Vec::new(),
         metric: None,
         folds: 5,
         seed: 1,

@@ -66,6 +66,10 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// Number of rows.
     pub rows: usize,
+    /// Missing markers the table was read with beyond the default ones
+    /// (`--na-values`); the model keeps them, so every scorer reads a cell
+    /// as this table's did.
+    pub markers: Vec<String>,
 }
 
 impl Table {
@@ -85,12 +89,14 @@ impl Table {
             names: self.names.clone(),
             columns: self.columns.iter().map(|c| c.take(rows)).collect(),
             rows: rows.len(),
+            markers: self.markers.clone(),
         }
     }
 }
 
-/// Reads `path` as Parquet (by extension `.parquet` or `.pq`) or CSV.
-pub fn load(path: &Path) -> Result<Table> {
+/// Reads `path` as Parquet (by extension `.parquet` or `.pq`) or CSV, with
+/// `markers` meaning missing beside the default ones.
+pub fn load(path: &Path, markers: &[String]) -> Result<Table> {
     let meta = std::fs::metadata(path).map_err(|e| Error::data(path, e.to_string()))?;
     if meta.is_dir() {
         return Err(Error::data(path, "is a folder, not a file"));
@@ -105,7 +111,7 @@ pub fn load(path: &Path) -> Result<Table> {
         let header = scan_csv(path)?;
         (read_csv(path)?, Some(header))
     };
-    let mut table = from_frame(&frame).map_err(|e| Error::data(path, e.to_string()))?;
+    let mut table = from_frame(&frame, markers).map_err(|e| Error::data(path, e.to_string()))?;
     if let Some(header) = header.filter(|h| h.len() == table.names.len()) {
         table.names = header;
     }
@@ -233,25 +239,30 @@ fn check_fields(
     Ok(())
 }
 
-fn from_frame(frame: &DataFrame) -> PolarsResult<Table> {
+fn from_frame(frame: &DataFrame, markers: &[String]) -> PolarsResult<Table> {
     let mut names = Vec::new();
     let mut columns = Vec::new();
     for column in frame.columns() {
         names.push(column.name().to_string());
-        columns.push(to_column(column.as_materialized_series())?);
+        columns.push(to_column(column.as_materialized_series(), markers)?);
     }
     Ok(Table {
         names,
         columns,
         rows: frame.height(),
+        markers: markers.to_vec(),
     })
 }
 
-fn to_column(series: &Series) -> PolarsResult<Column> {
+fn to_column(series: &Series, markers: &[String]) -> PolarsResult<Column> {
     let dtype = series.dtype();
     if dtype.is_primitive_numeric() {
+        // A Parquet number reads as the kernels read a number value.
         let floats = series.cast(&DataType::Float64)?;
-        let values = floats.f64()?.iter().map(|v| v.filter(|x| x.is_finite()));
+        let values = floats
+            .f64()?
+            .iter()
+            .map(|v| v.and_then(|x| cell::read_number(Value::Number(x), markers).unwrap_or(None)));
         return Ok(Column::Numbers(values.collect()));
     }
     let texts = series.cast(&DataType::String)?;
@@ -260,7 +271,7 @@ fn to_column(series: &Series) -> PolarsResult<Column> {
         .iter()
         .map(|v| {
             v.map(str::trim)
-                .filter(|s| !is_missing_token(s))
+                .filter(|s| !is_missing_token(s, markers))
                 .map(str::to_owned)
         })
         .collect();
@@ -391,6 +402,33 @@ impl Dataset {
     }
 }
 
+/// Column names for a message, with control characters escaped (a binary
+/// file's "header" must not garble the terminal) and at most 30 shown.
+fn listed(names: &[String]) -> String {
+    let shown: Vec<String> = names
+        .iter()
+        .take(30)
+        .map(|n| {
+            n.chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_default().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let more = names.len().saturating_sub(shown.len());
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!("{}{tail}", shown.join(", "))
+}
+
 /// Splits `table` into inputs and target, checks the columns, and infers the
 /// task unless `forced`.
 pub fn prepare(
@@ -402,7 +440,7 @@ pub fn prepare(
     let Some(t) = table.position(target) else {
         return Err(Error::Schema(format!(
             "target column '{target}' is not in the data (columns: {})",
-            table.names.join(", ")
+            listed(&table.names)
         )));
     };
     check_ignored(&table, ignore)?;
@@ -445,7 +483,7 @@ pub fn prepare_unsupervised(
     let Some(t) = table.position(name) else {
         return Err(Error::Schema(format!(
             "--label column '{name}' is not in the data (columns: {})",
-            table.names.join(", ")
+            listed(&table.names)
         )));
     };
     let (table, dropped_rows) = drop_unlabelled(table, t, name)?;
@@ -512,6 +550,7 @@ fn input_table(table: &Table, target: usize, ignore: &[String]) -> Result<Table>
         names,
         columns,
         rows: table.rows,
+        markers: table.markers.clone(),
     })
 }
 
@@ -697,7 +736,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("t.csv");
             std::fs::write(&path, &text).unwrap();
-            let Ok(table) = load(&path) else { return Ok(()) };
+            let Ok(table) = load(&path, &[]) else { return Ok(()) };
             proptest::prop_assert!(table.rows > 0);
             for c in &table.columns {
                 let n = match c {
@@ -722,6 +761,10 @@ mod tests {
                 "1", "-2.5", "1e308", "-1e308", "inf", "NaN", "abc", "", "NA", "?", "true",
                 "FALSE", "ü", " ", "0", "1", "2", "\"a,b\"", "\"\"",
             ]), 2..60),
+            markers in proptest::collection::vec(
+                proptest::sample::select(vec!["abc".to_string(), "0".into(), "-2.5".into()]),
+                0..2,
+            ),
         ) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("t.csv");
@@ -732,7 +775,7 @@ mod tests {
                 text.push('\n');
             }
             std::fs::write(&path, &text).unwrap();
-            let Ok(table) = load(&path) else { return Ok(()) };
+            let Ok(table) = load(&path, &markers) else { return Ok(()) };
             for task in [None, Some(Task::Regression), Some(Task::Multiclass)] {
                 if let Ok(ds) = prepare(table.clone(), "c0", &[], task) {
                     let prep = crate::prep::Prep::fit(&ds.inputs);
@@ -746,14 +789,20 @@ mod tests {
         /// panic, and a number given to a categorical column names the level
         /// `{}` prints.
         #[test]
-        fn cell_readers_take_any_value(text in ".{0,40}", x in proptest::prelude::any::<f64>()) {
-            let _ = cell::read_number(Value::Text(&text));
-            let _ = cell::read_flag(Value::Text(&text));
-            let _ = cell::read_flag(Value::Number(x));
+        fn cell_readers_take_any_value(
+            text in ".{0,40}",
+            marker in ".{0,8}",
+            x in proptest::prelude::any::<f64>(),
+        ) {
+            let extra = [marker.as_str()];
+            let _ = cell::read_number(Value::Text(&text), &extra);
+            let _ = cell::read_number_or_missing(Value::Number(x), &extra);
+            let _ = cell::read_flag(Value::Text(&text), &extra);
+            let _ = cell::read_flag(Value::Number(x), &extra);
             let mut buffer = cell::NumText::new();
-            let _ = cell::read_level(Value::Text(&text), &mut buffer);
+            let _ = cell::read_level(Value::Text(&text), &extra, &mut buffer);
             let mut buffer = cell::NumText::new();
-            let level = cell::read_level(Value::Number(x), &mut buffer);
+            let level = cell::read_level(Value::Number(x), &[] as &[&str], &mut buffer);
             proptest::prop_assert_eq!(level.map(str::to_string), x.is_finite().then(|| format!("{x}")));
         }
     }

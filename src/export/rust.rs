@@ -211,7 +211,7 @@ fn input_fields(model: &Model, names: &[String]) -> String {
     let mut out = String::new();
     for (c, name) in model.prep.columns.iter().zip(names) {
         let ty = match c.kind {
-            ColumnKind::Numeric => "Option<f64>",
+            ColumnKind::Numeric | ColumnKind::MostlyNumeric => "Option<f64>",
             ColumnKind::Boolean => "Option<bool>",
             ColumnKind::Categorical => "Option<&'a str>",
         };
@@ -234,7 +234,9 @@ fn input_values(model: &Model, names: &[String]) -> String {
             .iter()
             .zip(names)
             .map(|(c, name)| match c.kind {
-                ColumnKind::Numeric => format!("self.{name}.map_or(Value::Missing, Value::Number)"),
+                ColumnKind::Numeric | ColumnKind::MostlyNumeric => {
+                    format!("self.{name}.map_or(Value::Missing, Value::Number)")
+                }
                 ColumnKind::Boolean => format!(
                     "self.{name}.map_or(Value::Missing, |b| Value::Number(f64::from(u8::from(b))))"
                 ),
@@ -245,9 +247,17 @@ fn input_values(model: &Model, names: &[String]) -> String {
     )
 }
 
-/// Static level (and share) tables of the categorical columns.
+/// The model's missing markers, then static level (and share) tables of
+/// the categorical columns.
 fn encode_tables(model: &Model) -> String {
     let mut out = String::new();
+    let markers = &model.prep.missing_markers;
+    let _ = writeln!(
+        out,
+        "static MISSING: [&str; {}] = [{}];",
+        markers.len(),
+        list(markers.iter().map(|m| lit(m)))
+    );
     for (i, c) in model.prep.columns.iter().enumerate() {
         let (levels, shares) = match &c.encoding {
             Encoding::OneHot { levels } => (levels, None),
@@ -296,20 +306,21 @@ fn encode_column(i: usize, c: &ColumnPrep, at: usize) -> String {
     let ind = c.missing_indicator;
     match &c.encoding {
         Encoding::Number { fill } | Encoding::Flag { fill } => {
-            let reader = match c.kind {
-                ColumnKind::Boolean => "read_flag",
-                _ => "read_number",
+            let read = match c.kind {
+                ColumnKind::Boolean => format!("cell::read_flag(values[{i}], &MISSING).map_err(refused({i}))?"),
+                ColumnKind::MostlyNumeric => format!("cell::read_number_or_missing(values[{i}], &MISSING)"),
+                _ => format!("cell::read_number(values[{i}], &MISSING).map_err(refused({i}))?"),
             };
             format!(
-                "    let v = cell::{reader}(values[{i}]).map_err(refused({i}))?;\n    encode::number(v, {}, {ind}, {slice});\n",
+                "    let v = {read};\n    encode::number(v, {}, {ind}, {slice});\n",
                 float(*fill)
             )
         }
         Encoding::OneHot { .. } => format!(
-            "    let mut text = cell::NumText::new();\n    let level = cell::read_level(values[{i}], &mut text);\n    encode::one_hot(level, &LEVELS_{i}, {ind}, {slice});\n"
+            "    let mut text = cell::NumText::new();\n    let level = cell::read_level(values[{i}], &MISSING, &mut text);\n    encode::one_hot(level, &LEVELS_{i}, {ind}, {slice});\n"
         ),
         Encoding::Frequency { missing, .. } => format!(
-            "    let mut text = cell::NumText::new();\n    let level = cell::read_level(values[{i}], &mut text);\n    encode::frequency(level, &LEVELS_{i}, &SHARES_{i}, {}, {ind}, {slice});\n",
+            "    let mut text = cell::NumText::new();\n    let level = cell::read_level(values[{i}], &MISSING, &mut text);\n    encode::frequency(level, &LEVELS_{i}, &SHARES_{i}, {}, {ind}, {slice});\n",
             float(*missing)
         ),
     }
@@ -450,7 +461,11 @@ mod tests {
             task,
             target: "y".into(),
             classes: classes.iter().map(|c| c.to_string()).collect(),
-            prep: Prep { columns, scaler },
+            prep: Prep {
+                columns,
+                scaler,
+                missing_markers: Vec::new(),
+            },
             estimator,
             meta: ModelMeta {
                 family: "test".into(),

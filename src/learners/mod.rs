@@ -438,7 +438,7 @@ pub(crate) mod testdata {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("datasets")
             .join(name);
-        let table = data::load(&path).expect("bundled data loads");
+        let table = data::load(&path, &[]).expect("bundled data loads");
         let ds = data::prepare(table, target, &[], None).expect("bundled data prepares");
         let prep = Prep::fit(&ds.inputs);
         let (mut x, d) = prep.encode_table(&ds.inputs).expect("encodes");

@@ -238,7 +238,7 @@ mod tests {
     /// A model of `family` trained on iris, as model.json text.
     fn trained(family: Family) -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
-        let ds = data::prepare(data::load(&path).unwrap(), "species", &[], None).unwrap();
+        let ds = data::prepare(data::load(&path, &[]).unwrap(), "species", &[], None).unwrap();
         let space = family.learner().space(ds.task);
         let init: Vec<f64> = space.iter().map(|dim| dim.init).collect();
         let params = Params::decode(&space, &init);

@@ -17,16 +17,36 @@ use crate::error::{Error, Result};
 /// columns with more get a frequency code (one feature).
 pub const ONE_HOT_LEVELS: usize = 20;
 
+/// A text column at least this share of whose present cells are numbers is
+/// read as numbers, the other cells as missing (with a note naming them):
+/// one stray `abc` or `inf` must not turn a measurement into a category.
+pub const MOSTLY_NUMBERS: f64 = 0.95;
+
 /// How a column's kind was inferred from its cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum ColumnKind {
     /// Every present cell parses as a finite number.
     Numeric,
+    /// At least [`MOSTLY_NUMBERS`] of the present cells are numbers; a value
+    /// that is not one reads as missing, in training and when scoring.
+    MostlyNumeric,
     /// Every present cell is `true` or `false` (any case).
     Boolean,
     /// Anything else: text levels.
     Categorical,
+}
+
+impl ColumnKind {
+    /// The kind's name, as model.json spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnKind::Numeric => "numeric",
+            ColumnKind::MostlyNumeric => "mostly_numeric",
+            ColumnKind::Boolean => "boolean",
+            ColumnKind::Categorical => "categorical",
+        }
+    }
 }
 
 /// How one input column becomes features.
@@ -91,6 +111,10 @@ pub struct Prep {
     pub columns: Vec<ColumnPrep>,
     /// Standardisation, applied after encoding when present.
     pub scaler: Option<Scaler>,
+    /// Cell texts that mean missing beyond [`cell::MISSING_TOKENS`]
+    /// (`automl train --na-values`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_markers: Vec<String>,
 }
 
 impl ColumnPrep {
@@ -121,21 +145,26 @@ impl ColumnPrep {
 
     /// Writes this column's features for one value into `out` (of `width()`):
     /// the column's kind reads the value, its encoding writes the features.
-    pub fn encode(&self, value: Value<'_>, out: &mut [f64]) -> Result<()> {
+    /// `markers` are the model's own missing markers.
+    pub fn encode(&self, value: Value<'_>, markers: &[String], out: &mut [f64]) -> Result<()> {
         let indicator = self.missing_indicator;
         let refused = |r: Refusal| self.refuse(value, r);
         match &self.encoding {
+            Encoding::Number { fill } if self.kind == ColumnKind::MostlyNumeric => {
+                let v = cell::read_number_or_missing(value, markers);
+                kernels::number(v, *fill, indicator, out);
+            }
             Encoding::Number { fill } => {
-                let v = cell::read_number(value).map_err(refused)?;
+                let v = cell::read_number(value, markers).map_err(refused)?;
                 kernels::number(v, *fill, indicator, out);
             }
             Encoding::Flag { fill } => {
-                let v = cell::read_flag(value).map_err(refused)?;
+                let v = cell::read_flag(value, markers).map_err(refused)?;
                 kernels::number(v, *fill, indicator, out);
             }
             Encoding::OneHot { levels } => {
                 let mut text = NumText::new();
-                let level = cell::read_level(value, &mut text);
+                let level = cell::read_level(value, markers, &mut text);
                 kernels::one_hot(level, levels, indicator, out);
             }
             Encoding::Frequency {
@@ -144,7 +173,7 @@ impl ColumnPrep {
                 missing,
             } => {
                 let mut text = NumText::new();
-                let level = cell::read_level(value, &mut text);
+                let level = cell::read_level(value, markers, &mut text);
                 kernels::frequency(level, levels, shares, *missing, indicator, out);
             }
         }
@@ -168,8 +197,10 @@ impl ColumnPrep {
     fn check(&self) -> std::result::Result<(), String> {
         let fits = matches!(
             (self.kind, &self.encoding),
-            (ColumnKind::Numeric, Encoding::Number { .. })
-                | (ColumnKind::Boolean, Encoding::Flag { .. })
+            (
+                ColumnKind::Numeric | ColumnKind::MostlyNumeric,
+                Encoding::Number { .. }
+            ) | (ColumnKind::Boolean, Encoding::Flag { .. })
                 | (
                     ColumnKind::Categorical,
                     Encoding::OneHot { .. } | Encoding::Frequency { .. }
@@ -226,6 +257,7 @@ impl Prep {
         let mut prep = Prep {
             columns,
             scaler: None,
+            missing_markers: table.markers.clone(),
         };
         let (x, d) = prep.encode_table(table).unwrap_or_default();
         prep.scaler = Some(fit_scaler(&x, d));
@@ -261,8 +293,12 @@ impl Prep {
             let w = prep.width();
             for r in 0..table.rows {
                 let start = r * d + offset;
-                prep.encode(col.value(r), &mut x[start..start + w])
-                    .map_err(|e| at_row(e, r))?;
+                prep.encode(
+                    col.value(r),
+                    &self.missing_markers,
+                    &mut x[start..start + w],
+                )
+                .map_err(|e| at_row(e, r))?;
             }
             offset += w;
         }
@@ -282,7 +318,7 @@ impl Prep {
         let mut offset = 0;
         for (prep, v) in self.columns.iter().zip(values) {
             let w = prep.width();
-            prep.encode(*v, &mut out[offset..offset + w])?;
+            prep.encode(*v, &self.missing_markers, &mut out[offset..offset + w])?;
             offset += w;
         }
         self.scale_row(out);
@@ -333,6 +369,7 @@ fn at_row(e: Error, row: usize) -> Error {
 }
 
 /// Numbers are numeric; text is true/false when every present cell is,
+/// mostly numeric when at least [`MOSTLY_NUMBERS`] of them are numbers,
 /// else categorical.
 fn kind_of(col: &Column) -> ColumnKind {
     match col {
@@ -340,8 +377,26 @@ fn kind_of(col: &Column) -> ColumnKind {
         Column::Texts(v) if v.iter().flatten().all(|s| parse_flag(s).is_some()) => {
             ColumnKind::Boolean
         }
+        Column::Texts(_) if unreadable_numbers(col).is_some() => ColumnKind::MostlyNumeric,
         Column::Texts(_) => ColumnKind::Categorical,
     }
+}
+
+/// A text column that is mostly numbers: how many of its present cells are
+/// not numbers, of how many present, and the first such cell.
+pub fn unreadable_numbers(col: &Column) -> Option<(usize, usize, &str)> {
+    let Column::Texts(cells) = col else {
+        return None;
+    };
+    let present = cells.iter().flatten().count();
+    let mut bad = cells
+        .iter()
+        .flatten()
+        .filter(|c| cell::parse_number(c).is_none());
+    let first = bad.next()?;
+    let count = 1 + bad.count();
+    let numbers = present - count;
+    (numbers as f64 >= MOSTLY_NUMBERS * present as f64).then_some((count, present, first.as_str()))
 }
 
 fn fit_column(name: &str, col: &Column, kind: ColumnKind) -> ColumnPrep {
@@ -356,6 +411,16 @@ fn fit_column(name: &str, col: &Column, kind: ColumnKind) -> ColumnPrep {
                 },
                 missing,
             )
+        }
+        Column::Texts(v) if kind == ColumnKind::MostlyNumeric => {
+            let read: Vec<Option<f64>> = v
+                .iter()
+                .map(|c| c.as_deref().and_then(cell::parse_number))
+                .collect();
+            let mut present: Vec<f64> = read.iter().flatten().copied().collect();
+            let missing = present.len() < v.len();
+            let fill = median(&mut present);
+            (kind, Encoding::Number { fill }, missing)
         }
         Column::Texts(v) => {
             let missing = v.iter().any(Option::is_none);
@@ -483,11 +548,11 @@ mod tests {
         let prep = fit_column("c", &col, kind_of(&col));
         assert_eq!(prep.width(), 3);
         let mut out = [9.0; 3];
-        prep.encode(Value::Text("zzz"), &mut out).unwrap();
+        prep.encode(Value::Text("zzz"), &[], &mut out).unwrap();
         assert_eq!(out, [0.0, 0.0, 0.0]);
-        prep.encode(Value::Missing, &mut out).unwrap();
+        prep.encode(Value::Missing, &[], &mut out).unwrap();
         assert_eq!(out, [0.0, 0.0, 1.0]);
-        prep.encode(Value::Text(" b "), &mut out).unwrap();
+        prep.encode(Value::Text(" b "), &[], &mut out).unwrap();
         assert_eq!(out, [0.0, 1.0, 0.0]);
     }
 
@@ -496,10 +561,46 @@ mod tests {
         let col = Column::Numbers(vec![Some(1.0), Some(5.0), Some(3.0), None]);
         let prep = fit_column("x", &col, kind_of(&col));
         let mut out = [0.0; 2];
-        prep.encode(Value::Text("NA"), &mut out).unwrap();
+        prep.encode(Value::Text("NA"), &[], &mut out).unwrap();
         assert_eq!(out, [3.0, 1.0]);
-        let err = prep.encode(Value::Text("abc"), &mut out).unwrap_err();
+        let err = prep.encode(Value::Text("abc"), &[], &mut out).unwrap_err();
         assert!(err.to_string().contains("'x'") && err.to_string().contains("abc"));
+    }
+
+    #[test]
+    fn a_mostly_numeric_column_reads_what_is_not_a_number_as_missing() {
+        let mut cells: Vec<Option<String>> = (0..40).map(|i| Some(i.to_string())).collect();
+        cells[7] = Some("abc".into());
+        cells[9] = Some("inf".into());
+        let col = Column::Texts(cells);
+        assert_eq!(unreadable_numbers(&col), Some((2, 40, "abc")));
+        let prep = fit_column("x", &col, kind_of(&col));
+        assert_eq!(prep.kind, ColumnKind::MostlyNumeric);
+        assert_eq!(prep.encoding, Encoding::Number { fill: 20.5 });
+        let mut out = [0.0; 2];
+        prep.encode(Value::Text("oops"), &[], &mut out).unwrap();
+        assert_eq!(out, [20.5, 1.0]);
+        prep.encode(Value::Text("3.5"), &[], &mut out).unwrap();
+        assert_eq!(out, [3.5, 0.0]);
+        // One bad cell in three is not "mostly": the column is categorical.
+        let col = texts(&[Some("1"), Some("2"), Some("abc")]);
+        assert_eq!(kind_of(&col), ColumnKind::Categorical);
+    }
+
+    #[test]
+    fn a_model_s_own_markers_are_missing_as_text_and_as_numbers() {
+        let col = Column::Numbers(vec![Some(1.0), Some(5.0), Some(3.0), None]);
+        let prep = fit_column("x", &col, kind_of(&col));
+        let markers = ["-999".to_string()];
+        let mut out = [0.0; 2];
+        prep.encode(Value::Text(" -999 "), &markers, &mut out)
+            .unwrap();
+        assert_eq!(out, [3.0, 1.0]);
+        prep.encode(Value::Number(-999.0), &markers, &mut out)
+            .unwrap();
+        assert_eq!(out, [3.0, 1.0]);
+        prep.encode(Value::Number(-999.0), &[], &mut out).unwrap();
+        assert_eq!(out, [-999.0, 0.0]);
     }
 
     #[test]
@@ -508,9 +609,9 @@ mod tests {
         let prep = fit_column("b", &col, kind_of(&col));
         assert_eq!(prep.kind, ColumnKind::Boolean);
         let mut out = [0.0];
-        prep.encode(Value::Text("False"), &mut out).unwrap();
+        prep.encode(Value::Text("False"), &[], &mut out).unwrap();
         assert_eq!(out, [0.0]);
-        prep.encode(Value::Missing, &mut out).unwrap();
+        prep.encode(Value::Missing, &[], &mut out).unwrap();
         assert_eq!(out, [1.0]);
     }
 
@@ -522,9 +623,9 @@ mod tests {
         let col = texts(&cells);
         let prep = fit_column("c", &col, kind_of(&col));
         let mut out = [0.0];
-        prep.encode(Value::Text("l0"), &mut out).unwrap();
+        prep.encode(Value::Text("l0"), &[], &mut out).unwrap();
         assert!((out[0] - 2.0 / 31.0).abs() < 1e-15);
-        prep.encode(Value::Text("new"), &mut out).unwrap();
+        prep.encode(Value::Text("new"), &[], &mut out).unwrap();
         assert_eq!(out, [0.0]);
     }
 

@@ -212,6 +212,7 @@ mod tests {
             names: vec!["x".into(), "y".into()],
             columns: vec![Column::Numbers(x.collect()), Column::Texts(y.collect())],
             rows: 80,
+            markers: Vec::new(),
         };
         data::prepare(table, "y", &[], None).unwrap()
     }

@@ -11,6 +11,7 @@ use crate::data::{self, Dataset, Target, Task};
 use crate::error::{Error, Result};
 use crate::learners::Family;
 use crate::metrics::Metric;
+use crate::prep;
 
 /// Clustering scores on at most this many rows: the silhouette compares
 /// every pair of them.
@@ -68,7 +69,7 @@ impl Plan {
 }
 
 fn load_dataset(s: &TrainSettings) -> Result<Dataset> {
-    let table = data::load(&s.data)?;
+    let table = data::load(&s.data, &s.na_values)?;
     match (s.task, &s.target) {
         (Some(task), _) if !task.is_supervised() => {
             data::prepare_unsupervised(table, task, s.label.as_deref(), &s.ignore)
@@ -83,9 +84,6 @@ fn load_dataset(s: &TrainSettings) -> Result<Dataset> {
 /// Whole-number regression targets with at most this many distinct values
 /// get a note that they may be classes.
 const FEW_VALUES: usize = 20;
-/// A text column whose present cells are numbers but for at most this
-/// share gets a note naming the cells that are not.
-const MOSTLY_NUMBERS: f64 = 0.95;
 
 /// How the task was inferred, and a hint when a numeric target looks like
 /// classes (digit labels, ratings).
@@ -118,28 +116,16 @@ fn task_reason(data: &Dataset) -> String {
     }
 }
 
-/// Notes for text columns that are numbers but for a few cells: read as
-/// categories, which is rarely what the user meant.
+/// Notes for text columns that are numbers but for a few cells: they are
+/// read as numbers with those cells missing (see `prep::MOSTLY_NUMBERS`).
 fn mostly_numbers(table: &data::Table) -> Vec<String> {
     let mut notes = Vec::new();
     for (name, column) in table.names.iter().zip(&table.columns) {
-        let data::Column::Texts(cells) = column else {
-            continue;
-        };
-        let present: Vec<&str> = cells.iter().flatten().map(String::as_str).collect();
-        let bad: Vec<&str> = present
-            .iter()
-            .copied()
-            .filter(|c| data::parse_number(c).is_none())
-            .collect();
-        let numbers = present.len() - bad.len();
-        if !bad.is_empty() && numbers as f64 >= MOSTLY_NUMBERS * present.len() as f64 {
+        if let Some((bad, present, first)) = prep::unreadable_numbers(column) {
             notes.push(format!(
-                "column '{name}' is read as categorical: {} of {} cells are not numbers (such as '{}'); \
-                 fix them, or write a missing marker (NA, ?, …) there",
-                bad.len(),
-                present.len(),
-                bad[0]
+                "column '{name}' is read as numbers: {bad} of {present} cells are not numbers \
+                 (such as '{first}') and count as missing, in training and when scoring \
+                 (name such markers with --na-values)"
             ));
         }
     }

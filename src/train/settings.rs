@@ -54,6 +54,8 @@ pub struct TrainSettings {
     pub task: Option<Task>,
     /// Columns to drop.
     pub ignore: Vec<String>,
+    /// Cell texts that mean missing beside the default markers.
+    pub na_values: Vec<String>,
     /// Primary metric, else the task's default.
     pub metric: Option<Metric>,
     /// CV folds (data over `HOLDOUT_ROWS` rows uses one holdout split).

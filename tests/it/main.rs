@@ -3,6 +3,8 @@
 //! - `train`: quality floors on held-out rows, reproducibility, the budget.
 //! - `errors`: bad inputs give a clear message, a documented exit code and
 //!   no output files.
+//! - `corpus`: the bad-input corpus, one table row per hostile file, flag,
+//!   model or output place (exit code, message, what is left on disk).
 //! - `commands`: predict, leaderboard, inspect and the library API agree.
 //! - `snapshots`: help, inspect and leaderboard text (insta).
 //! - `export`: generated Rust compiles cleanly and predicts bit for bit
@@ -12,6 +14,7 @@
 //! - `unsupervised`: clustering and anomaly detection.
 
 mod commands;
+mod corpus;
 mod errors;
 mod export;
 mod kafka;

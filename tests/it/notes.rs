@@ -41,21 +41,100 @@ fn the_inferred_task_is_said_with_its_reason() {
     ));
 }
 
-#[test]
-fn a_numeric_column_with_a_stray_word_is_named() {
-    let csv: String = std::iter::once("x,y\n".to_string())
+fn model_json(run: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("model.json")).unwrap()).unwrap()
+}
+
+/// 40 rows: `x` counts up, but for `bad` at row 7 and `marker` at row 9.
+fn stray_cells(bad: &str, marker: &str) -> String {
+    std::iter::once("x,y\n".to_string())
         .chain((0..40).map(|i| {
-            let x = if i == 7 {
-                "abc".to_string()
-            } else {
-                i.to_string()
+            let x = match i {
+                7 => bad.to_string(),
+                9 => marker.to_string(),
+                _ => i.to_string(),
             };
             format!("{x},{}\n", i % 2)
         }))
-        .collect();
-    train_csv(&csv, "y").stderr(predicate::str::contains(
-        "note: column 'x' is read as categorical: 1 of 40 cells are not numbers (such as 'abc')",
-    ));
+        .collect()
+}
+
+#[test]
+fn a_numeric_column_with_a_stray_word_stays_numeric_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.csv");
+    std::fs::write(&data, stray_cells("abc", "inf")).unwrap();
+    let run = dir.path().join("run");
+    automl()
+        .args(["train", "--data"])
+        .arg(&data)
+        .args(["--target", "y", "--max-trials", "1", "--out"])
+        .arg(&run)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "note: column 'x' is read as numbers: 2 of 40 cells are not numbers (such as 'abc') \
+             and count as missing, in training and when scoring",
+        ));
+    let model = model_json(&run);
+    assert_eq!(model["prep"]["columns"][0]["kind"], "mostly_numeric");
+    // Scoring reads what is not a number as missing too, not as an error.
+    let new = dir.path().join("new.csv");
+    std::fs::write(&new, "x\n3\noops\n\n").unwrap();
+    let out = automl()
+        .args(["predict", "--model"])
+        .arg(run.join("model.json"))
+        .arg("--data")
+        .arg(&new)
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines[2], lines[3], "'oops' scores as a missing cell");
+}
+
+#[test]
+fn na_values_are_missing_in_training_and_in_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.csv");
+    std::fs::write(&data, stray_cells("-999", "n/a")).unwrap();
+    let run = dir.path().join("run");
+    automl()
+        .args(["train", "--data"])
+        .arg(&data)
+        .args([
+            "--target",
+            "y",
+            "--max-trials",
+            "1",
+            "--na-values",
+            "-999, n/a",
+        ])
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("read as numbers").not());
+    let model = model_json(&run);
+    assert_eq!(model["prep"]["columns"][0]["kind"], "numeric");
+    assert_eq!(
+        model["prep"]["missing_markers"],
+        serde_json::json!(["-999", "n/a"])
+    );
+    let new = dir.path().join("new.csv");
+    std::fs::write(&new, "x\n-999\nn/a\n\n").unwrap();
+    let out = automl()
+        .args(["predict", "--model"])
+        .arg(run.join("model.json"))
+        .arg("--data")
+        .arg(&new)
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[1] == lines[3] && lines[2] == lines[3], "{text}");
 }
 
 #[test]

@@ -152,19 +152,20 @@ impl Input {
     }
 }
 
+static MISSING: [&str; 0] = [];
 
 fn encode(values: &[Value<'_>; 4], x: &mut [f64; 4]) -> Result<(), InputError> {
     // sepal_length_cm
-    let v = cell::read_number(values[0]).map_err(refused(0))?;
+    let v = cell::read_number(values[0], &MISSING).map_err(refused(0))?;
     encode::number(v, 5.8, false, &mut x[0..1]);
     // sepal_width_cm
-    let v = cell::read_number(values[1]).map_err(refused(1))?;
+    let v = cell::read_number(values[1], &MISSING).map_err(refused(1))?;
     encode::number(v, 3.0, false, &mut x[1..2]);
     // petal_length_cm
-    let v = cell::read_number(values[2]).map_err(refused(2))?;
+    let v = cell::read_number(values[2], &MISSING).map_err(refused(2))?;
     encode::number(v, 4.35, false, &mut x[2..3]);
     // petal_width_cm
-    let v = cell::read_number(values[3]).map_err(refused(3))?;
+    let v = cell::read_number(values[3], &MISSING).map_err(refused(3))?;
     encode::number(v, 1.3, false, &mut x[3..4]);
     Ok(())
 }
@@ -219,7 +220,9 @@ mod cell {
     /// Cell texts that mean "missing", after trimming white space. Polars itself
     /// only treats empty fields as null; these cover what R, pandas and SQL dumps
     /// write, and `?`, the marker of many UCI data sets. A numeric cell that
-    /// parses to NaN or ±infinity is missing too.
+    /// parses to NaN or ±infinity is missing too. A model may add its own
+    /// markers (`automl train --na-values`): every reader below takes them as
+    /// `extra`.
     pub const MISSING_TOKENS: [&str; 9] = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?"];
 
     /// One raw input value, as a CSV cell, a JSON field or a caller gives it.
@@ -252,9 +255,16 @@ mod cell {
         }
     }
 
-    /// Whether a (trimmed) cell text means "missing".
-    pub fn is_missing_token(text: &str) -> bool {
-        MISSING_TOKENS.contains(&text)
+    /// Whether a (trimmed) cell text means "missing": a default marker or one
+    /// of the model's `extra` ones.
+    pub fn is_missing_token<S: AsRef<str>>(text: &str, extra: &[S]) -> bool {
+        MISSING_TOKENS.contains(&text) || extra.iter().any(|m| m.as_ref() == text)
+    }
+
+    /// Whether a number given as a number is one of the `extra` markers written
+    /// as a number (`-999`): a JSON field then reads as the CSV cell would.
+    fn is_missing_number<S: AsRef<str>>(x: f64, extra: &[S]) -> bool {
+        extra.iter().any(|m| parse_number(m.as_ref()) == Some(x))
     }
 
     /// Parses a cell as a number the way every scorer must: trimmed, finite.
@@ -274,13 +284,14 @@ mod cell {
     }
 
     /// A numeric column's reading of a value: `None` when missing.
-    pub fn read_number(v: Value<'_>) -> Result<Option<f64>, Refusal> {
+    pub fn read_number<S: AsRef<str>>(v: Value<'_>, extra: &[S]) -> Result<Option<f64>, Refusal> {
         match v {
             Value::Missing => Ok(None),
+            Value::Number(x) if is_missing_number(x, extra) => Ok(None),
             Value::Number(x) => Ok(Some(x).filter(|x| x.is_finite())),
             Value::Text(t) => {
                 let t = t.trim();
-                if is_missing_token(t) {
+                if is_missing_token(t, extra) {
                     return Ok(None);
                 }
                 parse_number(t).map(Some).ok_or(Refusal::NotANumber)
@@ -288,16 +299,22 @@ mod cell {
         }
     }
 
+    /// The reading of a column trained as mostly numbers: a value that is not
+    /// a number is missing, as its training cells were.
+    pub fn read_number_or_missing<S: AsRef<str>>(v: Value<'_>, extra: &[S]) -> Option<f64> {
+        read_number(v, extra).unwrap_or(None)
+    }
+
     /// A true/false column's reading of a value (1 or 0): `None` when missing.
-    pub fn read_flag(v: Value<'_>) -> Result<Option<f64>, Refusal> {
+    pub fn read_flag<S: AsRef<str>>(v: Value<'_>, extra: &[S]) -> Result<Option<f64>, Refusal> {
         match v {
             Value::Missing => Ok(None),
-            Value::Number(x) if !x.is_finite() => Ok(None),
+            Value::Number(x) if !x.is_finite() || is_missing_number(x, extra) => Ok(None),
             Value::Number(x) if x == 0.0 || x == 1.0 => Ok(Some(x)),
             Value::Number(_) => Err(Refusal::NotAFlag),
             Value::Text(t) => {
                 let t = t.trim();
-                if is_missing_token(t) {
+                if is_missing_token(t, extra) {
                     return Ok(None);
                 }
                 parse_flag(t).map(Some).ok_or(Refusal::NotAFlag)
@@ -308,17 +325,21 @@ mod cell {
     /// A categorical column's reading of a value: the level it names, `None`
     /// when missing. A number names the level spelled as `{}` prints it, written
     /// into `text` so that no allocation is needed.
-    pub fn read_level<'a>(v: Value<'a>, text: &'a mut NumText) -> Option<&'a str> {
+    pub fn read_level<'a, S: AsRef<str>>(
+        v: Value<'a>,
+        extra: &[S],
+        text: &'a mut NumText,
+    ) -> Option<&'a str> {
         match v {
             Value::Missing => None,
-            Value::Number(x) if !x.is_finite() => None,
+            Value::Number(x) if !x.is_finite() || is_missing_number(x, extra) => None,
             Value::Number(x) => {
                 use core::fmt::Write as _;
                 text.len = 0;
                 let _ = write!(text, "{x}");
                 Some(text.as_str())
             }
-            Value::Text(t) => Some(t.trim()).filter(|t| !is_missing_token(t)),
+            Value::Text(t) => Some(t.trim()).filter(|t| !is_missing_token(t, extra)),
         }
     }
 
