@@ -324,6 +324,16 @@ fn topics_on(brokers: &str, name: &str) -> Topics {
     t
 }
 
+/// The same topic names, for a consumer started with one of them changed.
+fn topics_named(t: &Topics) -> Topics {
+    Topics {
+        brokers: t.brokers.clone(),
+        input: t.input.clone(),
+        output: t.output.clone(),
+        dead_letter: t.dead_letter.clone(),
+    }
+}
+
 /// One record read back from the output or dead-letter topic.
 struct Outcome {
     source: (i32, i64),
@@ -685,9 +695,15 @@ impl OwnBroker {
 
     /// Kills the broker (no clean shutdown) and starts it on the same
     /// storage and port.
-    fn crash_and_restart(mut self) -> OwnBroker {
+    fn crash_and_restart(self) -> OwnBroker {
+        self.crash(Duration::ZERO)
+    }
+
+    /// Kills the broker and starts it again after `down`.
+    fn crash(mut self, down: Duration) -> OwnBroker {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+        std::thread::sleep(down);
         OwnBroker::start(&self.dir.clone(), self.port)
     }
 }
@@ -790,4 +806,165 @@ fn a_dead_letter_too_large_to_send_goes_truncated_not_lost() {
         records.len(),
         outcomes.iter().filter(|o| o.body.is_some()).count()
     );
+}
+
+/// Counts of a fault run: how many input offsets, outputs, dead letters,
+/// outcomes beyond one per input, and inputs with no outcome.
+struct Tally {
+    inputs: usize,
+    out: usize,
+    dead: usize,
+    duplicated: usize,
+    lost: usize,
+}
+
+fn tally(inputs: &BTreeSet<(i32, i64)>, outcomes: &[Outcome]) -> Tally {
+    let seen: BTreeSet<(i32, i64)> = outcomes.iter().map(|o| o.source).collect();
+    Tally {
+        inputs: inputs.len(),
+        out: outcomes.iter().filter(|o| o.body.is_some()).count(),
+        dead: outcomes.iter().filter(|o| o.body.is_none()).count(),
+        duplicated: outcomes.len() - seen.len(),
+        lost: inputs.difference(&seen).count(),
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} in, {} out, {} dead-lettered, {} duplicated, {} lost",
+            self.inputs, self.out, self.dead, self.duplicated, self.lost
+        )
+    }
+}
+
+#[test]
+fn outputs_the_broker_refuses_are_dead_lettered_in_their_place() {
+    let s = scorer();
+    let t = topics("refused");
+    let (mut records, _) = titanic_records();
+    records.truncate(300);
+    produce(&t.brokers, &t.input, &records);
+    // The consumer writes its scores to a topic the broker does not have:
+    // every write is refused (after librdkafka's 3 s of retries), and each
+    // refused score must reach the dead-letter topic in its place.
+    let refusing = Topics {
+        output: unique("refused-nowhere"),
+        ..topics_named(&t)
+    };
+    let group = unique("refused-group");
+    let consumer = start_with(
+        &s.binary,
+        &refusing,
+        &group,
+        &["-X", "message.timeout.ms=3000"],
+    );
+    let outcomes = collect(&t, records.len(), Duration::from_secs(120));
+    let read = stop(consumer);
+    let inputs = input_offsets(&t, records.len());
+    let counts = tally(&inputs, &outcomes);
+    eprintln!("refused-write run: {counts}; the consumer read {read}");
+    assert_eq!(counts.lost, 0, "a refused write lost its record");
+    assert_eq!(counts.inputs, counts.out + counts.dead - counts.duplicated);
+    assert!(outcomes.iter().all(|o| o
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.contains("refused the write to"))));
+}
+
+/// Four copies of the titanic rows, keyed `round-row`.
+fn four_rounds() -> Vec<(String, String)> {
+    rounds(4)
+}
+
+/// `n` copies of the titanic rows, keyed `round-row`.
+fn rounds(n: usize) -> Vec<(String, String)> {
+    let (rows, _) = titanic_records();
+    (0..n)
+        .flat_map(|round| {
+            rows.iter()
+                .map(move |(k, v)| (format!("{round}-{k}"), v.clone()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_broker_killed_during_the_shutdown_flush_loses_nothing() {
+    scorer();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = OwnBroker::start(dir.path(), free_port());
+    let t = topics_on(&broker.address(), "flush-crash");
+    let records = four_rounds();
+    let group = unique("flush-crash-group");
+    let mut consumer = start(&t, &group);
+    settle(&[&consumer]);
+    produce(&t.brokers, &t.input, &records);
+    let early = collect(&t, 1, Duration::from_secs(60));
+    assert!(!early.is_empty(), "the consumer produced nothing");
+    // With scores still in flight, SIGTERM makes the consumer stop reading
+    // and flush what it has sent; the broker dies in that flush and is back
+    // 2 s later.
+    let _ = Command::new("kill")
+        .args(["-TERM", &consumer.child.id().to_string()])
+        .status();
+    let killed = Instant::now();
+    let broker = broker.crash(Duration::from_secs(2));
+    let status = consumer.child.wait().unwrap();
+    let flush = killed.elapsed();
+    consumer.reader.join().unwrap();
+    let log = consumer.log.lock().unwrap().clone();
+    // Whether the flush finished after the restart (exit 0, offsets
+    // committed) or gave up (exit 1, nothing more committed), a new
+    // consumer of the group must bring every record out.
+    let again = start(&t, &group);
+    let outcomes = collect(&t, records.len(), Duration::from_secs(180));
+    stop(again);
+    let inputs = input_offsets(&t, records.len());
+    assert_eq!(inputs.len(), records.len(), "the broker kept every input");
+    let counts = tally(&inputs, &outcomes);
+    let ended = log
+        .lines()
+        .find(|l| l.starts_with("stopped:") || l.starts_with("error:"))
+        .unwrap_or("");
+    eprintln!(
+        "flush-crash run: {counts}; the first consumer exited {:.1} s after SIGTERM with {status}: {ended}",
+        flush.as_secs_f64()
+    );
+    assert_eq!(
+        counts.lost, 0,
+        "records lost when the broker died in a flush"
+    );
+    drop(broker);
+}
+
+#[test]
+fn a_rebalance_in_the_middle_of_a_batch_loses_nothing() {
+    scorer();
+    let t = topics("rebalance");
+    let records = rounds(8);
+    let group = unique("rebalance-group");
+    let a = start(&t, &group);
+    settle(&[&a]);
+    // Records arrive for about 7 s, 100 every 100 ms; a second consumer
+    // joins 1 s in, while the first is scoring: partitions move mid-batch.
+    let (brokers, input, stream) = (t.brokers.clone(), t.input.clone(), records.clone());
+    let producer = std::thread::spawn(move || {
+        for chunk in stream.chunks(100) {
+            produce(&brokers, &input, chunk);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let b = start(&t, &group);
+    producer.join().unwrap();
+    let outcomes = collect(&t, records.len(), Duration::from_secs(180));
+    let revoked = a.log.lock().unwrap().contains("revoked:");
+    let (read_a, read_b) = (stop(a), stop(b));
+    let inputs = input_offsets(&t, records.len());
+    assert_eq!(inputs.len(), records.len());
+    let counts = tally(&inputs, &outcomes);
+    eprintln!("rebalance run: {counts}; the consumers read {read_a} and {read_b}");
+    assert!(revoked && read_b > 0, "no rebalance happened");
+    assert_eq!(counts.lost, 0, "records lost in a rebalance");
 }

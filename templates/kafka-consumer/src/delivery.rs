@@ -1,6 +1,7 @@
 //! At-least-once bookkeeping: the ledger of batches whose writes are not
-//! all acknowledged, the producer's delivery callback that settles it, and
-//! the commit of every leading batch that is settled.
+//! all acknowledged, the producer's delivery callback that settles it (and
+//! sets aside the outputs the broker refused, to be dead-lettered in their
+//! place), and the commit of every leading batch that is settled.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
@@ -26,11 +28,48 @@ pub struct OpenBatch {
     next: HashMap<i32, i64>,
 }
 
-/// Open batches by number, shared with the delivery callback.
-pub type Ledger = Arc<Mutex<BTreeMap<usize, OpenBatch>>>;
+/// What a write is, so that its delivery report can settle it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A record's scores, to the output topic.
+    Output,
+    /// A flagged record's scores, to the alert topic.
+    Alert,
+    /// A record that could not be scored (or a refused output).
+    DeadLetter,
+}
 
-/// Counts acknowledgements per batch, and failed deliveries, so a batch with
-/// one is never committed.
+/// One write: its batch and the input record it stands for.
+#[derive(Debug, Clone, Copy)]
+pub struct Write {
+    pub batch: usize,
+    pub kind: Kind,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// An output or alert the broker refused: it goes to the dead-letter topic
+/// in its place, as a write of the same batch, so the batch stays open
+/// until that is acknowledged.
+pub struct Refused {
+    pub write: Write,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub reason: String,
+}
+
+/// Open batches by number, and refused writes waiting to be dead-lettered.
+#[derive(Default)]
+pub struct Book {
+    open: BTreeMap<usize, OpenBatch>,
+    refused: Vec<Refused>,
+}
+
+/// The book, shared with the delivery callback.
+pub type Ledger = Arc<Mutex<Book>>;
+
+/// Counts acknowledgements per batch, sets refused outputs aside, and counts
+/// failed dead letters, so a batch with one is never committed.
 pub struct Deliveries {
     pub failed: Arc<AtomicUsize>,
     pub ledger: Ledger,
@@ -39,21 +78,27 @@ pub struct Deliveries {
 impl ClientContext for Deliveries {}
 
 impl ProducerContext for Deliveries {
-    /// The batch number of the write.
-    type DeliveryOpaque = usize;
+    type DeliveryOpaque = Box<Write>;
     /// A write the broker acknowledged settles one write of its batch. A
-    /// failed one settles nothing, so its batch (and every later one) is
-    /// never committed; the failure is counted under the ledger's lock, so
-    /// a commit that holds the lock sees it.
-    fn delivery(&self, result: &DeliveryResult<'_>, batch: usize) {
-        let Ok(mut ledger) = self.ledger.lock() else {
+    /// refused output or alert settles nothing yet: it is set aside for a
+    /// dead letter. A refused dead letter can go nowhere, so its batch (and
+    /// every later one) is never committed; the failure is counted under
+    /// the ledger's lock, so a commit that holds the lock sees it.
+    fn delivery(&self, result: &DeliveryResult<'_>, write: Box<Write>) {
+        let Ok(mut book) = self.ledger.lock() else {
             self.failed.fetch_add(1, Ordering::SeqCst);
             return;
         };
         match result {
-            Ok(_) => ledger.entry(batch).or_default().unacked -= 1,
+            Ok(_) => book.open.entry(write.batch).or_default().unacked -= 1,
+            Err((e, m)) if write.kind != Kind::DeadLetter => book.refused.push(Refused {
+                write: *write,
+                key: m.key().map(<[u8]>::to_vec),
+                payload: m.payload().unwrap_or_default().to_vec(),
+                reason: format!("the broker refused the write to {}: {e}", m.topic()),
+            }),
             Err((e, _)) => {
-                eprintln!("delivery failed: {e}");
+                eprintln!("delivery of a dead letter failed: {e}");
                 self.failed.fetch_add(1, Ordering::SeqCst);
             }
         }
@@ -62,8 +107,8 @@ impl ProducerContext for Deliveries {
 
 /// Records that batch `number` has sent all `sent` writes.
 pub fn seal(ledger: &Ledger, number: usize, next: HashMap<i32, i64>, sent: i64) {
-    if let Ok(mut ledger) = ledger.lock() {
-        let batch = ledger.entry(number).or_default();
+    if let Ok(mut book) = ledger.lock() {
+        let batch = book.open.entry(number).or_default();
         batch.unacked += sent;
         batch.sealed = true;
         batch.next = next;
@@ -71,7 +116,15 @@ pub fn seal(ledger: &Ledger, number: usize, next: HashMap<i32, i64>, sent: i64) 
 }
 
 pub fn open_batches(ledger: &Ledger) -> usize {
-    ledger.lock().map_or(0, |l| l.len())
+    ledger.lock().map_or(0, |b| b.open.len())
+}
+
+/// The refused writes set aside since the last call.
+pub fn take_refused(ledger: &Ledger) -> Vec<Refused> {
+    ledger
+        .lock()
+        .map(|mut b| std::mem::take(&mut b.refused))
+        .unwrap_or_default()
 }
 
 /// Why a record could not be enqueued.
@@ -97,7 +150,7 @@ impl std::fmt::Display for SendError {
 /// Enqueues a record, waiting while the producer's queue is full.
 pub fn send(
     producer: &ThreadedProducer<Deliveries>,
-    mut record: BaseRecord<'_, [u8], [u8], usize>,
+    mut record: BaseRecord<'_, [u8], [u8], Box<Write>>,
 ) -> Result<(), SendError> {
     use rdkafka::error::KafkaError::MessageProduction;
     use rdkafka::types::RDKafkaErrorCode::{MessageSizeTooLarge, QueueFull};
@@ -126,14 +179,16 @@ pub fn commit_acknowledged(
 ) -> Result<(), String> {
     let mut done: HashMap<i32, i64> = HashMap::new();
     {
-        let mut ledger = ledger
+        let mut book = ledger
             .lock()
             .map_err(|_| "the delivery ledger is poisoned")?;
         // Read under the lock the delivery callback counts failures under.
         if failed.load(Ordering::SeqCst) > 0 {
-            return Err("some outputs were not delivered; exiting without committing them".into());
+            return Err(
+                "some dead letters were not delivered; exiting without committing them".into(),
+            );
         }
-        while let Some(entry) = ledger.first_entry() {
+        while let Some(entry) = book.open.first_entry() {
             if !(entry.get().sealed && entry.get().unacked == 0) {
                 break;
             }

@@ -27,7 +27,10 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::ClientContext;
 
-use delivery::{commit_acknowledged, open_batches, seal, send, Deliveries, Ledger, SendError};
+use delivery::{
+    commit_acknowledged, open_batches, seal, send, take_refused, Deliveries, Kind, Ledger,
+    SendError, Write,
+};
 use settings::Settings;
 
 /// Most records scored in one batch (the unit of commits).
@@ -127,8 +130,10 @@ fn run(s: &Settings) -> Result<(), String> {
         let (next, sent) = consume_batch(&consumer, s, &producer, &mut counters, &stop, number)?;
         seal(&ledger, number, next, sent);
         number += 1;
+        redeliver(&producer, s, &ledger, &mut counters)?;
         commit_acknowledged(&consumer, &ledger, &failed, s, CommitMode::Async)?;
         while open_batches(&ledger) > MAX_OPEN_BATCHES && failed.load(Ordering::SeqCst) == 0 {
+            redeliver(&producer, s, &ledger, &mut counters)?;
             std::thread::sleep(Duration::from_millis(1));
         }
         if last_stats.elapsed() >= Duration::from_secs(s.stats_seconds) {
@@ -143,9 +148,20 @@ fn run(s: &Settings) -> Result<(), String> {
             last_stats = Instant::now();
         }
     }
-    producer
-        .flush(Duration::from_secs(30))
-        .map_err(|e| format!("flush: {e}"))?;
+    // Refused writes found by a flush are dead-lettered and flushed in turn.
+    loop {
+        producer
+            .flush(Duration::from_secs(30))
+            .map_err(|e| format!("flush: {e}"))?;
+        if open_batches(&ledger) == 0 || failed.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        let before = counters.dead_lettered;
+        redeliver(&producer, s, &ledger, &mut counters)?;
+        if counters.dead_lettered == before {
+            break;
+        }
+    }
     commit_acknowledged(&consumer, &ledger, &failed, s, CommitMode::Sync)?;
     eprintln!(
         "stopped: in={} out={} dead-lettered={} alerts={}",
@@ -157,9 +173,9 @@ fn run(s: &Settings) -> Result<(), String> {
 /// The record with the input's key; a record without one (a null key)
 /// stays without one, rather than getting an empty key.
 fn keyed<'a>(
-    record: BaseRecord<'a, [u8], [u8], usize>,
+    record: BaseRecord<'a, [u8], [u8], Box<Write>>,
     key: Option<&'a [u8]>,
-) -> BaseRecord<'a, [u8], [u8], usize> {
+) -> BaseRecord<'a, [u8], [u8], Box<Write>> {
     match key {
         Some(k) => record.key(k),
         None => record,
@@ -170,36 +186,42 @@ fn keyed<'a>(
 /// than the producer may send.
 const TRUNCATED_PAYLOAD: usize = 1024;
 
-/// Sends record `m` that can't be scored to the dead-letter topic, with the
-/// reason and where it came from in headers. A record too large to send
-/// whole goes as a truncated copy that says so (`automl.truncated` holds
-/// the payload's full size), so it is neither lost nor a crash loop.
+/// A dead letter: what is sent, and the input record it stands for.
+struct Letter<'a> {
+    batch: usize,
+    partition: i32,
+    offset: i64,
+    key: Option<&'a [u8]>,
+    payload: Option<&'a [u8]>,
+    reason: &'a str,
+}
+
+/// Sends a letter to the dead-letter topic, with the reason and where its
+/// input came from in headers. A payload too large to send whole goes as a
+/// truncated copy that says so (`automl.truncated` holds the payload's full
+/// size), so it is neither lost nor a crash loop; so does `truncate`'s.
 fn dead_letter<'a>(
     producer: &ThreadedProducer<Deliveries>,
     s: &'a Settings,
-    number: usize,
-    m: &'a rdkafka::message::BorrowedMessage<'a>,
-    reason: &str,
+    letter: &Letter<'a>,
+    truncate: bool,
 ) -> Result<(), String> {
-    let payload = m.payload().unwrap_or_default();
+    let payload = letter.payload.unwrap_or_default();
+    let partition = letter.partition.to_string();
+    let offset = letter.offset.to_string();
     let headers = |truncated: Option<usize>| {
-        let mut h = OwnedHeaders::new()
-            .insert(Header {
-                key: "automl.error",
-                value: Some(reason),
-            })
-            .insert(Header {
-                key: "automl.source.topic",
-                value: Some(m.topic()),
-            })
-            .insert(Header {
-                key: "automl.source.partition",
-                value: Some(&m.partition().to_string()),
-            })
-            .insert(Header {
-                key: "automl.source.offset",
-                value: Some(&m.offset().to_string()),
+        let mut h = OwnedHeaders::new();
+        for (key, value) in [
+            ("automl.error", letter.reason),
+            ("automl.source.topic", s.input.as_str()),
+            ("automl.source.partition", partition.as_str()),
+            ("automl.source.offset", offset.as_str()),
+        ] {
+            h = h.insert(Header {
+                key,
+                value: Some(value),
             });
+        }
         if let Some(size) = truncated {
             h = h.insert(Header {
                 key: "automl.truncated",
@@ -208,26 +230,66 @@ fn dead_letter<'a>(
         }
         h
     };
-    let record = |body: &'a [u8], truncated| {
-        let r = BaseRecord::with_opaque_to(&s.dead_letter, number).headers(headers(truncated));
-        let r = keyed(r, m.key());
-        match m.payload() {
+    let record = |body: &'a [u8], truncated| -> BaseRecord<'a, [u8], [u8], Box<Write>> {
+        let write = Box::new(Write {
+            batch: letter.batch,
+            kind: Kind::DeadLetter,
+            partition: letter.partition,
+            offset: letter.offset,
+        });
+        let r = BaseRecord::with_opaque_to(&s.dead_letter, write).headers(headers(truncated));
+        let r = keyed(r, letter.key);
+        match letter.payload {
             Some(_) => r.payload(body),
             None => r,
         }
     };
-    match send(producer, record(payload, None)) {
+    let kept = &payload[..payload.len().min(TRUNCATED_PAYLOAD)];
+    let whole = if truncate && kept.len() < payload.len() {
+        Err(SendError::TooLarge)
+    } else {
+        send(producer, record(payload, None))
+    };
+    match whole {
         Err(SendError::TooLarge) => {
-            let kept = &payload[..payload.len().min(TRUNCATED_PAYLOAD)];
             eprintln!(
                 "dead letter of offset {} truncated from {} bytes",
-                m.offset(),
+                letter.offset,
                 payload.len()
             );
             send(producer, record(kept, Some(payload.len()))).map_err(|e| e.to_string())
         }
         other => other.map_err(|e| e.to_string()),
     }
+}
+
+/// Dead-letters the outputs and alerts the broker refused since the last
+/// call, in their place. Refusals are often about size, so a long one goes
+/// truncated.
+fn redeliver(
+    producer: &ThreadedProducer<Deliveries>,
+    s: &Settings,
+    ledger: &Ledger,
+    counters: &mut Counters,
+) -> Result<(), String> {
+    for refused in take_refused(ledger) {
+        eprintln!("{} (offset {})", refused.reason, refused.write.offset);
+        let letter = Letter {
+            batch: refused.write.batch,
+            partition: refused.write.partition,
+            offset: refused.write.offset,
+            key: refused.key.as_deref(),
+            payload: Some(&refused.payload),
+            reason: &refused.reason,
+        };
+        dead_letter(producer, s, &letter, true)?;
+        match refused.write.kind {
+            Kind::Alert => counters.alerts -= 1,
+            _ => counters.written -= 1,
+        }
+        counters.dead_lettered += 1;
+    }
+    Ok(())
 }
 
 /// Polls up to `BATCH` records and sends each one's output or dead letter,
@@ -266,19 +328,37 @@ fn consume_batch(
         let source = serde_json::json!({"topic": m.topic(), "partition": m.partition(), "offset": m.offset()});
         match record::score(m.payload(), &source) {
             Ok((out, alert)) => {
-                let output = BaseRecord::with_opaque_to(&s.output, number).payload(out.as_bytes());
+                let write = |kind| {
+                    Box::new(Write {
+                        batch: number,
+                        kind,
+                        partition: m.partition(),
+                        offset: m.offset(),
+                    })
+                };
+                let output = BaseRecord::with_opaque_to(&s.output, write(Kind::Output))
+                    .payload(out.as_bytes());
                 send(producer, keyed(output, m.key())).map_err(|e| e.to_string())?;
                 counters.written += 1;
                 sent += 1;
                 if let (true, Some(topic)) = (alert, &s.alerts) {
-                    let alert = BaseRecord::with_opaque_to(topic, number).payload(out.as_bytes());
+                    let alert = BaseRecord::with_opaque_to(topic, write(Kind::Alert))
+                        .payload(out.as_bytes());
                     send(producer, keyed(alert, m.key())).map_err(|e| e.to_string())?;
                     counters.alerts += 1;
                     sent += 1;
                 }
             }
             Err(reason) => {
-                dead_letter(producer, s, number, &m, &reason)?;
+                let letter = Letter {
+                    batch: number,
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key(),
+                    payload: m.payload(),
+                    reason: &reason,
+                };
+                dead_letter(producer, s, &letter, false)?;
                 counters.dead_lettered += 1;
                 sent += 1;
             }
