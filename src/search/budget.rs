@@ -13,8 +13,18 @@ use std::time::{Duration, Instant};
 
 use crate::learners::Cancel;
 
-/// Seconds reserved at the end for writing outputs, beyond the refit.
-pub const WRITE_RESERVE: f64 = 0.25;
+/// Seconds always reserved at the end for writing the outputs; a model
+/// adds its size's worth (see [`write_reserve`]).
+pub const WRITE_RESERVE: f64 = 0.1;
+/// Model bytes written per second, pessimistically: a 19 MB model.json with
+/// its leaderboard and run record was written in 0.14 s (136 MB/s).
+const WRITE_BYTES_PER_SECOND: f64 = 40e6;
+
+/// Seconds to hold back for writing a model whose first-fold size was
+/// `model_bytes` (the refit on every row may be half as large again).
+pub fn write_reserve(model_bytes: usize) -> f64 {
+    WRITE_RESERVE + 1.5 * model_bytes as f64 / WRITE_BYTES_PER_SECOND
+}
 /// Estimates are multiplied by this before they are compared with the time
 /// left: fits vary from run to run and the budget is a contract.
 pub const SAFETY: f64 = 1.5;
@@ -205,23 +215,23 @@ impl Budget {
         SAFETY * seconds + reserve <= self.remaining()
     }
 
-    /// Seconds to hold back for a refit estimated at `refit` seconds (its
-    /// outputs' writing included): padded by the safety factor, unless that
-    /// is more than `MAX_REFIT_SHARE` of the budget, in which case only the
-    /// write reserve is kept and the first-fold model will be saved.
-    pub fn refit_reserve(&self, refit: f64) -> f64 {
+    /// Seconds to hold back for a refit estimated at `refit` seconds and
+    /// the `write` of its outputs: the refit padded by the safety factor,
+    /// unless that is more than `MAX_REFIT_SHARE` of the budget, in which
+    /// case only the writing is kept and the first-fold model will be saved.
+    pub fn refit_reserve(&self, refit: f64, write: f64) -> f64 {
         let cap = self.seconds.map_or(f64::INFINITY, |s| s * MAX_REFIT_SHARE);
         if refit * SAFETY <= cap {
-            refit * SAFETY
+            refit * SAFETY + write
         } else {
-            WRITE_RESERVE
+            write
         }
     }
 
     /// Whether a refit estimated at `refit` seconds (unknown: try it) fits
-    /// in the time left before the outputs are written.
-    pub fn affords_refit(&self, refit: Option<f64>) -> bool {
-        let left = self.remaining() - WRITE_RESERVE;
+    /// in the time left before the `write` of the outputs.
+    pub fn affords_refit(&self, refit: Option<f64>, write: f64) -> bool {
+        let left = self.remaining() - write;
         refit.is_none_or(|s| s * SAFETY <= left)
     }
 }
@@ -358,23 +368,30 @@ mod tests {
     }
 
     #[test]
+    fn writing_is_reserved_by_the_model_s_size() {
+        assert_eq!(write_reserve(0), WRITE_RESERVE);
+        // 20 MB, half as large again after the refit, at 40 MB/s.
+        assert!((write_reserve(20_000_000) - (WRITE_RESERVE + 0.75)).abs() < 1e-12);
+    }
+
+    #[test]
     fn a_refit_above_a_quarter_of_the_budget_is_not_held_back() {
         let (_, b) = budget(Some(40.0));
         // 6 s padded to 9 s is under 10 s (a quarter of 40).
-        assert_eq!(b.refit_reserve(6.0), 9.0);
+        assert_eq!(b.refit_reserve(6.0, 0.5), 9.5);
         // 8 s padded to 12 s is over: keep only the write reserve.
-        assert_eq!(b.refit_reserve(8.0), WRITE_RESERVE);
+        assert_eq!(b.refit_reserve(8.0, 0.5), 0.5);
         let (_, unlimited) = budget(None);
-        assert_eq!(unlimited.refit_reserve(1e6), 1.5e6);
+        assert_eq!(unlimited.refit_reserve(1e6, 0.5), 1.5e6 + 0.5);
     }
 
     #[test]
     fn a_refit_runs_when_unknown_or_when_it_fits_before_writing() {
         let (clock, b) = budget(Some(10.0));
         clock.advance(7.0);
-        assert!(b.affords_refit(None));
-        assert!(b.affords_refit(Some(1.8)));
-        assert!(!b.affords_refit(Some(1.9)));
+        assert!(b.affords_refit(None, 0.25));
+        assert!(b.affords_refit(Some(1.8), 0.25));
+        assert!(!b.affords_refit(Some(1.9), 0.25));
     }
 
     #[test]

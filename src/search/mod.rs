@@ -21,7 +21,7 @@ use crate::learners::Family;
 use crate::metrics::Metric;
 use crate::model::Estimator;
 pub use budget::Budget;
-use budget::{Finished, WRITE_RESERVE};
+use budget::{write_reserve, Finished, WRITE_RESERVE};
 use cv::{cross_validate, Fold, FoldError, FoldScore, TrialSpec};
 use strategy::FamilyState;
 
@@ -192,6 +192,8 @@ pub struct SearchOutcome {
     pub best_fold_model: Option<Estimator>,
     /// Estimated seconds to refit the best trial on all rows.
     pub refit_seconds: Option<f64>,
+    /// Seconds held back for writing the best trial's outputs.
+    pub write_seconds: f64,
 }
 
 struct Context<'a> {
@@ -257,14 +259,15 @@ pub fn run(
         states[pick].record(point, loss, cost);
         ctx.push(trial, model, on_event);
     }
-    let refit_seconds = ctx.best.map(|b| {
-        let t = &ctx.trials[b];
-        ctx.reserve(t.family, &t.params) - WRITE_RESERVE
-    });
+    let refit_seconds = ctx.best.map(|b| ctx.refit(&ctx.trials[b]));
+    let write_seconds = ctx
+        .best
+        .map_or(WRITE_RESERVE, |b| ctx.write(&ctx.trials[b]));
     SearchOutcome {
         trials: ctx.trials,
         best_fold_model: ctx.best_fold_model,
         refit_seconds,
+        write_seconds,
     }
 }
 
@@ -308,13 +311,19 @@ impl Context<'_> {
         cost * rate / (self.folds.len().min(2) as f64)
     }
 
-    /// Time to refit a trial's configuration on all rows and write outputs.
-    fn reserve(&self, family: Family, params: &Params) -> f64 {
+    /// Time to refit a trial's configuration on all rows.
+    fn refit(&self, t: &Trial) -> f64 {
         let n_all = self.data.inputs.rows;
-        let cost = family
+        let cost = t
+            .family
             .learner()
-            .cost(params, n_all, self.d, self.data.target.width());
-        self.seconds(family, cost) * self.folds.len().min(2) as f64 + WRITE_RESERVE
+            .cost(&t.params, n_all, self.d, self.data.target.width());
+        self.seconds(t.family, cost) * self.folds.len().min(2) as f64
+    }
+
+    /// Time to write a trial's model and the run's other outputs.
+    fn write(&self, t: &Trial) -> f64 {
+        write_reserve(t.model_bytes)
     }
 
     /// Seconds held back for refitting the current leader and writing.
@@ -326,7 +335,7 @@ impl Context<'_> {
             let t = &self.trials[b];
             self.config
                 .budget
-                .refit_reserve(self.reserve(t.family, &t.params))
+                .refit_reserve(self.refit(t), self.write(t))
         })
     }
 

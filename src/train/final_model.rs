@@ -11,7 +11,7 @@ use crate::learners::{Cancel, Family};
 use crate::metrics::Metric;
 use crate::model::{Estimator, Model, ModelMeta, FORMAT_VERSION};
 use crate::prep::Prep;
-use crate::search::budget::{Finished, WRITE_RESERVE};
+use crate::search::budget::Finished;
 use crate::search::{cv, Budget, SearchOutcome, Status, Trial};
 
 /// The saved model and how it was fitted (for `run.json`).
@@ -98,14 +98,15 @@ pub fn final_model(
         let fit = "fitted on all rows during the search".into();
         return Ok(assemble(data, prep, estimator, meta, fit));
     }
-    if !budget.stopped() && budget.affords_refit(outcome.refit_seconds) {
+    let write = outcome.write_seconds;
+    if !budget.stopped() && budget.affords_refit(outcome.refit_seconds, write) {
         let (shared, family, params, seed) = (
             Arc::clone(data),
             best.family,
             best.params.clone(),
             best.seed,
         );
-        let deadline = budget.deadline_before(WRITE_RESERVE);
+        let deadline = budget.deadline_before(write);
         let work =
             move |cancel: &Cancel| refit(&shared, family, &params, seed, contamination, cancel);
         match budget.run_until(deadline, work) {
