@@ -16,6 +16,9 @@ use crate::learners::Cancel;
 /// Seconds always reserved at the end for writing the outputs; a model
 /// adds its size's worth (see [`write_reserve`]).
 pub const WRITE_RESERVE: f64 = 0.1;
+/// The largest share of the budget a trial may take when it is started on
+/// its unpadded estimate ([`Budget::affords_small`]).
+pub const SMALL_SHARE: f64 = 0.1;
 /// Model bytes written per second, pessimistically: a 19 MB model.json with
 /// its leaderboard and run record was written in 0.14 s (136 MB/s).
 const WRITE_BYTES_PER_SECOND: f64 = 40e6;
@@ -215,6 +218,15 @@ impl Budget {
         SAFETY * seconds + reserve <= self.remaining()
     }
 
+    /// When no padded estimate fits: whether a small piece of work (at most
+    /// [`SMALL_SHARE`] of the budget) fits unpadded. Ending the search with
+    /// time left for such a trial would waste the budget; if it runs long it
+    /// is cut at the deadline, and being small it overruns little.
+    pub fn affords_small(&self, seconds: f64, reserve: f64) -> bool {
+        let small = self.seconds.is_some_and(|s| seconds <= s * SMALL_SHARE);
+        small && seconds + reserve <= self.remaining()
+    }
+
     /// Seconds to hold back for a refit estimated at `refit` seconds and
     /// the `write` of its outputs: the refit padded by the safety factor,
     /// unless that is more than `MAX_REFIT_SHARE` of the budget, in which
@@ -365,6 +377,24 @@ mod tests {
         assert!(b.affords(2.0, 1.0));
         assert!(!b.affords(2.0, 1.5));
         assert!(!b.affords(2.7, 0.0));
+    }
+
+    #[test]
+    fn a_small_trial_may_take_the_last_of_the_time_unpadded() {
+        let (clock, b) = budget(Some(10.0));
+        clock.advance(9.0);
+        // 0.6 s padded is 0.9 s: it does not fit the 0.8 s left after the reserve.
+        assert!(!b.affords(0.6, 0.2));
+        assert!(b.affords_small(0.6, 0.2));
+        assert!(!b.affords_small(0.9, 0.2), "no room even unpadded");
+        let (clock, b) = budget(Some(4.0));
+        clock.advance(2.0);
+        assert!(
+            !b.affords_small(0.5, 0.0),
+            "more than a tenth of the budget"
+        );
+        let (_, unlimited) = budget(None);
+        assert!(!unlimited.affords_small(0.1, 0.0));
     }
 
     #[test]

@@ -366,9 +366,15 @@ impl Context<'_> {
         // Room for this trial and for refitting the current leader; if this
         // trial wins and its own refit would not fit, the final model falls
         // back to the trial's first-fold model.
-        pick(candidates, |c| {
-            let seconds = self.seconds(states[c.index].family, c.cost);
-            self.config.budget.affords(seconds, best_reserve)
+        let budget = &self.config.budget;
+        let seconds = |c: &Candidate| self.seconds(states[c.index].family, c.cost);
+        pick(candidates.clone(), |c| {
+            budget.affords(seconds(c), best_reserve)
+        })
+        .or_else(|| {
+            pick(candidates, |c| {
+                budget.affords_small(seconds(c), best_reserve)
+            })
         })
     }
 
