@@ -37,20 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stop_after = Duration::from_secs_f64(args[4].parse()?);
     let out = std::env::temp_dir().join(format!("abandoned-work-{}", std::process::id()));
     let settings = TrainSettings {
-        data: args[1].clone().into(),
-        target: Some(args[2].clone()),
-        label: None,
-        contamination: None,
-        task: None,
-        ignore: Vec::new(),
-        na_values: Vec::new(),
-        metric: None,
-        folds: 5,
-        seed: 1,
         time_budget: Some(600.0),
-        max_trials: None,
         families: vec![family],
         out: out.clone(),
+        ..TrainSettings::new(&args[1], &args[2])
     }
     .validate()?;
     let stop = Stop::new();

@@ -20,7 +20,7 @@ use crate::output::write_atomic;
 use crate::report::{describe_model, Printer};
 use crate::search::budget::Stop;
 use crate::train::settings::{DEFAULT_FOLDS, DEFAULT_SEED};
-use crate::train::{train, TrainConfig, TrainReport, TrainSettings};
+use crate::train::{train_then_exit, TrainConfig, TrainReport, TrainSettings};
 
 /// Turn a table into a deployable model.
 #[derive(Debug, Parser)]
@@ -235,7 +235,7 @@ fn run_train(args: TrainArgs, started: Instant) -> Result<()> {
     };
     let stop = stop_on_signals();
     let mut progress = printer.progress(settings.time_budget, settings.max_trials);
-    let result = train(&settings, started, &stop, &mut |e| progress.on_event(&e));
+    let result = train_then_exit(&settings, started, &stop, &mut |e| progress.on_event(&e));
     progress.finish();
     let report = result?;
     print_train(&report, &settings, &args, printer)?;

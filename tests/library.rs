@@ -37,20 +37,11 @@ fn a_stopped_train_call_leaves_no_work_running() {
     let data = dir.join("many.csv");
     many_classes(&data);
     let settings = TrainSettings {
-        data,
-        target: Some("label".into()),
-        label: None,
-        contamination: None,
-        task: None,
-        ignore: Vec::new(),
-        na_values: Vec::new(),
-        metric: None,
-        folds: 5,
-        seed: 1,
         time_budget: None,
         max_trials: Some(3),
         families: vec![Family::Gbdt],
         out: dir.join("out"),
+        ..TrainSettings::new(data, "label")
     }
     .validate()
     .unwrap();

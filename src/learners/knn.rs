@@ -32,6 +32,11 @@ impl Adapter for Knn {
         n as f64 * (n as f64 / 4.0) * d as f64 * 1.5
     }
 
+    fn refit_cost(&self, _p: &KnnParams, n: usize, d: usize, _k: usize) -> f64 {
+        // Keeping the rows, and smartcore's index over them.
+        n as f64 * d as f64 * (n.max(2) as f64).log2() * 20.0
+    }
+
     fn fit(&self, data: &TrainSet<'_>, p: &KnnParams, _seed: u64) -> Result<Estimator, String> {
         // smartcore is fitted too, so a data set it refuses fails the trial
         // the same way; its index is not needed for scoring.

@@ -245,6 +245,11 @@ pub trait Adapter: Sync {
     /// Machine-independent cost of one fit and scoring pass (see
     /// [`Learner::cost`]).
     fn cost(&self, p: &Self::Params, n: usize, d: usize, k: usize) -> f64;
+    /// Cost of the fit alone (the final refit scores nothing): `cost`,
+    /// unless scoring is most of it.
+    fn refit_cost(&self, p: &Self::Params, n: usize, d: usize, k: usize) -> f64 {
+        self.cost(p, n, d, k)
+    }
     /// Fits on `data` and lowers the fitted model.
     fn fit(&self, data: &TrainSet<'_>, p: &Self::Params, seed: u64) -> Result<Estimator, String>;
 }
@@ -272,6 +277,10 @@ impl<A: Adapter> Learner for A {
         A::Params::decode(p).map_or(f64::INFINITY, |p| Adapter::cost(self, &p, n, d, k))
     }
 
+    fn refit_cost(&self, p: &Params, n: usize, d: usize, k: usize) -> f64 {
+        A::Params::decode(p).map_or(f64::INFINITY, |p| Adapter::refit_cost(self, &p, n, d, k))
+    }
+
     fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
         data.cancel.check()?;
         Adapter::fit(self, data, &A::Params::decode(p)?, seed)
@@ -296,6 +305,9 @@ pub trait Learner: Sync {
     /// nanosecond on a 2020s core. The search orders work by it, which keeps
     /// seeded runs reproducible; the budget uses measured seconds.
     fn cost(&self, params: &Params, n: usize, d: usize, k: usize) -> f64;
+    /// The cost of the fit alone, in the same units: the final refit on
+    /// every row scores nothing.
+    fn refit_cost(&self, params: &Params, n: usize, d: usize, k: usize) -> f64;
     /// Fits on `data` and lowers the fitted model.
     fn fit(&self, data: &TrainSet<'_>, params: &Params, seed: u64) -> Result<Estimator, String>;
 }

@@ -314,10 +314,10 @@ impl Context<'_> {
     /// Time to refit a trial's configuration on all rows.
     fn refit(&self, t: &Trial) -> f64 {
         let n_all = self.data.inputs.rows;
-        let cost = t
-            .family
-            .learner()
-            .cost(&t.params, n_all, self.d, self.data.target.width());
+        let cost =
+            t.family
+                .learner()
+                .refit_cost(&t.params, n_all, self.d, self.data.target.width());
         self.seconds(t.family, cost) * self.folds.len().min(2) as f64
     }
 
@@ -333,9 +333,14 @@ impl Context<'_> {
     fn best_reserve(&self) -> f64 {
         self.best.map_or(WRITE_RESERVE, |b| {
             let t = &self.trials[b];
-            self.config
-                .budget
-                .refit_reserve(self.refit(t), self.write(t))
+            let (refit, write) = (self.refit(t), self.write(t));
+            // A refit that no longer fits will not run: its time is the
+            // search's, and only the writing is held back.
+            if self.config.budget.affords_refit(Some(refit), write) {
+                self.config.budget.refit_reserve(refit, write)
+            } else {
+                write
+            }
         })
     }
 

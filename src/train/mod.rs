@@ -38,18 +38,35 @@ pub struct TrainReport {
 /// `stop` is requested the search ends, the best model so far is kept and
 /// written (without a refit), and the run record says `interrupted`. Work
 /// given up at the deadline is cancelled and waited for: when this returns,
-/// no thread of the run is still working.
+/// no thread of the run is still working (a library fit in progress can't
+/// stop inside, so this may be that fit's remaining time after the budget).
 pub fn train(
     settings: &TrainConfig,
     started: Instant,
     stop: &Stop,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainReport> {
-    let budget =
-        Budget::new(started, settings.time_budget, settings.max_trials).with_stop(stop.clone());
+    let budget = budget(settings, started, stop);
     let report = run(settings, &budget, on_event);
     budget.join_abandoned();
     report
+}
+
+/// [`train`] for a program that exits as soon as this returns, as `automl
+/// train` does: cancelled work still inside a library fit is left to end
+/// with the process rather than waited for, so the command keeps to its
+/// budget. The outputs are written either way.
+pub fn train_then_exit(
+    settings: &TrainConfig,
+    started: Instant,
+    stop: &Stop,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainReport> {
+    run(settings, &budget(settings, started, stop), on_event)
+}
+
+fn budget(settings: &TrainConfig, started: Instant, stop: &Stop) -> Budget {
+    Budget::new(started, settings.time_budget, settings.max_trials).with_stop(stop.clone())
 }
 
 fn run(

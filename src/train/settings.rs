@@ -73,6 +73,29 @@ pub struct TrainSettings {
 }
 
 impl TrainSettings {
+    /// A supervised run on `data` predicting `target` with every other
+    /// setting at the default `automl train` uses (output in
+    /// `runs/<data stem>`). Change fields with struct update syntax.
+    pub fn new(data: impl Into<PathBuf>, target: &str) -> TrainSettings {
+        let data = data.into();
+        TrainSettings {
+            out: TrainSettings::out_for(None, &data),
+            data,
+            target: Some(target.to_string()),
+            label: None,
+            contamination: None,
+            task: None,
+            ignore: Vec::new(),
+            na_values: Vec::new(),
+            metric: None,
+            folds: DEFAULT_FOLDS,
+            seed: DEFAULT_SEED,
+            time_budget: TrainSettings::budget_for(None, None),
+            max_trials: None,
+            families: Vec::new(),
+        }
+    }
+
     /// The time budget to use: as given; none when only a trial limit is
     /// given; else the default.
     pub fn budget_for(time_budget: Option<f64>, max_trials: Option<usize>) -> Option<f64> {

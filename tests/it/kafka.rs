@@ -276,11 +276,16 @@ fn stop(running: Running) -> u64 {
     stop_model(running, "gbdt-")
 }
 
+/// Sends SIGTERM (the consumer's orderly stop).
+fn terminate(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
 /// As `stop`, for a consumer whose model id starts with `model`.
 fn stop_model(mut running: Running, model: &str) -> u64 {
-    let _ = Command::new("kill")
-        .args(["-TERM", &running.child.id().to_string()])
-        .status();
+    terminate(&running.child);
     let status = running.child.wait().unwrap();
     running.reader.join().unwrap();
     let log = running.log.lock().unwrap().clone();
@@ -508,13 +513,7 @@ fn two_consumers_score_every_record_exactly_once_like_predict() {
 fn a_consumer_killed_mid_stream_loses_nothing() {
     scorer();
     let t = topics("restart");
-    let (rows, _) = titanic_records();
-    let records: Vec<(String, String)> = (0..4)
-        .flat_map(|round| {
-            rows.iter()
-                .map(move |(k, v)| (format!("{round}-{k}"), v.clone()))
-        })
-        .collect();
+    let records = four_rounds();
     produce(&t.brokers, &t.input, &records);
     let group = unique("restart-group");
     let (mut a, b) = (start(&t, &group), start(&t, &group));
@@ -729,13 +728,7 @@ fn a_broker_crash_and_restart_mid_stream_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let broker = OwnBroker::start(dir.path(), free_port());
     let t = topics_on(&broker.address(), "broker-restart");
-    let (rows, _) = titanic_records();
-    let records: Vec<(String, String)> = (0..4)
-        .flat_map(|round| {
-            rows.iter()
-                .map(move |(k, v)| (format!("{round}-{k}"), v.clone()))
-        })
-        .collect();
+    let records = four_rounds();
     let half = records.len() / 2;
     let group = unique("broker-restart-group");
     let consumer = start(&t, &group);
@@ -905,9 +898,7 @@ fn a_broker_killed_during_the_shutdown_flush_loses_nothing() {
     // With scores still in flight, SIGTERM makes the consumer stop reading
     // and flush what it has sent; the broker dies in that flush and is back
     // 2 s later.
-    let _ = Command::new("kill")
-        .args(["-TERM", &consumer.child.id().to_string()])
-        .status();
+    terminate(&consumer.child);
     let killed = Instant::now();
     let broker = broker.crash(Duration::from_secs(2));
     let status = consumer.child.wait().unwrap();

@@ -41,6 +41,21 @@ fn the_inferred_task_is_said_with_its_reason() {
     ));
 }
 
+/// `automl predict` of the model in `run` on `csv`: its output lines.
+fn predict_csv(run: &std::path::Path, csv: &str) -> Vec<String> {
+    let data = run.with_file_name("new.csv");
+    std::fs::write(&data, csv).unwrap();
+    let out = automl()
+        .args(["predict", "--model"])
+        .arg(run.join("model.json"))
+        .arg("--data")
+        .arg(&data)
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    text.lines().map(str::to_string).collect()
+}
+
 fn model_json(run: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("model.json")).unwrap()).unwrap()
 }
@@ -79,18 +94,8 @@ fn a_numeric_column_with_a_stray_word_stays_numeric_and_is_named() {
     let model = model_json(&run);
     assert_eq!(model["prep"]["columns"][0]["kind"], "mostly_numeric");
     // Scoring reads what is not a number as missing too, not as an error.
-    let new = dir.path().join("new.csv");
-    std::fs::write(&new, "x\n3\noops\n\n").unwrap();
-    let out = automl()
-        .args(["predict", "--model"])
-        .arg(run.join("model.json"))
-        .arg("--data")
-        .arg(&new)
-        .assert()
-        .success();
-    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 4, "{text}");
+    let lines = predict_csv(&run, "x\n3\noops\n\n");
+    assert_eq!(lines.len(), 4, "{lines:?}");
     assert_eq!(lines[2], lines[3], "'oops' scores as a missing cell");
 }
 
@@ -122,19 +127,9 @@ fn na_values_are_missing_in_training_and_in_the_model() {
         model["prep"]["missing_markers"],
         serde_json::json!(["-999", "n/a"])
     );
-    let new = dir.path().join("new.csv");
-    std::fs::write(&new, "x\n-999\nn/a\n\n").unwrap();
-    let out = automl()
-        .args(["predict", "--model"])
-        .arg(run.join("model.json"))
-        .arg("--data")
-        .arg(&new)
-        .assert()
-        .success();
-    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 4, "{text}");
-    assert!(lines[1] == lines[3] && lines[2] == lines[3], "{text}");
+    let lines = predict_csv(&run, "x\n-999\nn/a\n\n");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(lines[1] == lines[3] && lines[2] == lines[3], "{lines:?}");
 }
 
 #[test]
