@@ -6,6 +6,7 @@
 mod bayes;
 mod boosting;
 pub mod clustering;
+mod extra_trees;
 mod forest;
 mod isolation;
 mod knn;
@@ -160,6 +161,8 @@ families! {
     Dbscan = "dbscan" => clustering::DbscanLearner,
     /// Isolation forest anomaly detector (written here).
     IsolationForest = "isolation_forest" => isolation::IsolationForest,
+    /// Extremely randomised trees (written here).
+    ExtraTrees = "extra_trees" => extra_trees::ExtraTrees,
 }
 
 impl Family {

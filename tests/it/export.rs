@@ -327,6 +327,11 @@ fn naive_bayes_export_matches_predict_bit_for_bit() {
 }
 
 #[test]
+fn extra_trees_export_matches_predict_bit_for_bit() {
+    assert!(parity("extra_trees") > 10_000);
+}
+
+#[test]
 fn knn_export_matches_predict_bit_for_bit() {
     assert!(parity("knn") > 10_000);
 }

@@ -11,10 +11,15 @@ use crate::support::{automl, column, dataset, predict, read_csv, split, train};
 
 /// Trains on 3/4 of a bundled set, predicts the rest, returns the metric.
 fn held_out(name: &str, target: &str, metric: Metric, trials: usize) -> f64 {
+    held_out_with(name, target, metric, trials, &[])
+}
+
+/// `held_out` with more `train` arguments.
+fn held_out_with(name: &str, target: &str, metric: Metric, trials: usize, extra: &[&str]) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let (tr, te) = split(name, dir.path());
     let out = dir.path().join("run");
-    train(&tr, target, &out, trials, &[]);
+    train(&tr, target, &out, trials, extra);
     let pred_path = dir.path().join("pred.csv");
     predict(&out.join("model.json"), &te, &pred_path);
     let truth = column(&te, target);
@@ -76,6 +81,18 @@ fn diabetes_held_out_r2_floor() {
 fn titanic_held_out_auc_floor() {
     let auc = held_out("titanic.csv", "survived", Metric::RocAuc, 12);
     assert!(auc >= 0.82, "auc {auc}");
+}
+
+/// Extra trees alone clear the same floors as the whole search.
+#[test]
+fn extra_trees_held_out_floors() {
+    let only = ["--include", "extra_trees"];
+    let auc = held_out_with("titanic.csv", "survived", Metric::RocAuc, 12, &only);
+    assert!(auc >= 0.82, "titanic auc {auc}");
+    let r2 = held_out_with("diabetes.csv", "progression", Metric::R2, 6, &only);
+    assert!(r2 >= 0.40, "diabetes r2 {r2}");
+    let acc = held_out_with("iris.csv", "species", Metric::Accuracy, 6, &only);
+    assert!(acc >= 0.93, "iris accuracy {acc}");
 }
 
 /// Leaderboard columns that measure time and so differ between runs.
