@@ -8,7 +8,7 @@ use forust_ml::Matrix;
 
 use super::{Adapter, RawTree, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{hyperparameters, int, real};
+use crate::learners::space::{hyperparameters, int, real, Preset};
 use crate::model::estimator::{Combine, Link, Rule, TreeEnsemble};
 use crate::model::Estimator;
 
@@ -44,6 +44,27 @@ impl Adapter for Gbdt {
 
     fn scaled(&self) -> bool {
         false
+    }
+
+    /// Common LightGBM-style settings: many slow rounds on sampled rows and
+    /// features, at two depths.
+    fn presets(&self) -> &'static [Preset] {
+        &[
+            &[
+                ("iterations", 300.0),
+                ("learning_rate", 0.05),
+                ("max_depth", 6.0),
+                ("subsample", 0.8),
+                ("colsample_bytree", 0.8),
+            ],
+            &[
+                ("iterations", 500.0),
+                ("learning_rate", 0.03),
+                ("max_depth", 4.0),
+                ("subsample", 0.8),
+                ("colsample_bytree", 0.6),
+            ],
+        ]
     }
 
     fn cost(&self, p: &GbdtParams, n: usize, d: usize, k: usize) -> f64 {

@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 
 use super::{Adapter, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{hyperparameters, int, real};
+use crate::learners::space::{hyperparameters, int, real, Preset};
 use crate::model::estimator::{Combine, Link, Rule, Tree, TreeEnsemble};
 use crate::model::Estimator;
 
@@ -40,6 +40,23 @@ impl Adapter for ExtraTrees {
 
     fn scaled(&self) -> bool {
         false
+    }
+
+    /// scikit-learn's defaults (full-depth trees, single-row leaves), at
+    /// 300 trees: with a half and with all of the features per split.
+    fn presets(&self) -> &'static [Preset] {
+        &[
+            &[
+                ("trees", 300.0),
+                ("min_samples_leaf", 1.0),
+                ("max_features", 0.5),
+            ],
+            &[
+                ("trees", 300.0),
+                ("min_samples_leaf", 1.0),
+                ("max_features", 1.0),
+            ],
+        ]
     }
 
     fn cost(&self, p: &ExtraParams, n: usize, d: usize, k: usize) -> f64 {

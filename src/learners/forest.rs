@@ -13,7 +13,7 @@ use smartcore::linalg::basic::matrix::DenseMatrix;
 use super::serde_read::{array, field, number};
 use super::{Adapter, RawTree, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{hyperparameters, int, real};
+use crate::learners::space::{hyperparameters, int, real, Preset};
 use crate::model::estimator::{Combine, Link, Rule, TreeEnsemble};
 use crate::model::Estimator;
 
@@ -43,6 +43,15 @@ impl Adapter for RandomForest {
 
     fn scaled(&self) -> bool {
         false
+    }
+
+    /// A forest of a few hundred deep trees, as scikit-learn's default.
+    fn presets(&self) -> &'static [Preset] {
+        &[&[
+            ("trees", 300.0),
+            ("max_depth", 30.0),
+            ("min_samples_leaf", 1.0),
+        ]]
     }
 
     fn cost(&self, p: &ForestParams, n: usize, d: usize, k: usize) -> f64 {

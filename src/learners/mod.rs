@@ -20,7 +20,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Target, Task};
-use crate::learners::space::{Dim, Hyperparameters, Params};
+use crate::learners::space::{Dim, Hyperparameters, Params, Preset};
 use crate::model::estimator::{Rule, Tree};
 use crate::model::Estimator;
 use crate::prep::Prep;
@@ -253,6 +253,11 @@ pub trait Adapter: Sync {
     fn refit_cost(&self, p: &Self::Params, n: usize, d: usize, k: usize) -> f64 {
         self.cost(p, n, d, k)
     }
+    /// Known-good configurations tried right after the cheap start (see
+    /// the book's search chapter for each family's).
+    fn presets(&self) -> &'static [Preset] {
+        &[]
+    }
     /// Fits on `data` and lowers the fitted model.
     fn fit(&self, data: &TrainSet<'_>, p: &Self::Params, seed: u64) -> Result<Estimator, String>;
 }
@@ -284,6 +289,10 @@ impl<A: Adapter> Learner for A {
         A::Params::decode(p).map_or(f64::INFINITY, |p| Adapter::refit_cost(self, &p, n, d, k))
     }
 
+    fn presets(&self) -> &'static [Preset] {
+        Adapter::presets(self)
+    }
+
     fn fit(&self, data: &TrainSet<'_>, p: &Params, seed: u64) -> Result<Estimator, String> {
         data.cancel.check()?;
         Adapter::fit(self, data, &A::Params::decode(p)?, seed)
@@ -311,6 +320,8 @@ pub trait Learner: Sync {
     /// The cost of the fit alone, in the same units: the final refit on
     /// every row scores nothing.
     fn refit_cost(&self, params: &Params, n: usize, d: usize, k: usize) -> f64;
+    /// Known-good configurations, tried right after the cheap start.
+    fn presets(&self) -> &'static [Preset];
     /// Fits on `data` and lowers the fitted model.
     fn fit(&self, data: &TrainSet<'_>, params: &Params, seed: u64) -> Result<Estimator, String>;
 }
@@ -491,6 +502,43 @@ pub(crate) mod testdata {
                 (out[0] - native[r]).abs() <= 1e-9 * native[r].abs().max(1.0),
                 "{what}, row {r}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::learners::space::preset_point;
+
+    /// Every family's presets name dimensions of every task it serves, and
+    /// decode to the values they give.
+    #[test]
+    fn presets_fit_every_space_they_are_used_in() {
+        let tasks = [
+            Task::Binary,
+            Task::Multiclass,
+            Task::Regression,
+            Task::Cluster,
+            Task::Anomaly,
+        ];
+        for family in Family::ALL {
+            let learner = family.learner();
+            for task in tasks.into_iter().filter(|t| learner.supports(*t)) {
+                let space = learner.space(task);
+                for preset in learner.presets() {
+                    let point =
+                        preset_point(&space, preset).unwrap_or_else(|e| panic!("{family}: {e}"));
+                    let params = Params::decode(&space, &point);
+                    for (name, value) in *preset {
+                        let got = params.real(name).unwrap();
+                        assert!(
+                            (got - value).abs() < 1e-9 * value.abs().max(1.0),
+                            "{family} {name}: {got} for {value}"
+                        );
+                    }
+                }
+            }
         }
     }
 }

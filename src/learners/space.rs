@@ -123,6 +123,29 @@ impl Dim {
     }
 }
 
+/// A known-good configuration a family tries right after its cheap start:
+/// values by dimension name (a choice by its position); dimensions it
+/// leaves out keep their starting point.
+pub type Preset = &'static [(&'static str, f64)];
+
+/// The unit-cube point of `preset` in `space`; `Err` names a dimension the
+/// space does not have.
+pub fn preset_point(space: &[Dim], preset: Preset) -> Result<Vec<f64>, String> {
+    let mut point: Vec<f64> = space.iter().map(|d| d.init).collect();
+    for (name, value) in preset {
+        let Some(at) = space.iter().position(|d| d.name == *name) else {
+            return Err(format!("no dimension '{name}'"));
+        };
+        point[at] = match space[at].range {
+            Range::Int { lo, hi, log } => to_unit(*value, lo as f64, hi as f64, log),
+            Range::Float { lo, hi, log } => to_unit(*value, lo, hi, log),
+            Range::Choice(c) => (value + 0.5) / c.len() as f64,
+        }
+        .clamp(0.0, 1.0);
+    }
+    Ok(point)
+}
+
 fn to_unit(v: f64, lo: f64, hi: f64, log: bool) -> f64 {
     if hi <= lo {
         return 0.0;

@@ -16,7 +16,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::data::Dataset;
-use crate::learners::space::Params;
+use crate::learners::space::{preset_point, Params};
 use crate::learners::Family;
 use crate::metrics::Metric;
 use crate::model::Estimator;
@@ -222,7 +222,15 @@ pub fn run(
     let mut states: Vec<FamilyState> = config
         .families
         .iter()
-        .map(|&f| FamilyState::new(f, f.learner().space(data.task), config.seed))
+        .map(|&f| {
+            let space = f.learner().space(data.task);
+            // Every preset fits every task's space (a unit test says so).
+            let presets = f.learner().presets().iter();
+            let points = presets
+                .filter_map(|p| preset_point(&space, p).ok())
+                .collect();
+            FamilyState::new(f, space, config.seed).with_presets(points)
+        })
         .collect();
     let mut ctx = Context {
         data,
@@ -356,6 +364,7 @@ impl Context<'_> {
         let global = self.global_best_loss();
         let mut candidates = Vec::new();
         for (index, s) in states.iter_mut().enumerate() {
+            self.drop_unaffordable_preset(s);
             let Some(params) = s.upcoming().cloned() else {
                 continue;
             };
@@ -381,6 +390,21 @@ impl Context<'_> {
                 budget.affords_small(seconds(c), best_reserve)
             })
         })
+    }
+
+    /// A family's next preset that would not fit the time left is dropped,
+    /// so that its cheaper local search goes on.
+    fn drop_unaffordable_preset(&self, s: &mut FamilyState) {
+        if !s.upcoming_is_preset() {
+            return;
+        }
+        let Some(params) = s.upcoming().cloned() else {
+            return;
+        };
+        let seconds = self.seconds(s.family, self.cost(s.family, &params));
+        if !self.config.budget.affords(seconds, self.best_reserve()) {
+            s.drop_preset();
+        }
     }
 
     /// Records, for each family that still had something to try, that its

@@ -5,7 +5,7 @@
 //! reached only if cheaper ones keep improving. The next family is the one
 //! with the lowest estimated cost for improvement (ECI), in cost units.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -43,6 +43,10 @@ pub struct FamilyState {
     seen: BTreeSet<String>,
     rng: StdRng,
     next: Option<(Vec<f64>, Params)>,
+    /// Known-good points still to try after the start.
+    presets: VecDeque<Vec<f64>>,
+    /// Whether `next` is one of them.
+    next_is_preset: bool,
     /// No fresh configuration could be found.
     pub exhausted: bool,
 }
@@ -67,8 +71,17 @@ impl FamilyState {
             seen: BTreeSet::new(),
             rng: StdRng::seed_from_u64(seed ^ (family as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             next: None,
+            presets: VecDeque::new(),
+            next_is_preset: false,
             exhausted: false,
         }
+    }
+
+    /// The same state, trying `presets` (unit-cube points) right after the
+    /// start; one that beats the start becomes the local search's centre.
+    pub fn with_presets(mut self, presets: Vec<Vec<f64>>) -> FamilyState {
+        self.presets = presets.into();
+        self
     }
 
     /// The configuration this family would run next (computed once).
@@ -80,7 +93,33 @@ impl FamilyState {
         self.next.as_ref().map(|(_, p)| p)
     }
 
+    /// Whether the upcoming configuration is a preset.
+    pub fn upcoming_is_preset(&mut self) -> bool {
+        self.upcoming();
+        self.next_is_preset
+    }
+
+    /// Drops an upcoming preset (one that would not fit the time left), so
+    /// the family goes on with its cheaper local search instead of waiting
+    /// behind it.
+    pub fn drop_preset(&mut self) {
+        if self.next_is_preset {
+            self.next = None;
+            self.next_is_preset = false;
+        }
+    }
+
     fn fresh_proposal(&mut self) -> Option<(Vec<f64>, Params)> {
+        self.next_is_preset = false;
+        if self.trials > 0 || !self.seen.is_empty() {
+            while let Some(point) = self.presets.pop_front() {
+                let params = Params::decode(&self.space, &point);
+                if !self.seen.contains(&params.describe()) {
+                    self.next_is_preset = true;
+                    return Some((point, params));
+                }
+            }
+        }
         for _ in 0..FRESH_ATTEMPTS {
             let point = self.propose();
             let params = Params::decode(&self.space, &point);
@@ -145,6 +184,7 @@ impl FamilyState {
     pub fn take(&mut self) -> Option<(Vec<f64>, Params)> {
         self.upcoming();
         let taken = self.next.take();
+        self.next_is_preset = false;
         if let Some((_, p)) = &taken {
             self.seen.insert(p.describe());
         }
@@ -221,6 +261,24 @@ mod tests {
             }
         }
         assert!(seen.len() <= 4);
+    }
+
+    #[test]
+    fn presets_follow_the_start_and_an_unaffordable_one_can_be_dropped() {
+        let space = vec![Dim::int("k", 1, 40, false, 1)];
+        let presets = vec![vec![1.0], vec![0.5]];
+        let mut s = FamilyState::new(Family::Knn, space, 1).with_presets(presets);
+        let (point, p) = s.take().unwrap();
+        assert_eq!(p.int("k"), 1, "the cheap start first");
+        s.record(point, 1.0, 1.0);
+        assert!(s.upcoming_is_preset());
+        assert_eq!(s.upcoming().unwrap().int("k"), 40);
+        s.drop_preset();
+        assert!(s.upcoming_is_preset(), "then the next preset");
+        let (point, p) = s.take().unwrap();
+        assert_eq!(p.int("k"), 21);
+        s.record(point, 0.5, 1.0);
+        assert!(!s.upcoming_is_preset(), "then the local search");
     }
 
     #[test]
