@@ -96,20 +96,12 @@ fn lower(
 mod tests {
     use super::*;
     use crate::learners::testdata;
-    use crate::learners::Cancel;
 
     #[test]
     fn lowered_naive_bayes_predicts_like_linfa() {
         for (file, target) in [("iris.csv", "species"), ("titanic.csv", "survived")] {
             let (x, n, d, target, _) = testdata::load(file, target);
-            let data = TrainSet {
-                x: &x,
-                n,
-                d,
-                target: &target,
-                contamination: None,
-                cancel: &Cancel::default(),
-            };
+            let data = testdata::set(&x, n, d, &target);
             let model = fit_native(&data, 1e-9).unwrap();
             let view = ArrayView2::from_shape((n, d), &x[..]).unwrap();
             let native = model.predict(&view);

@@ -204,7 +204,6 @@ mod tests {
     use super::*;
     use crate::learners::space::Params;
     use crate::learners::testdata;
-    use crate::learners::Cancel;
     use crate::learners::Learner;
     use crate::model::kernels::sigmoid;
 
@@ -227,14 +226,7 @@ mod tests {
             ("diabetes.csv", "progression"),
         ] {
             let (x, n, d, target, _) = testdata::load(file, target);
-            let data = TrainSet {
-                x: &x,
-                n,
-                d,
-                target: &target,
-                contamination: None,
-                cancel: &Cancel::default(),
-            };
+            let data = testdata::set(&x, n, d, &target);
             let p = params(30);
             let k = data.width();
             let y = if k == 1 {

@@ -80,7 +80,7 @@ impl Adapter for ExtraTrees {
                 k,
                 tried: features_per_split(p, data.d),
                 features: (0..data.d).collect(),
-                tree: empty_tree(k),
+                tree: Tree::empty(k, Rule::Less),
             };
             let mut rows: Vec<u32> = (0..data.n as u32).collect();
             grower.grow(&mut rows, 0, &mut rng);
@@ -97,19 +97,6 @@ impl Adapter for ExtraTrees {
 
 fn features_per_split(p: &ExtraParams, d: usize) -> usize {
     ((p.max_features * d as f64).round() as usize).clamp(1, d.max(1))
-}
-
-fn empty_tree(k: usize) -> Tree {
-    Tree {
-        output: 0,
-        width: k,
-        rule: Rule::Less,
-        feature: Vec::new(),
-        threshold: Vec::new(),
-        left: Vec::new(),
-        right: Vec::new(),
-        values: Vec::new(),
-    }
 }
 
 /// A split: rows with `x[feature] < threshold` go left.
@@ -328,14 +315,7 @@ mod tests {
     #[test]
     fn grown_trees_fit_their_rows_and_a_seed_repeats_them() {
         let (x, n, d, target, task) = testdata::load("iris.csv", "species");
-        let data = TrainSet {
-            x: &x,
-            n,
-            d,
-            target: &target,
-            contamination: None,
-            cancel: &Cancel::default(),
-        };
+        let data = testdata::set(&x, n, d, &target);
         let p = params(task);
         let a = Learner::fit(&ExtraTrees, &data, &p, 7).unwrap();
         let b = Learner::fit(&ExtraTrees, &data, &p, 7).unwrap();

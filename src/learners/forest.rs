@@ -208,7 +208,6 @@ mod tests {
     use super::*;
     use crate::learners::space::Params;
     use crate::learners::testdata;
-    use crate::learners::Cancel;
     use crate::learners::Learner;
     use crate::model::argmax;
 
@@ -223,14 +222,7 @@ mod tests {
     #[test]
     fn lowered_forest_votes_like_smartcore() {
         let (x, n, d, target, _) = testdata::load("penguins.csv", "species");
-        let data = TrainSet {
-            x: &x,
-            n,
-            d,
-            target: &target,
-            contamination: None,
-            cancel: &Cancel::default(),
-        };
+        let data = testdata::set(&x, n, d, &target);
         let m = matrix(&data).unwrap();
         let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
         let model = RandomForestClassifier::fit(
@@ -267,14 +259,7 @@ mod tests {
     #[test]
     fn lowered_forest_regressor_equals_smartcore() {
         let (x, n, d, target, _) = testdata::load("diabetes.csv", "progression");
-        let data = TrainSet {
-            x: &x,
-            n,
-            d,
-            target: &target,
-            contamination: None,
-            cancel: &Cancel::default(),
-        };
+        let data = testdata::set(&x, n, d, &target);
         let p = params();
         let Estimator::Trees(lowered) = Learner::fit(&RandomForest, &data, &p, 5).unwrap() else {
             panic!("trees")

@@ -70,7 +70,7 @@ impl Adapter for IsolationForest {
                 data,
                 features: allowed.to_vec(),
                 depth_limit,
-                tree: empty_tree(),
+                tree: Tree::empty(1, Rule::Less),
             };
             grower.grow(&mut rows, 0, &mut rng);
             trees.push(grower.tree);
@@ -81,19 +81,6 @@ impl Adapter for IsolationForest {
             threshold: f64::INFINITY,
         };
         calibrate(Estimator::Isolation(forest), data)
-    }
-}
-
-fn empty_tree() -> Tree {
-    Tree {
-        output: 0,
-        width: 1,
-        rule: Rule::Less,
-        feature: Vec::new(),
-        threshold: Vec::new(),
-        left: Vec::new(),
-        right: Vec::new(),
-        values: Vec::new(),
     }
 }
 

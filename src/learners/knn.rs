@@ -113,7 +113,6 @@ mod tests {
     use super::*;
     use crate::learners::space::Param;
     use crate::learners::testdata;
-    use crate::learners::Cancel;
     use crate::learners::Learner;
 
     fn params(k: i64, weights: &str) -> Params {
@@ -126,14 +125,7 @@ mod tests {
     #[test]
     fn lowered_knn_classifier_predicts_like_smartcore() {
         let (x, n, d, target, _) = testdata::load("breast_cancer.csv", "diagnosis");
-        let data = TrainSet {
-            x: &x,
-            n,
-            d,
-            target: &target,
-            contamination: None,
-            cancel: &Cancel::default(),
-        };
+        let data = testdata::set(&x, n, d, &target);
         for (k, w) in [(5, "uniform"), (8, "distance")] {
             let p = params(k, w);
             let m = matrix(&data).unwrap();
@@ -151,14 +143,7 @@ mod tests {
     #[test]
     fn lowered_knn_regressor_predicts_like_smartcore() {
         let (x, n, d, target, _) = testdata::load("diabetes.csv", "progression");
-        let data = TrainSet {
-            x: &x,
-            n,
-            d,
-            target: &target,
-            contamination: None,
-            cancel: &Cancel::default(),
-        };
+        let data = testdata::set(&x, n, d, &target);
         let p = params(7, "uniform");
         let m = matrix(&data).unwrap();
         let native = KNNRegressor::fit(

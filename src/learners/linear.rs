@@ -149,21 +149,13 @@ mod tests {
     use super::*;
     use crate::learners::space::Params;
     use crate::learners::testdata;
-    use crate::learners::Cancel;
     use crate::learners::Learner;
 
     #[test]
     fn lowered_logistic_predicts_like_smartcore() {
         for (file, target) in [("breast_cancer.csv", "diagnosis"), ("iris.csv", "species")] {
             let (x, n, d, target, _) = testdata::load(file, target);
-            let data = TrainSet {
-                x: &x,
-                n,
-                d,
-                target: &target,
-                contamination: None,
-                cancel: &Cancel::default(),
-            };
+            let data = testdata::set(&x, n, d, &target);
             let m = matrix(&data).unwrap();
             let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
             let params = LogisticRegressionParameters::default().with_alpha(0.5);
@@ -181,14 +173,7 @@ mod tests {
     #[test]
     fn lowered_elastic_net_predicts_like_smartcore() {
         let (x, n, d, target, _) = testdata::load("diabetes.csv", "progression");
-        let data = TrainSet {
-            x: &x,
-            n,
-            d,
-            target: &target,
-            contamination: None,
-            cancel: &Cancel::default(),
-        };
+        let data = testdata::set(&x, n, d, &target);
         let mut p = Params::default();
         p.0.insert("alpha".into(), crate::learners::space::Param::Float(0.05));
         p.0.insert("l1_ratio".into(), crate::learners::space::Param::Float(0.3));

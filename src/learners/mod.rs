@@ -455,6 +455,20 @@ pub(crate) mod serde_read {
 #[cfg(test)]
 pub(crate) mod testdata {
     //! Small encoded data sets from the bundled CSVs, for differential tests.
+
+    use super::TrainSet;
+
+    /// A training set over `x` for a differential test (never cancelled).
+    pub fn set<'a>(x: &'a [f64], n: usize, d: usize, target: &'a Target) -> TrainSet<'a> {
+        TrainSet {
+            x,
+            n,
+            d,
+            target,
+            contamination: None,
+            cancel: Box::leak(Box::default()),
+        }
+    }
     use crate::data::{self, Target, Task};
     use crate::model::Estimator;
     use crate::prep::Prep;

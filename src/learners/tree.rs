@@ -120,7 +120,6 @@ mod tests {
     use super::*;
     use crate::learners::space::Params;
     use crate::learners::testdata;
-    use crate::learners::Cancel;
     use crate::learners::Learner;
 
     fn params(task: Task) -> Params {
@@ -132,14 +131,7 @@ mod tests {
     #[test]
     fn lowered_classification_tree_predicts_like_smartcore() {
         let (x, n, d, target, task) = testdata::load("iris.csv", "species");
-        let data = TrainSet {
-            x: &x,
-            n,
-            d,
-            target: &target,
-            contamination: None,
-            cancel: &Cancel::default(),
-        };
+        let data = testdata::set(&x, n, d, &target);
         let p = params(task);
         let m = matrix(&data).unwrap();
         let y: Vec<u32> = data.classes().iter().map(|&c| c as u32).collect();
@@ -164,14 +156,7 @@ mod tests {
     #[test]
     fn lowered_regression_tree_predicts_like_smartcore() {
         let (x, n, d, target, task) = testdata::load("diabetes.csv", "progression");
-        let data = TrainSet {
-            x: &x,
-            n,
-            d,
-            target: &target,
-            contamination: None,
-            cancel: &Cancel::default(),
-        };
+        let data = testdata::set(&x, n, d, &target);
         let p = params(task);
         let m = matrix(&data).unwrap();
         let native = DecisionTreeRegressor::fit(

@@ -33,6 +33,21 @@ pub struct Tree {
 }
 
 impl Tree {
+    /// A tree without nodes yet, `width` values per leaf at output 0, for a
+    /// learner written here to grow.
+    pub fn empty(width: usize, rule: Rule) -> Tree {
+        Tree {
+            output: 0,
+            width,
+            rule,
+            feature: Vec::new(),
+            threshold: Vec::new(),
+            left: Vec::new(),
+            right: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
     /// The tree's split nodes, as the kernels take them.
     pub fn nodes(&self) -> Nodes<'_> {
         Nodes {
