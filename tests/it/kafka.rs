@@ -959,3 +959,53 @@ fn a_rebalance_in_the_middle_of_a_batch_loses_nothing() {
     assert!(revoked && read_b > 0, "no rebalance happened");
     assert_eq!(counts.lost, 0, "records lost in a rebalance");
 }
+
+#[test]
+fn a_dead_letter_the_broker_refuses_stops_the_consumer_and_loses_nothing() {
+    let s = scorer();
+    let t = topics("dlq-refused");
+    let (mut records, _) = titanic_records();
+    records.truncate(50);
+    records.push(("bad".to_string(), "not json".to_string()));
+    produce(&t.brokers, &t.input, &records);
+    // The dead-letter topic the first consumer is given does not exist: the
+    // malformed record's dead letter is refused, so the consumer must stop
+    // without committing past it.
+    let nowhere = Topics {
+        dead_letter: unique("dlq-nowhere"),
+        ..topics_named(&t)
+    };
+    let group = unique("dlq-refused-group");
+    let mut first = start_with(
+        &s.binary,
+        &nowhere,
+        &group,
+        &["-X", "message.timeout.ms=3000"],
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = first.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the consumer went on past a refused dead letter"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    first.reader.join().unwrap();
+    assert!(
+        !status.success(),
+        "a refused dead letter must not end in success"
+    );
+    // Restarted with a dead-letter topic that exists, the group re-reads
+    // from its last commit: every record comes out.
+    let again = start(&t, &group);
+    let outcomes = collect(&t, records.len(), Duration::from_secs(60));
+    stop(again);
+    let inputs = input_offsets(&t, records.len());
+    let counts = tally(&inputs, &outcomes);
+    eprintln!("refused-dead-letter run: {counts}; the first consumer exited with {status}");
+    assert_eq!(counts.lost, 0, "a refused dead letter lost its record");
+    assert!(counts.dead >= 1);
+}

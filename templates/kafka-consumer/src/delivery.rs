@@ -91,18 +91,46 @@ impl ProducerContext for Deliveries {
         };
         match result {
             Ok(_) => book.open.entry(write.batch).or_default().unacked -= 1,
-            Err((e, m)) if write.kind != Kind::DeadLetter => book.refused.push(Refused {
-                write: *write,
-                key: m.key().map(<[u8]>::to_vec),
-                payload: m.payload().unwrap_or_default().to_vec(),
-                reason: format!("the broker refused the write to {}: {e}", m.topic()),
-            }),
+            // A dead letter the broker refused whole is sent again truncated,
+            // with its own reason; a truncated one refused can go nowhere.
+            Err((e, m))
+                if write.kind != Kind::DeadLetter
+                    || m.payload().is_some_and(|p| p.len() > TRUNCATED_PAYLOAD) =>
+            {
+                let refused = format!("the broker refused the write to {}: {e}", m.topic());
+                let reason = match write.kind {
+                    Kind::DeadLetter => match error_header(m) {
+                        Some(first) => format!("{first}; {refused}"),
+                        None => refused,
+                    },
+                    _ => refused,
+                };
+                book.refused.push(Refused {
+                    write: *write,
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                    reason,
+                });
+            }
             Err((e, _)) => {
                 eprintln!("delivery of a dead letter failed: {e}");
                 self.failed.fetch_add(1, Ordering::SeqCst);
             }
         }
     }
+}
+
+/// Bytes of a dead letter's payload kept when the whole record can't be sent.
+pub const TRUNCATED_PAYLOAD: usize = 1024;
+
+/// A dead letter's `automl.error` header.
+fn error_header(m: &rdkafka::message::BorrowedMessage<'_>) -> Option<String> {
+    use rdkafka::message::Headers;
+    m.headers()?
+        .iter()
+        .find(|h| h.key == "automl.error")
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 /// Records that batch `number` has sent all `sent` writes.

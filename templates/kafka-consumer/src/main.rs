@@ -29,7 +29,7 @@ use rdkafka::ClientContext;
 
 use delivery::{
     commit_acknowledged, open_batches, seal, send, take_refused, Deliveries, Kind, Ledger,
-    SendError, Write,
+    SendError, Write, TRUNCATED_PAYLOAD,
 };
 use settings::Settings;
 
@@ -182,10 +182,6 @@ fn keyed<'a>(
     }
 }
 
-/// Bytes of a dead letter's payload kept when the whole record is larger
-/// than the producer may send.
-const TRUNCATED_PAYLOAD: usize = 1024;
-
 /// A dead letter: what is sent, and the input record it stands for.
 struct Letter<'a> {
     batch: usize,
@@ -285,7 +281,9 @@ fn redeliver(
         dead_letter(producer, s, &letter, true)?;
         match refused.write.kind {
             Kind::Alert => counters.alerts -= 1,
-            _ => counters.written -= 1,
+            Kind::Output => counters.written -= 1,
+            // The same letter again, truncated: already counted.
+            Kind::DeadLetter => continue,
         }
         counters.dead_lettered += 1;
     }
