@@ -80,6 +80,7 @@ impl Adapter for ExtraTrees {
                 k,
                 tried: features_per_split(p, data.d),
                 features: (0..data.d).collect(),
+                scratch: Vec::with_capacity(data.n),
                 tree: Tree::empty(k, Rule::Less),
             };
             let mut rows: Vec<u32> = (0..data.n as u32).collect();
@@ -118,6 +119,8 @@ struct Grower<'a, 'b> {
     tried: usize,
     /// Feature indices, shuffled at each split.
     features: Vec<usize>,
+    /// Row buffer for partitioning a node's rows.
+    scratch: Vec<u32>,
     tree: Tree,
 }
 
@@ -137,7 +140,11 @@ impl Grower<'_, '_> {
         let Some(split) = self.best_split(rows, rng) else {
             return node;
         };
-        let mid = partition(rows, |r| self.x(r, split.feature) < split.threshold);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mid = partition(rows, &mut scratch, |r| {
+            self.x(r, split.feature) < split.threshold
+        });
+        self.scratch = scratch;
         let (left_rows, right_rows) = rows.split_at_mut(mid);
         let left = self.grow(left_rows, depth + 1, rng);
         let right = self.grow(right_rows, depth + 1, rng);
@@ -284,13 +291,14 @@ impl Side {
     }
 }
 
-/// Moves the rows `left` holds for to the front, keeping each side's order;
-/// returns how many there are.
-fn partition(rows: &mut [u32], left: impl Fn(u32) -> bool) -> usize {
-    let (mut l, mut r): (Vec<u32>, Vec<u32>) = rows.iter().partition(|&&x| left(x));
-    let mid = l.len();
-    l.append(&mut r);
-    rows.copy_from_slice(&l);
+/// Moves the rows `left` holds for to the front, keeping each side's order
+/// (through `scratch`, reused across nodes); returns how many there are.
+fn partition(rows: &mut [u32], scratch: &mut Vec<u32>, left: impl Fn(u32) -> bool) -> usize {
+    scratch.clear();
+    scratch.extend(rows.iter().copied().filter(|&r| left(r)));
+    let mid = scratch.len();
+    scratch.extend(rows.iter().copied().filter(|&r| !left(r)));
+    rows.copy_from_slice(scratch);
     mid
 }
 

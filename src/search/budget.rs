@@ -130,23 +130,22 @@ pub struct Budget {
 pub struct Abandoned(Arc<Mutex<Vec<JoinHandle<()>>>>);
 
 impl Abandoned {
-    fn keep(&self, worker: JoinHandle<()>) {
+    /// The list; a worker that panicked holding the lock leaves it usable.
+    fn workers(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(worker);
+    }
+
+    fn keep(&self, worker: JoinHandle<()>) {
+        self.workers().push(worker);
     }
 
     /// Waits until every abandoned worker has ended; returns how many there
     /// were. Cancelled fits end at their next check, a library's fit when
     /// it returns.
     pub fn join(&self) -> usize {
-        let workers: Vec<JoinHandle<()>> = std::mem::take(
-            &mut *self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let workers = std::mem::take(&mut *self.workers());
         let count = workers.len();
         for worker in workers {
             // A panic was already caught inside the worker.

@@ -362,9 +362,10 @@ impl Context<'_> {
     /// `None` ends the search.
     fn choose(&mut self, states: &mut [FamilyState]) -> Option<usize> {
         let global = self.global_best_loss();
+        let best_reserve = self.best_reserve();
         let mut candidates = Vec::new();
         for (index, s) in states.iter_mut().enumerate() {
-            self.drop_unaffordable_preset(s);
+            self.drop_unaffordable_presets(s, best_reserve);
             let Some(params) = s.upcoming().cloned() else {
                 continue;
             };
@@ -376,7 +377,6 @@ impl Context<'_> {
                 cost,
             });
         }
-        let best_reserve = self.best_reserve();
         // Room for this trial and for refitting the current leader; if this
         // trial wins and its own refit would not fit, the final model falls
         // back to the trial's first-fold model.
@@ -392,17 +392,18 @@ impl Context<'_> {
         })
     }
 
-    /// A family's next preset that would not fit the time left is dropped,
-    /// so that its cheaper local search goes on.
-    fn drop_unaffordable_preset(&self, s: &mut FamilyState) {
-        if !s.upcoming_is_preset() {
-            return;
-        }
-        let Some(params) = s.upcoming().cloned() else {
-            return;
-        };
-        let seconds = self.seconds(s.family, self.cost(s.family, &params));
-        if !self.config.budget.affords(seconds, self.best_reserve()) {
+    /// A family's next presets that would not fit the time left (with
+    /// `reserve` held back) are dropped, so that its cheaper local search
+    /// goes on.
+    fn drop_unaffordable_presets(&self, s: &mut FamilyState, reserve: f64) {
+        while s.upcoming_is_preset() {
+            let Some(params) = s.upcoming().cloned() else {
+                return;
+            };
+            let seconds = self.seconds(s.family, self.cost(s.family, &params));
+            if self.config.budget.affords(seconds, reserve) {
+                return;
+            }
             s.drop_preset();
         }
     }
