@@ -119,6 +119,10 @@ pub struct TrainArgs {
     /// Only these families (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub include: Vec<Family>,
+    /// Don't combine the best trials into a weighted ensemble: the saved
+    /// model is one family's.
+    #[arg(long)]
+    pub no_ensemble: bool,
     /// Output folder [default: runs/<data file stem>].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -224,6 +228,7 @@ fn settings(args: &TrainArgs) -> TrainSettings {
         time_budget: TrainSettings::budget_for(args.time_budget, args.max_trials),
         max_trials: args.max_trials,
         families: args.include.clone(),
+        ensemble: !args.no_ensemble,
         out: TrainSettings::out_for(args.out.clone(), &args.data),
     }
 }

@@ -71,8 +71,8 @@ impl Leaderboard {
             .map(|(i, t)| Row {
                 rank: i + 1,
                 model_id: t.model_id.clone(),
-                family: t.family.name().to_string(),
-                params: t.params.describe(),
+                family: t.family_name().to_string(),
+                params: t.describe(),
                 metrics: metrics
                     .iter()
                     .map(|m| (m.name().to_string(), t.metric(*m)))
@@ -228,19 +228,9 @@ mod tests {
     use crate::learners::Family;
 
     fn trial(number: usize, family: Family, auc: Option<f64>, status: Status) -> Trial {
-        Trial {
-            number,
-            model_id: format!("{}-{number}", family.name()),
-            family,
-            params: Params::default(),
-            status,
-            metrics: auc.map(|v| (Metric::RocAuc, v)).into_iter().collect(),
-            primary_std: 0.0,
-            fit_seconds: 0.0,
-            predict_us_per_row: 0.0,
-            model_bytes: 0,
-            seed: 0,
-        }
+        let mut t = Trial::new(number, family, Params::default(), 0, status);
+        t.metrics = auc.map(|v| (Metric::RocAuc, v)).into_iter().collect();
+        t
     }
 
     #[test]

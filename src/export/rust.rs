@@ -326,11 +326,21 @@ fn encode_column(i: usize, c: &ColumnPrep, at: usize) -> String {
     }
 }
 
-/// The estimator's tables, in the order its kind lists them.
+/// The estimator's tables, in the order its kind lists them, then an
+/// ensemble's members as modules of their own (so their tables' names
+/// can't collide), each scoring with its own tables.
 fn estimator_tables(lowered: &Lowered) -> String {
     let mut out = String::new();
     for (name, table) in &lowered.tables {
         write_table(&mut out, name, table);
+    }
+    for (i, member) in lowered.members.iter().enumerate() {
+        let body = format!(
+            "use super::kernels;\n\n{}\npub fn score(x: &[f64], out: &mut [f64]) {{\n{}}}\n",
+            estimator_tables(member),
+            indent(&member.call)
+        );
+        let _ = write!(out, "\nmod member_{i} {{\n{}}}\n", indent(&body));
     }
     out
 }

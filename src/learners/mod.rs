@@ -204,6 +204,40 @@ pub fn fit_all_rows(
     Ok((prep, estimator))
 }
 
+/// Fits several configurations on every row, for an ensemble: one
+/// preprocessing fitted on all rows, its scaler kept for the members that
+/// want standardised features (each member's `scaled` says which), every
+/// member fitted on the same encoding, two at a time.
+pub fn fit_members_all_rows(
+    data: &Dataset,
+    members: &[(Family, &Params, u64)],
+    cancel: &Cancel,
+) -> Result<(Prep, Vec<Estimator>), String> {
+    use rayon::prelude::*;
+    let prep = Prep::fit(&data.inputs);
+    let (raw, d) = prep.encode_table(&data.inputs).map_err(|e| e.to_string())?;
+    let mut scaled = raw.clone();
+    prep.scale_matrix(&mut scaled, d);
+    let fitted = members
+        .par_iter()
+        .map(|(family, params, seed)| {
+            let learner = family.learner();
+            let set = TrainSet {
+                x: if learner.scaled() { &scaled } else { &raw },
+                n: data.inputs.rows,
+                d,
+                target: &data.target,
+                contamination: None,
+                cancel,
+            };
+            learner
+                .fit(&set, params, *seed)
+                .map_err(|e| format!("{family}: {e}"))
+        })
+        .collect::<Result<Vec<Estimator>, String>>()?;
+    Ok((prep, fitted))
+}
+
 /// Sets a detector's threshold so that at most `contamination` of the
 /// training rows score above it; other estimators pass through unchanged.
 pub(crate) fn calibrate(mut est: Estimator, data: &TrainSet<'_>) -> Result<Estimator, String> {

@@ -120,6 +120,9 @@ pub struct FoldScore {
     pub estimator: Option<Estimator>,
     /// For a detector: every dataset row this fold's model flags, sorted.
     pub flagged: Vec<usize>,
+    /// For a supervised task: the held-out rows' predictions, for
+    /// ensemble selection.
+    pub predictions: Option<Predictions>,
 }
 
 /// What a trial is asked to do, apart from the data.
@@ -253,6 +256,7 @@ fn score_fold(spec: &TrialSpec, fold: &Fold, cancel: &Cancel) -> Result<FoldScor
         model_bytes: serde_json::to_vec(&estimator).map_or(0, |v| v.len()),
         estimator: Some(estimator),
         flagged,
+        predictions: spec.task.is_supervised().then_some(pred),
     })
 }
 

@@ -6,6 +6,7 @@
 
 pub mod budget;
 pub mod cv;
+pub mod ensemble;
 pub mod strategy;
 
 use std::cmp::Ordering;
@@ -16,13 +17,14 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::data::Dataset;
-use crate::learners::space::{preset_point, Params};
+use crate::learners::space::{preset_point, short, Params};
 use crate::learners::Family;
 use crate::metrics::Metric;
-use crate::model::Estimator;
+use crate::model::{Estimator, Predictions};
 pub use budget::Budget;
 use budget::{write_reserve, Finished, WRITE_RESERVE};
 use cv::{cross_validate, Fold, FoldError, FoldScore, TrialSpec};
+use ensemble::{Kept, Library, Selection};
 use strategy::FamilyState;
 
 /// Seconds per cost unit assumed for a family that has not run yet.
@@ -51,17 +53,48 @@ impl Status {
     }
 }
 
-/// One trial of the search: a family, a configuration, and how it scored.
+/// What a trial fitted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recipe {
+    /// One family's configuration.
+    Learner {
+        /// Learner family.
+        family: Family,
+        /// Hyperparameters.
+        params: Params,
+    },
+    /// A weighted mean of earlier trials' models, chosen by greedy
+    /// ensemble selection over their held-out predictions.
+    Ensemble(Vec<Part>),
+}
+
+/// One member of an ensemble: an earlier trial and its weight.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Part {
+    /// The member trial's identifier.
+    pub model_id: String,
+    /// Its number.
+    pub number: usize,
+    /// Its family.
+    pub family: Family,
+    /// Its hyperparameters.
+    pub params: Params,
+    /// Its seed.
+    pub seed: u64,
+    /// Its weight; the weights sum to 1.
+    pub weight: f64,
+}
+
+/// One trial of the search: what it fitted, and how it scored.
 #[derive(Debug, Clone, Serialize)]
 pub struct Trial {
     /// Order in which the trial ran (1-based).
     pub number: usize,
     /// Identifier, `family-number`.
     pub model_id: String,
-    /// Learner family.
-    pub family: Family,
-    /// Hyperparameters.
-    pub params: Params,
+    /// What was fitted.
+    pub recipe: Recipe,
     /// Outcome.
     pub status: Status,
     /// Mean over folds of each reported metric (empty unless ok).
@@ -78,14 +111,25 @@ pub struct Trial {
     pub seed: u64,
 }
 
+/// The name an ensemble trial goes by, where families' names go.
+pub const ENSEMBLE: &str = "ensemble";
+
 impl Trial {
     /// A trial with its outcome still to record: no metrics yet.
     pub fn new(number: usize, family: Family, params: Params, seed: u64, status: Status) -> Trial {
+        Trial::of(number, Recipe::Learner { family, params }, seed, status)
+    }
+
+    /// A trial of `recipe`, its outcome still to record.
+    pub fn of(number: usize, recipe: Recipe, seed: u64, status: Status) -> Trial {
+        let name = match &recipe {
+            Recipe::Learner { family, .. } => family.name(),
+            Recipe::Ensemble(_) => ENSEMBLE,
+        };
         Trial {
             number,
-            model_id: format!("{}-{number}", family.name()),
-            family,
-            params,
+            model_id: format!("{name}-{number}"),
+            recipe,
             status,
             metrics: Vec::new(),
             primary_std: 0.0,
@@ -96,11 +140,38 @@ impl Trial {
         }
     }
 
+    /// The family and configuration of a learner trial.
+    pub fn learner(&self) -> Option<(Family, &Params)> {
+        match &self.recipe {
+            Recipe::Learner { family, params } => Some((*family, params)),
+            Recipe::Ensemble(_) => None,
+        }
+    }
+
+    /// The family's name, or `ensemble`.
+    pub fn family_name(&self) -> &'static str {
+        self.learner().map_or(ENSEMBLE, |(f, _)| f.name())
+    }
+
+    /// The hyperparameters as `name=value` pairs; for an ensemble, its
+    /// members as `model_id×weight`.
+    pub fn describe(&self) -> String {
+        match &self.recipe {
+            Recipe::Learner { params, .. } => params.describe(),
+            Recipe::Ensemble(parts) => parts
+                .iter()
+                .map(|p| format!("{}×{}", p.model_id, short(p.weight)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+
     /// The one total order of trials, best first: scored trials, then
     /// failed, then skipped; among scored ones the lower loss of `metric`;
-    /// on a tie the family that comes first in the registry, then the
-    /// earlier trial. The search's leader, the leaderboard's row 1 and the
-    /// saved model are all the first trial in this order.
+    /// on a tie the family that comes first in the registry (an ensemble
+    /// after every single model: the simpler wins), then the earlier trial.
+    /// The search's leader, the leaderboard's row 1 and the saved model are
+    /// all the first trial in this order.
     pub fn ranking(metric: Metric, a: &Trial, b: &Trial) -> Ordering {
         let class = |t: &Trial| match t.status {
             Status::Ok => 0,
@@ -108,10 +179,11 @@ impl Trial {
             Status::Skipped(_) => 2,
         };
         let loss = |t: &Trial| t.metric(metric).map_or(f64::INFINITY, |v| metric.loss(v));
+        let family = |t: &Trial| (t.learner().is_none(), t.learner().map(|(f, _)| f));
         class(a)
             .cmp(&class(b))
             .then(loss(a).total_cmp(&loss(b)))
-            .then(a.family.cmp(&b.family))
+            .then(family(a).cmp(&family(b)))
             .then(a.number.cmp(&b.number))
     }
 
@@ -181,6 +253,8 @@ pub struct SearchConfig {
     pub budget: Budget,
     /// Share of rows a detector flags (anomaly detection only).
     pub contamination: Option<f64>,
+    /// Whether to end with greedy ensemble selection (supervised tasks).
+    pub ensemble: bool,
 }
 
 /// The search's result: every trial, in run order.
@@ -209,6 +283,8 @@ struct Context<'a> {
     best: Option<usize>,
     best_fold_model: Option<Estimator>,
     out_of_time: bool,
+    /// The best trials' held-out predictions, for ensemble selection.
+    library: Library,
 }
 
 /// Runs the search over `folds` of `data` until the budget ends or every
@@ -244,6 +320,7 @@ pub fn run(
         best: None,
         best_fold_model: None,
         out_of_time: false,
+        library: Library::default(),
     };
     let mut started = 0;
     while !ctx.out_of_time
@@ -260,12 +337,16 @@ pub fn run(
         };
         started += 1;
         let cost = ctx.cost(states[pick].family, &params);
-        let (trial, model) = ctx.run_trial(states[pick].family, params, started);
+        let (trial, model, predictions) = ctx.run_trial(states[pick].family, params, started);
         let loss = trial
             .metric(config.metric)
             .map_or(f64::INFINITY, |v| config.metric.loss(v));
         states[pick].record(point, loss, cost);
+        ctx.keep_for_ensemble(&trial, model.as_ref(), predictions);
         ctx.push(trial, model, on_event);
+    }
+    if config.ensemble && !config.budget.stopped() && data.task.is_supervised() {
+        ctx.select_ensemble(on_event);
     }
     let refit_seconds = ctx.best.map(|b| ctx.refit(&ctx.trials[b]));
     let write_seconds = ctx
@@ -319,14 +400,27 @@ impl Context<'_> {
         cost * rate / (self.folds.len().min(2) as f64)
     }
 
-    /// Time to refit a trial's configuration on all rows.
+    /// Time to refit a trial's configuration on all rows; an ensemble's
+    /// members refit two at a time.
     fn refit(&self, t: &Trial) -> f64 {
+        match &t.recipe {
+            Recipe::Learner { family, params } => self.refit_one(*family, params),
+            Recipe::Ensemble(parts) => {
+                let each: Vec<f64> = parts
+                    .iter()
+                    .map(|p| self.refit_one(p.family, &p.params))
+                    .collect();
+                let longest = each.iter().copied().fold(0.0, f64::max);
+                longest.max(each.iter().sum::<f64>() / 2.0)
+            }
+        }
+    }
+
+    fn refit_one(&self, family: Family, params: &Params) -> f64 {
         let n_all = self.data.inputs.rows;
-        let cost =
-            t.family
-                .learner()
-                .refit_cost(&t.params, n_all, self.d, self.data.target.width());
-        self.seconds(t.family, cost) * self.folds.len().min(2) as f64
+        let width = self.data.target.width();
+        let cost = family.learner().refit_cost(params, n_all, self.d, width);
+        self.seconds(family, cost) * self.folds.len().min(2) as f64
     }
 
     /// Time to write a trial's model and the run's other outputs.
@@ -436,7 +530,7 @@ impl Context<'_> {
         family: Family,
         params: Params,
         number: usize,
-    ) -> (Trial, Option<Estimator>) {
+    ) -> (Trial, Option<Estimator>, Vec<Predictions>) {
         let seed = self.config.seed.wrapping_add(number as u64);
         let started = Instant::now();
         let deadline = self.config.budget.deadline_before(self.best_reserve());
@@ -461,12 +555,17 @@ impl Context<'_> {
             Finished::Stopped => Some(Err(FoldError::Stopped)),
         };
         let seconds = started.elapsed().as_secs_f64();
-        let mut trial = Trial::new(number, family, params, seed, Status::Ok);
+        let mut trial = Trial::new(number, family, params.clone(), seed, Status::Ok);
         let mut model = None;
+        let mut predictions = Vec::new();
         match result {
             Some(Ok(mut scores)) => {
-                self.learn_rate(family, &trial.params, seconds);
+                self.learn_rate(family, &params, seconds);
                 model = scores.first_mut().and_then(|s| s.estimator.take());
+                predictions = scores
+                    .iter_mut()
+                    .filter_map(|s| s.predictions.take())
+                    .collect();
                 summarise(&mut trial, &self.metrics, &scores);
                 if !trial.metrics[0].1.is_finite() {
                     trial.status =
@@ -484,7 +583,105 @@ impl Context<'_> {
                 trial.status = Status::Skipped("stopped on request (Ctrl-C or SIGTERM)".into());
             }
         }
-        (trial, model)
+        (trial, model, predictions)
+    }
+
+    /// Offers a scored trial's held-out predictions and first-fold model
+    /// to the ensemble library.
+    fn keep_for_ensemble(
+        &mut self,
+        trial: &Trial,
+        model: Option<&Estimator>,
+        predictions: Vec<Predictions>,
+    ) {
+        let (Some((family, _)), Some(model), Some(value)) =
+            (trial.learner(), model, trial.metric(self.config.metric))
+        else {
+            return;
+        };
+        if trial.status == Status::Ok && predictions.len() == self.folds.len() {
+            self.library.offer(Kept {
+                number: trial.number,
+                family,
+                loss: self.config.metric.loss(value),
+                folds: predictions,
+                model: model.clone(),
+                model_bytes: trial.model_bytes,
+            });
+        }
+    }
+
+    /// Greedy ensemble selection over the library, before the time held
+    /// back for writing; a selection of two or more trials becomes a trial
+    /// of its own, ranked with the others.
+    fn select_ensemble(&mut self, on_event: &mut dyn FnMut(Event<'_>)) {
+        let deadline = self.config.budget.deadline_before(WRITE_RESERVE);
+        let Some(selection) = self
+            .library
+            .select(&self.folds, self.config.metric, deadline)
+        else {
+            return;
+        };
+        let Some(model) = selection.first_fold_model(&self.library, &self.folds[0]) else {
+            return;
+        };
+        let number = self.trials.len() + 1;
+        let seed = self.config.seed.wrapping_add(number as u64);
+        let parts = selection
+            .members
+            .iter()
+            .filter_map(|(n, w)| self.part(*n, *w))
+            .collect();
+        let mut trial = Trial::of(number, Recipe::Ensemble(parts), seed, Status::Ok);
+        let scores: Option<Vec<FoldScore>> = (0..self.folds.len())
+            .map(|f| self.ensemble_fold_score(&selection, f))
+            .collect();
+        let Some(scores) = scores else { return };
+        summarise(&mut trial, &self.metrics, &scores);
+        let members: Vec<&Trial> = selection
+            .members
+            .iter()
+            .filter_map(|(n, _)| self.trials.get(n - 1))
+            .collect();
+        trial.fit_seconds = members.iter().map(|t| t.fit_seconds).sum();
+        trial.predict_us_per_row = members.iter().map(|t| t.predict_us_per_row).sum();
+        trial.model_bytes = serde_json::to_vec(&model).map_or(0, |v| v.len());
+        self.push(trial, Some(model), on_event);
+    }
+
+    /// Trial `number` as an ensemble member of weight `weight`.
+    fn part(&self, number: usize, weight: f64) -> Option<Part> {
+        let t = self.trials.get(number.checked_sub(1)?)?;
+        let (family, params) = t.learner()?;
+        Some(Part {
+            model_id: t.model_id.clone(),
+            number,
+            family,
+            params: params.clone(),
+            seed: t.seed,
+            weight,
+        })
+    }
+
+    /// The ensemble's metrics on fold `f`, from its members' held-out
+    /// predictions blended as the saved ensemble blends them.
+    fn ensemble_fold_score(&self, selection: &Selection, f: usize) -> Option<FoldScore> {
+        let pred = selection.blend(&self.library, f)?;
+        let fold = &self.folds[f];
+        Some(FoldScore {
+            metrics: self
+                .metrics
+                .iter()
+                .map(|m| m.compute(&fold.valid_target, &pred))
+                .collect(),
+            fit_seconds: 0.0,
+            predict_seconds: 0.0,
+            rows: fold.valid.n,
+            model_bytes: 0,
+            estimator: None,
+            flagged: Vec::new(),
+            predictions: None,
+        })
     }
 
     fn learn_rate(&mut self, family: Family, params: &Params, seconds: f64) {

@@ -1,18 +1,20 @@
 //! The final model: the winner refitted on every row when that fits in
 //! the time left, else the winner's first-fold model as it was scored.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::data::{self, Dataset, Task};
 use crate::error::{Error, Result};
 use crate::leaderboard::Leaderboard;
 use crate::learners::space::Params;
-use crate::learners::{Cancel, Family};
+use crate::learners::{fit_members_all_rows, Cancel, Family};
 use crate::metrics::Metric;
+use crate::model::estimator::{Ensemble, Member};
 use crate::model::{Estimator, Model, ModelMeta, FORMAT_VERSION};
 use crate::prep::Prep;
 use crate::search::budget::Finished;
-use crate::search::{cv, Budget, SearchOutcome, Status, Trial};
+use crate::search::{cv, Budget, Recipe, SearchOutcome, Status, Trial};
 
 /// The saved model and how it was fitted (for `run.json`).
 pub struct FinalModel {
@@ -68,14 +70,33 @@ fn no_winner(trials: &[Trial]) -> Error {
 /// The model metadata of the winning trial.
 pub fn meta(data: &Dataset, best: &Trial, metric: Metric, seed: u64) -> ModelMeta {
     ModelMeta {
-        family: best.family.name().to_string(),
-        params: best.params.to_json(),
+        family: best.family_name().to_string(),
+        params: params_json(&best.recipe),
         model_id: best.model_id.clone(),
         metric: metric.name().to_string(),
         cv_score: best.metric(metric).unwrap_or(f64::NAN),
         trained_rows: data.inputs.rows,
         seed,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// A learner's hyperparameters; for an ensemble, each member's family,
+/// weight and hyperparameters under its trial's id.
+fn params_json(recipe: &Recipe) -> BTreeMap<String, serde_json::Value> {
+    match recipe {
+        Recipe::Learner { params, .. } => params.to_json(),
+        Recipe::Ensemble(parts) => parts
+            .iter()
+            .map(|p| {
+                let member = serde_json::json!({
+                    "family": p.family.name(),
+                    "weight": p.weight,
+                    "params": p.params.to_json(),
+                });
+                (p.model_id.clone(), member)
+            })
+            .collect(),
     }
 }
 
@@ -100,15 +121,9 @@ pub fn final_model(
     }
     let write = outcome.write_seconds;
     if !budget.stopped() && budget.affords_refit(outcome.refit_seconds, write) {
-        let (shared, family, params, seed) = (
-            Arc::clone(data),
-            best.family,
-            best.params.clone(),
-            best.seed,
-        );
+        let (shared, recipe, seed) = (Arc::clone(data), best.recipe.clone(), best.seed);
         let deadline = budget.deadline_before(write);
-        let work =
-            move |cancel: &Cancel| refit(&shared, family, &params, seed, contamination, cancel);
+        let work = move |cancel: &Cancel| refit(&shared, &recipe, seed, contamination, cancel);
         match budget.run_until(deadline, work) {
             Finished::Done(fitted) => {
                 let (prep, estimator) = fitted?;
@@ -122,7 +137,8 @@ pub fn final_model(
             }
             Finished::Panicked => {
                 return Err(Error::Training(format!(
-                    "refitting {family} on all rows panicked in its library"
+                    "refitting {} on all rows panicked in its library",
+                    best.family_name()
                 )))
             }
             Finished::TimedOut | Finished::Stopped => {}
@@ -152,7 +168,8 @@ fn kept_fold_model(
         .clone()
         .ok_or_else(|| Error::Training("the best trial's model was not kept".into()))?;
     let mut prep = fold.prep.clone();
-    if !best.family.learner().scaled() {
+    // An ensemble holds its members' scaler itself.
+    if !best.learner().is_some_and(|(f, _)| f.learner().scaled()) {
         prep.scaler = None;
     }
     Ok((prep, estimator))
@@ -180,17 +197,42 @@ fn assemble(
     FinalModel { model, fit }
 }
 
-/// Fits a configuration on every row, preprocessing included.
+/// Fits a trial's recipe on every row, preprocessing included: one
+/// learner, or every member of an ensemble with the weights it was scored
+/// with.
 fn refit(
     data: &Dataset,
-    family: Family,
-    params: &Params,
+    recipe: &Recipe,
     seed: u64,
     contamination: Option<f64>,
     cancel: &Cancel,
 ) -> Result<(Prep, Estimator)> {
-    crate::learners::fit_all_rows(data, family, params, seed, contamination, cancel)
-        .map_err(|e| Error::Training(format!("refitting {family} on all rows failed: {e}")))
+    match recipe {
+        Recipe::Learner { family, params } => {
+            crate::learners::fit_all_rows(data, *family, params, seed, contamination, cancel)
+                .map_err(|e| Error::Training(format!("refitting {family} on all rows failed: {e}")))
+        }
+        Recipe::Ensemble(parts) => {
+            let configs: Vec<(Family, &Params, u64)> = parts
+                .iter()
+                .map(|p| (p.family, &p.params, p.seed))
+                .collect();
+            let (mut prep, fitted) = fit_members_all_rows(data, &configs, cancel).map_err(|e| {
+                Error::Training(format!("refitting the ensemble on all rows failed: {e}"))
+            })?;
+            let members = parts
+                .iter()
+                .zip(fitted)
+                .map(|(p, estimator)| Member {
+                    scaled: p.family.learner().scaled(),
+                    estimator,
+                })
+                .collect();
+            let weights = parts.iter().map(|p| p.weight).collect();
+            let scaler = prep.scaler.take();
+            Ok((prep, Ensemble::of(weights, members, scaler)))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -231,6 +273,7 @@ mod tests {
             seed: 1,
             budget: Budget::new(Instant::now(), None, Some(2)),
             contamination: None,
+            ensemble: true,
         };
         let outcome = search::run(&dataset, Arc::clone(&folds), &config, &mut |_| {});
         let scores: Vec<_> = outcome
@@ -246,8 +289,9 @@ mod tests {
             &Budget::new(Instant::now(), None, None),
         )
         .unwrap();
+        let (family, params) = best.learner().unwrap();
         assert_eq!(
-            best.family,
+            family,
             Family::DecisionTree,
             "registry order breaks the tie"
         );
@@ -274,11 +318,7 @@ mod tests {
             contamination: None,
             cancel: &Cancel::default(),
         };
-        let refit = best
-            .family
-            .learner()
-            .fit(&set, &best.params, best.seed)
-            .unwrap();
+        let refit = family.learner().fit(&set, params, best.seed).unwrap();
         assert_eq!(saved.model.estimator, refit, "the estimator row 1 scored");
     }
 }

@@ -92,6 +92,7 @@ fn run(
         seed: settings.seed,
         budget: budget.clone(),
         contamination: plan.contamination,
+        ensemble: settings.ensemble,
     };
     on_event(Event::Phase(Phase::Search));
     let outcome = search::run(&plan.dataset, Arc::clone(&folds), &config, on_event);

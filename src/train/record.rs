@@ -58,7 +58,7 @@ pub struct RunRecord {
     pub validation: String,
     /// Inferred input schema.
     pub schema: Vec<SchemaColumn>,
-    /// Trials run (ok or failed).
+    /// Trials run (ok or failed), not counting the ensemble built from them.
     pub trials: usize,
     /// Winning model id.
     pub best: String,
@@ -103,7 +103,11 @@ impl RunRecord {
             dropped_rows: ran.dataset.dropped_rows,
             validation: ran.validation,
             schema: schema(&fitted.model.prep),
-            trials: ran.trials.iter().filter(|t| !skipped(t)).count(),
+            trials: ran
+                .trials
+                .iter()
+                .filter(|t| !skipped(t) && t.learner().is_some())
+                .count(),
             best: ran.best.model_id.clone(),
             final_fit: fitted.fit.clone(),
             notes: ran.notes,

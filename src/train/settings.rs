@@ -68,6 +68,9 @@ pub struct TrainSettings {
     pub max_trials: Option<usize>,
     /// Families to try (empty: all that fit the task).
     pub families: Vec<Family>,
+    /// Whether the best trials may be combined into a weighted ensemble
+    /// (supervised tasks).
+    pub ensemble: bool,
     /// Output folder.
     pub out: PathBuf,
 }
@@ -93,6 +96,7 @@ impl TrainSettings {
             time_budget: TrainSettings::budget_for(None, None),
             max_trials: None,
             families: Vec::new(),
+            ensemble: true,
         }
     }
 

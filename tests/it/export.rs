@@ -343,6 +343,37 @@ fn knn_export_matches_predict_bit_for_bit() {
     assert!(parity("knn") > 10_000);
 }
 
+/// A weighted ensemble wins on every bundled set (boosting, linear models
+/// and kNN, so members read raw and standardised features), and its
+/// generated module — each member a module of its own — scores every row as
+/// `automl predict` does.
+#[test]
+fn ensemble_export_matches_predict_bit_for_bit() {
+    let mut rows = 0;
+    for (file, target, classification) in SETS {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let families = if classification {
+            "gbdt,linear,knn,naive_bayes"
+        } else {
+            "gbdt,linear,knn"
+        };
+        train(&dataset(file), target, &run, 16, &["--include", families]);
+        let model = automl::Model::load(run.join("model.json")).unwrap();
+        assert_eq!(model.estimator.kind(), "ensemble", "{file}");
+        let csv = std::fs::read_to_string(dataset(file)).unwrap();
+        let (generated, expected) = generated_and_expected(
+            dir.path(),
+            &run.join("model.json"),
+            &dataset(file),
+            &unit_separated(&csv),
+        );
+        rows += same_lines(&expected, &generated, &format!("ensemble on {file}"));
+    }
+    eprintln!("ensemble: {rows} rows compared, 0 mismatches");
+    assert!(rows > 10_000);
+}
+
 /// Titanic with `-999` for some ages (a `--na-values` marker) and a few fares
 /// that are not numbers (so `fare` is mostly numeric): the generated code
 /// must read both as missing, as `automl predict` does.

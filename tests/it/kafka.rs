@@ -273,7 +273,8 @@ fn settle(consumers: &[&Running]) {
 /// SIGTERM, then the exit status must be 0; returns the records the
 /// consumer reports it read (its `stopped: in=N` line).
 fn stop(running: Running) -> u64 {
-    stop_model(running, "gbdt-")
+    // Four boosting trials, combined: the consumer serves an ensemble.
+    stop_model(running, "ensemble-")
 }
 
 /// Sends SIGTERM (the consumer's orderly stop).

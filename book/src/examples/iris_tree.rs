@@ -851,5 +851,25 @@ mod kernels {
         }
         out[0] = best.0;
     }
+
+    /// A weighted ensemble: `out` is the sum over members of `weights[i]`
+    /// times member `i`'s outputs, added in member order. `member(i, part)`
+    /// writes member `i`'s outputs into `part`, scratch as long as `out`, which
+    /// is cleared before each member.
+    pub fn ensemble(
+        weights: &[f64],
+        part: &mut [f64],
+        out: &mut [f64],
+        mut member: impl FnMut(usize, &mut [f64]),
+    ) {
+        out.fill(0.0);
+        for (i, w) in weights.iter().enumerate() {
+            part.fill(0.0);
+            member(i, part);
+            for (o, p) in out.iter_mut().zip(part.iter()) {
+                *o += w * p;
+            }
+        }
+    }
 }
 

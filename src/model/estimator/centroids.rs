@@ -57,13 +57,13 @@ impl Kind for Centroids {
     }
 
     fn lower(&self) -> Lowered {
-        Lowered {
-            tables: vec![
+        Lowered::new(
+            vec![
                 ("CENTROIDS", Table::F64s(self.centroids.clone())),
                 ("THRESHOLD", Table::MaybeF64(self.threshold)),
             ],
-            call: "kernels::centroids(&CENTROIDS, THRESHOLD, x, out);".into(),
-        }
+            "kernels::centroids(&CENTROIDS, THRESHOLD, x, out);",
+        )
     }
 
     fn set_threshold(&mut self, threshold: f64) -> Result<(), String> {

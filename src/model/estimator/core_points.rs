@@ -59,13 +59,13 @@ impl Kind for CorePoints {
     }
 
     fn lower(&self) -> Lowered {
-        Lowered {
-            tables: vec![
+        Lowered::new(
+            vec![
                 ("POINTS", Table::F64s(self.points.clone())),
                 ("CLUSTERS", Table::U32s(self.clusters.clone())),
                 ("EPS", Table::F64(self.eps)),
             ],
-            call: "kernels::core_points(&POINTS, &CLUSTERS, EPS, x, out);".into(),
-        }
+            "kernels::core_points(&POINTS, &CLUSTERS, EPS, x, out);",
+        )
     }
 }

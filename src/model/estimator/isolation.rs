@@ -55,14 +55,14 @@ impl Kind for Isolation {
     }
 
     fn lower(&self) -> Lowered {
-        Lowered {
-            tables: vec![
+        Lowered::new(
+            vec![
                 ("TREES", Table::Trees(FlatTables::of(&self.trees))),
                 ("NORMALIZER", Table::F64(self.normalizer)),
                 ("THRESHOLD", Table::F64(self.threshold)),
             ],
-            call: "kernels::isolation(&TREES, NORMALIZER, THRESHOLD, x, out);".into(),
-        }
+            "kernels::isolation(&TREES, NORMALIZER, THRESHOLD, x, out);",
+        )
     }
 
     fn set_threshold(&mut self, threshold: f64) -> Result<(), String> {

@@ -52,13 +52,13 @@ impl Kind for Linear {
     }
 
     fn lower(&self) -> Lowered {
-        Lowered {
-            tables: vec![
+        Lowered::new(
+            vec![
                 ("WEIGHTS", Table::F64s(self.weights.clone())),
                 ("INTERCEPT", Table::F64s(self.intercept.clone())),
                 ("LINK", Table::Link(self.link)),
             ],
-            call: "kernels::linear(&WEIGHTS, &INTERCEPT, LINK, x, out);".into(),
-        }
+            "kernels::linear(&WEIGHTS, &INTERCEPT, LINK, x, out);",
+        )
     }
 }

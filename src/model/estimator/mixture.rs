@@ -100,8 +100,8 @@ impl Kind for Mixture {
     }
 
     fn lower(&self) -> Lowered {
-        Lowered {
-            tables: vec![
+        Lowered::new(
+            vec![
                 ("WEIGHTS", Table::F64s(self.weights.clone())),
                 ("MEANS", Table::F64s(self.means.clone())),
                 ("PRECISIONS", Table::F64s(self.precisions.clone())),
@@ -109,15 +109,14 @@ impl Kind for Mixture {
                 ("THRESHOLD", Table::MaybeF64(self.threshold)),
                 ("COMPONENTS", Table::Usize(self.k())),
             ],
-            call: "let gaussians = kernels::Gaussians {
+            "let gaussians = kernels::Gaussians {
     weights: &WEIGHTS,
     means: &MEANS,
     precisions: &PRECISIONS,
     log_det: &LOG_DET,
 };
-kernels::mixture(&gaussians, THRESHOLD, &mut [0.0; COMPONENTS], x, out);"
-                .into(),
-        }
+kernels::mixture(&gaussians, THRESHOLD, &mut [0.0; COMPONENTS], x, out);",
+        )
     }
 
     fn set_threshold(&mut self, threshold: f64) -> Result<(), String> {

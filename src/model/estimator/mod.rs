@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use super::kernels::{Combine, Link, Rule, Weighting};
+pub use ensemble::Member;
 pub use trees::{FlatTables, Tree};
 
 use super::Predictions;
@@ -77,6 +78,20 @@ pub struct Lowered {
     /// The body of `fn score(x: &[f64; D], out: &mut [f64; W])`: one call
     /// into `kernels` naming the tables.
     pub call: String,
+    /// An ensemble's members, each written as `mod member_I` with its own
+    /// tables and `fn score(x: &[f64], out: &mut [f64])`; empty for others.
+    pub members: Vec<Lowered>,
+}
+
+impl Lowered {
+    /// An estimator's tables and kernel call, without members.
+    pub fn new(tables: Vec<(&'static str, Table)>, call: impl Into<String>) -> Lowered {
+        Lowered {
+            tables,
+            call: call.into(),
+            members: Vec::new(),
+        }
+    }
 }
 
 /// What every estimator kind provides.
@@ -158,6 +173,8 @@ estimators! {
     CorePoints(core_points::CorePoints) = "core_points",
     /// An isolation forest (anomaly score).
     Isolation(isolation::Isolation) = "isolation",
+    /// A weighted mean of supervised members.
+    Ensemble(ensemble::Ensemble) = "ensemble",
 }
 
 impl Estimator {

@@ -50,13 +50,13 @@ impl Kind for NaiveBayes {
     }
 
     fn lower(&self) -> Lowered {
-        Lowered {
-            tables: vec![
+        Lowered::new(
+            vec![
                 ("PRIOR", Table::F64s(self.prior.clone())),
                 ("MEAN", Table::F64s(self.mean.clone())),
                 ("VARIANCE", Table::F64s(self.variance.clone())),
             ],
-            call: "kernels::naive_bayes(&PRIOR, &MEAN, &VARIANCE, x, out);".into(),
-        }
+            "kernels::naive_bayes(&PRIOR, &MEAN, &VARIANCE, x, out);",
+        )
     }
 }

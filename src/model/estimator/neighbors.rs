@@ -67,15 +67,14 @@ impl Kind for Neighbors {
     }
 
     fn lower(&self) -> Lowered {
-        Lowered {
-            tables: vec![
+        Lowered::new(
+            vec![
                 ("POINTS", Table::F64s(self.points.clone())),
                 ("TARGETS", Table::F64s(self.targets.clone())),
                 ("WEIGHTING", Table::Weighting(self.weighting)),
                 ("K", Table::Usize(self.kept())),
             ],
-            call: "kernels::neighbors(&POINTS, &TARGETS, WEIGHTING, &mut [(0.0, 0); K], x, out);"
-                .into(),
-        }
+            "kernels::neighbors(&POINTS, &TARGETS, WEIGHTING, &mut [(0.0, 0); K], x, out);",
+        )
     }
 }

@@ -173,15 +173,15 @@ impl Kind for TreeEnsemble {
     }
 
     fn lower(&self) -> Lowered {
-        Lowered {
-            tables: vec![
+        Lowered::new(
+            vec![
                 ("BASE", Table::F64s(self.base.clone())),
                 ("TREES", Table::Trees(FlatTables::of(&self.trees))),
                 ("COMBINE", Table::Combine(self.combine)),
                 ("LINK", Table::Link(self.link)),
             ],
-            call: "kernels::tree_ensemble(&TREES, &BASE, COMBINE, LINK, x, out);".into(),
-        }
+            "kernels::tree_ensemble(&TREES, &BASE, COMBINE, LINK, x, out);",
+        )
     }
 }
 

@@ -1,0 +1,160 @@
+//! A weighted ensemble: the weighted mean of supervised members' outputs
+//! (class probabilities or regression values), as greedy ensemble selection
+//! chose them. Members taking standardised features share one scaler held
+//! here, since the model's own preprocessing stops before scaling for an
+//! ensemble whose members disagree about it. Each member lowers into a
+//! module of its own in the generated code.
+
+use serde::{Deserialize, Serialize};
+
+use super::{all_finite, ensure, Estimator, Kind, Lowered, Shape, Table};
+use crate::model::kernels;
+use crate::prep::kernels::standardise;
+use crate::prep::Scaler;
+
+/// One member: its fitted estimator and which features it reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// Whether it reads the standardised features.
+    pub scaled: bool,
+    /// The fitted member.
+    pub estimator: Estimator,
+}
+
+/// `out = sum_i weights[i] * member_i(x)`, members in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ensemble {
+    /// One weight per member; they sum to 1.
+    pub weights: Vec<f64>,
+    /// The members.
+    pub members: Vec<Member>,
+    /// Standardisation for the members that read scaled features.
+    pub scaler: Option<Scaler>,
+}
+
+impl Ensemble {
+    /// The ensemble of `members` weighted by `weights`, as an estimator;
+    /// `scaler` is kept only if a member reads scaled features.
+    pub fn of(weights: Vec<f64>, members: Vec<Member>, scaler: Option<Scaler>) -> Estimator {
+        let scaler = scaler.filter(|_| members.iter().any(|m| m.scaled));
+        Estimator::Ensemble(Ensemble {
+            weights,
+            members,
+            scaler,
+        })
+    }
+
+    /// The features member `m` reads: `x`, or its standardised copy `z`.
+    fn input<'a>(m: &Member, x: &'a [f64], z: &'a [f64]) -> &'a [f64] {
+        if m.scaled {
+            z
+        } else {
+            x
+        }
+    }
+}
+
+impl Kind for Ensemble {
+    fn shape(&self) -> Shape {
+        Shape::Supervised
+    }
+
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        let mut z = x.to_vec();
+        if let Some(s) = &self.scaler {
+            standardise(&mut z, &s.mean, &s.scale);
+        }
+        let mut part = vec![0.0; out.len()];
+        kernels::ensemble(&self.weights, &mut part, out, |i, part| {
+            let m = &self.members[i];
+            m.estimator.score(Ensemble::input(m, x, &z), part);
+        });
+    }
+
+    fn check(&self, d: usize, w: usize) -> Result<(), String> {
+        ensure(
+            !self.members.is_empty() && self.weights.len() == self.members.len(),
+            || format!("{} weights for {} members", self.weights.len(), self.members.len()),
+        )?;
+        let scaler_fits = self
+            .scaler
+            .as_ref()
+            .is_none_or(|s| s.mean.len() == d && s.scale.len() == d);
+        ensure(scaler_fits, || "the members' scaler does not match the features".into())?;
+        ensure(
+            self.scaler.is_some() || self.members.iter().all(|m| !m.scaled),
+            || "a member reads scaled features but there is no scaler".into(),
+        )?;
+        self.members.iter().try_for_each(|m| {
+            let e = &m.estimator;
+            ensure(
+                e.shape() == Shape::Supervised && !matches!(e, Estimator::Ensemble(_)),
+                || format!("a {} member can't be averaged", e.kind()),
+            )?;
+            e.check(d, w)
+        })
+    }
+
+    fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .members
+            .iter()
+            .zip(&self.weights)
+            .map(|(m, w)| format!("{w:.3} × {}", m.estimator.as_kind().summary()))
+            .collect();
+        format!(
+            "weighted ensemble of {} members: {}",
+            self.members.len(),
+            parts.join("; ")
+        )
+    }
+
+    fn finite(&self) -> bool {
+        let scaler = self
+            .scaler
+            .as_ref()
+            .is_none_or(|s| all_finite(&s.mean) && all_finite(&s.scale));
+        scaler
+            && all_finite(&self.weights)
+            && self.members.iter().all(|m| m.estimator.as_kind().finite())
+    }
+
+    fn lower(&self) -> Lowered {
+        let mut tables = vec![("WEIGHTS", Table::F64s(self.weights.clone()))];
+        let mut call = String::new();
+        if let Some(s) = &self.scaler {
+            tables.push(("MEMBER_MEAN", Table::F64s(s.mean.clone())));
+            tables.push(("MEMBER_SCALE", Table::F64s(s.scale.clone())));
+            call.push_str("let mut z = *x;\n");
+            call.push_str("encode::standardise(&mut z, &MEMBER_MEAN, &MEMBER_SCALE);\n");
+        }
+        call.push_str("let mut part = *out;\n");
+        call.push_str(&member_calls(&self.members));
+        Lowered {
+            tables,
+            call,
+            members: self.members.iter().map(|m| m.estimator.as_kind().lower()).collect(),
+        }
+    }
+}
+
+/// The `kernels::ensemble` call, each member scored by its own module.
+fn member_calls(members: &[Member]) -> String {
+    let arg = |m: &Member| if m.scaled { "&z" } else { "x" };
+    if let [only] = members {
+        return format!(
+            "kernels::ensemble(&WEIGHTS, &mut part, out, |_, part| member_0::score({}, part));\n",
+            arg(only)
+        );
+    }
+    let mut arms = String::new();
+    for (i, m) in members.iter().enumerate() {
+        let pattern = if i + 1 == members.len() {
+            "_".to_string()
+        } else {
+            i.to_string()
+        };
+        arms.push_str(&format!("    {pattern} => member_{i}::score({}, part),\n", arg(m)));
+    }
+    format!("kernels::ensemble(&WEIGHTS, &mut part, out, |i, part| match i {{\n{arms}}});\n")
+}

@@ -1,0 +1,234 @@
+//! Greedy ensemble selection (Caruana et al., 2004), the last step of the
+//! search. The best trials of every family keep their held-out predictions
+//! of every fold (the library, bounded in memory); selection then adds, a
+//! round at a time and with replacement, the trial whose predictions most
+//! improve the weighted mean, and keeps the best round. The result is
+//! scored fold by fold with the same metrics as every trial, so it ranks
+//! on the leaderboard beside them.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::learners::Family;
+use crate::metrics::Metric;
+use crate::model::estimator::{Ensemble, Member};
+use crate::model::{kernels, Estimator, Predictions};
+
+use super::cv::Fold;
+
+/// Trials of one family kept in the library: diversity comes from other
+/// families more than from a family's runners-up.
+pub const PER_FAMILY: usize = 3;
+
+/// Held-out predictions the library keeps at most, in bytes.
+pub const MAX_PREDICTION_BYTES: usize = 256 << 20;
+
+/// Lowered first-fold models the library keeps at most (JSON bytes).
+pub const MAX_MODEL_BYTES: usize = 512 << 20;
+
+/// Rounds of selection: the ensemble's weights are multiples of 1/ROUNDS.
+pub const ROUNDS: usize = 25;
+
+/// A trial kept for selection.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    /// Its trial number.
+    pub number: usize,
+    /// Its family.
+    pub family: Family,
+    /// Its cross-validated loss of the primary metric.
+    pub loss: f64,
+    /// Held-out predictions of each fold, in fold order.
+    pub folds: Vec<Predictions>,
+    /// Its model from the first fold, as scored.
+    pub model: Estimator,
+    /// Size of that model (JSON bytes).
+    pub model_bytes: usize,
+}
+
+impl Kept {
+    fn prediction_bytes(&self) -> usize {
+        self.folds.iter().map(|p| p.outputs.len() * 8).sum()
+    }
+}
+
+/// The trials selection may combine.
+#[derive(Debug, Clone, Default)]
+pub struct Library {
+    kept: Vec<Kept>,
+}
+
+impl Library {
+    /// Keeps `trial` if it is among its family's best [`PER_FAMILY`], then
+    /// drops the worst kept trials while the library is over its bounds.
+    pub fn offer(&mut self, trial: Kept) {
+        self.kept.push(trial);
+        self.kept
+            .sort_by(|a, b| a.loss.total_cmp(&b.loss).then(a.number.cmp(&b.number)));
+        let mut seen: BTreeMap<Family, usize> = BTreeMap::new();
+        self.kept.retain(|k| {
+            let count = seen.entry(k.family).or_insert(0);
+            *count += 1;
+            *count <= PER_FAMILY
+        });
+        while self.kept.len() > 1 && self.over_bounds() {
+            self.kept.pop();
+        }
+    }
+
+    fn over_bounds(&self) -> bool {
+        let predictions: usize = self.kept.iter().map(Kept::prediction_bytes).sum();
+        let models: usize = self.kept.iter().map(|k| k.model_bytes).sum();
+        predictions > MAX_PREDICTION_BYTES || models > MAX_MODEL_BYTES
+    }
+
+    /// The kept trial numbered `number`.
+    pub fn get(&self, number: usize) -> Option<&Kept> {
+        self.kept.iter().find(|k| k.number == number)
+    }
+
+    /// Greedy selection over the kept trials, scored on `folds` by `metric`,
+    /// stopping early at `deadline`. `None` unless the best round combines
+    /// two or more trials (one trial alone is already on the leaderboard).
+    pub fn select(
+        &self,
+        folds: &[Fold],
+        metric: Metric,
+        deadline: Option<Instant>,
+    ) -> Option<Selection> {
+        if self.kept.len() < 2 {
+            return None;
+        }
+        let mut sums: Vec<Vec<f64>> = self.kept[0]
+            .folds
+            .iter()
+            .map(|p| vec![0.0; p.outputs.len()])
+            .collect();
+        let mut counts = vec![0usize; self.kept.len()];
+        let mut best: Option<(f64, Vec<usize>)> = None;
+        for round in 1..=ROUNDS {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            let (pick, loss) = self.best_addition(&sums, round, folds, metric)?;
+            counts[pick] += 1;
+            for (sum, p) in sums.iter_mut().zip(&self.kept[pick].folds) {
+                sum.iter_mut().zip(&p.outputs).for_each(|(s, v)| *s += v);
+            }
+            if best.as_ref().is_none_or(|(l, _)| loss < *l) {
+                best = Some((loss, counts.clone()));
+            }
+        }
+        let (_, counts) = best?;
+        let total: usize = counts.iter().sum();
+        let members: Vec<(usize, f64)> = self
+            .kept
+            .iter()
+            .zip(&counts)
+            .filter(|(_, c)| **c > 0)
+            .map(|(k, c)| (k.number, *c as f64 / total as f64))
+            .collect();
+        (members.len() >= 2).then(|| Selection::new(members))
+    }
+
+    /// The kept trial whose addition (as round `round`) gives the lowest
+    /// mean loss over folds, and that loss; ties go to the earlier kept.
+    fn best_addition(
+        &self,
+        sums: &[Vec<f64>],
+        round: usize,
+        folds: &[Fold],
+        metric: Metric,
+    ) -> Option<(usize, f64)> {
+        let mut best: Option<(usize, f64)> = None;
+        for (i, k) in self.kept.iter().enumerate() {
+            let loss = mean_loss(folds, metric, |f| {
+                let width = k.folds[f].width;
+                let outputs = sums[f]
+                    .iter()
+                    .zip(&k.folds[f].outputs)
+                    .map(|(s, v)| (s + v) / round as f64)
+                    .collect();
+                Predictions { outputs, width }
+            });
+            if loss.is_finite() && best.is_none_or(|(_, l)| loss < l) {
+                best = Some((i, loss));
+            }
+        }
+        best
+    }
+}
+
+/// The chosen members (trial number and weight, by trial number).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    /// Trial numbers and weights; the weights sum to 1.
+    pub members: Vec<(usize, f64)>,
+}
+
+impl Selection {
+    fn new(mut members: Vec<(usize, f64)>) -> Selection {
+        members.sort_by_key(|(n, _)| *n);
+        Selection { members }
+    }
+
+    /// The ensemble of the members' first-fold models, as scored on the
+    /// first fold: they read that fold's encoding, and those of them that
+    /// take standardised features its scaler.
+    pub fn first_fold_model(&self, library: &Library, fold: &Fold) -> Option<Estimator> {
+        let members = self
+            .members
+            .iter()
+            .map(|(n, _)| {
+                let k = library.get(*n)?;
+                Some(Member {
+                    scaled: k.family.learner().scaled(),
+                    estimator: k.model.clone(),
+                })
+            })
+            .collect::<Option<Vec<Member>>>()?;
+        Some(Ensemble::of(
+            self.weights(),
+            members,
+            fold.prep.scaler.clone(),
+        ))
+    }
+
+    /// The members' weights, in member order.
+    pub fn weights(&self) -> Vec<f64> {
+        self.members.iter().map(|(_, w)| *w).collect()
+    }
+
+    /// The ensemble's held-out predictions on fold `f`, blended by the
+    /// kernel the saved ensemble scores with, so they are the first-fold
+    /// ensemble's predictions bit for bit.
+    pub fn blend(&self, library: &Library, f: usize) -> Option<Predictions> {
+        let parts: Vec<&Predictions> = self
+            .members
+            .iter()
+            .map(|(n, _)| library.get(*n).map(|k| &k.folds[f]))
+            .collect::<Option<_>>()?;
+        let width = parts.first()?.width;
+        let weights = self.weights();
+        let rows = parts[0].rows();
+        let mut outputs = vec![0.0; rows * width];
+        let mut part = vec![0.0; width];
+        for (r, out) in outputs.chunks_mut(width).enumerate() {
+            kernels::ensemble(&weights, &mut part, out, |i, part| {
+                part.copy_from_slice(parts[i].row(r));
+            });
+        }
+        Some(Predictions { outputs, width })
+    }
+}
+
+/// Mean over folds of `metric`'s loss of the predictions `pred(f)` makes
+/// for fold `f`.
+fn mean_loss(folds: &[Fold], metric: Metric, pred: impl Fn(usize) -> Predictions) -> f64 {
+    let total: f64 = folds
+        .iter()
+        .enumerate()
+        .map(|(f, fold)| metric.loss(metric.compute(&fold.valid_target, &pred(f))))
+        .sum();
+    total / folds.len().max(1) as f64
+}
