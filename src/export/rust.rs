@@ -445,7 +445,8 @@ mod tests {
     use super::*;
     use crate::data::Task;
     use crate::model::estimator::{
-        Combine, Estimator, Isolation, Linear, Link, Mixture, Rule, Tree, TreeEnsemble,
+        Combine, Ensemble, Estimator, Isolation, Linear, Link, Member, Mixture, Rule, Tree,
+        TreeEnsemble,
     };
     use crate::model::{ModelMeta, FORMAT_VERSION};
     use crate::prep::{Prep, Scaler};
@@ -623,6 +624,38 @@ mod tests {
         });
         let m = model(Task::Multiclass, &["a", "b", "c"], cols, None, est);
         insta::assert_snapshot!(source(&m));
+    }
+
+    #[test]
+    fn ensemble_of_a_scaled_linear_model_and_a_tree() {
+        let linear = Estimator::Linear(Linear {
+            weights: vec![0.5, -1.25],
+            intercept: vec![0.1],
+            link: Link::Identity,
+        });
+        let tree = Estimator::Trees(TreeEnsemble {
+            base: vec![0.0],
+            trees: vec![depth_two(0, 1.0)],
+            combine: Combine::Mean,
+            link: Link::Identity,
+        });
+        let members = vec![
+            Member {
+                scaled: true,
+                estimator: linear,
+            },
+            Member {
+                scaled: false,
+                estimator: tree,
+            },
+        ];
+        let scaler = Scaler {
+            mean: vec![1.0, 2.0],
+            scale: vec![0.5, 4.0],
+        };
+        let est = Ensemble::of(vec![0.25, 0.75], members, Some(scaler));
+        let cols = vec![numeric("a", 0.0, false), numeric("b", 1.0, false)];
+        insta::assert_snapshot!(source(&model(Task::Regression, &[], cols, None, est)));
     }
 
     #[test]

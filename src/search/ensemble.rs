@@ -232,3 +232,115 @@ fn mean_loss(folds: &[Fold], metric: Metric, pred: impl Fn(usize) -> Predictions
         .sum();
     total / folds.len().max(1) as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{self, Dataset};
+    use crate::learners::space::Params;
+    use crate::learners::Cancel;
+    use crate::search::cv::{cross_validate, encode_folds, TrialSpec};
+
+    fn titanic() -> (Dataset, Vec<Fold>) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/titanic.csv");
+        let table = data::load(&path, &[]).unwrap();
+        let ds = data::prepare(table, "survived", &[], None).unwrap();
+        let folds = encode_folds(&ds, &data::split::folds(&ds.target, 5, 3)).unwrap();
+        (ds, folds)
+    }
+
+    /// Cross-validates `family` at the middle of its space as trial
+    /// `number`, kept as the library keeps it.
+    fn kept(ds: &Dataset, folds: &[Fold], number: usize, family: Family) -> Kept {
+        let space = family.learner().space(ds.task);
+        let spec = TrialSpec {
+            family,
+            params: Params::decode(&space, &vec![0.5; space.len()]),
+            task: ds.task,
+            metrics: vec![Metric::RocAuc],
+            seed: 7,
+            contamination: None,
+        };
+        let mut scores = cross_validate(&spec, folds, None, &Cancel::new()).unwrap();
+        let mean = scores.iter().map(|s| s.metrics[0]).sum::<f64>() / scores.len() as f64;
+        Kept {
+            number,
+            family,
+            loss: Metric::RocAuc.loss(mean),
+            model: scores[0].estimator.take().unwrap(),
+            folds: scores
+                .iter_mut()
+                .map(|s| s.predictions.take().unwrap())
+                .collect(),
+            model_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn the_ensemble_is_no_worse_than_its_best_member_and_its_model_scores_as_it_was_blended() {
+        let (ds, folds) = titanic();
+        let mut library = Library::default();
+        let families = [
+            Family::Gbdt,
+            Family::Linear,
+            Family::Knn,
+            Family::NaiveBayes,
+        ];
+        for (i, family) in families.into_iter().enumerate() {
+            library.offer(kept(&ds, &folds, i + 1, family));
+        }
+        let best_single = library
+            .kept
+            .iter()
+            .map(|k| k.loss)
+            .fold(f64::INFINITY, f64::min);
+        let selection = library
+            .select(&folds, Metric::RocAuc, None)
+            .expect("a blend wins");
+        assert!(selection.members.len() >= 2);
+        let total: f64 = selection.members.iter().map(|(_, w)| w).sum();
+        assert!((total - 1.0).abs() < 1e-12);
+        let blended = |f: usize| selection.blend(&library, f).unwrap();
+        let loss = mean_loss(&folds, Metric::RocAuc, blended);
+        assert!(
+            loss <= best_single,
+            "ensemble {loss} vs best member {best_single}"
+        );
+        // What is scored is what is saved: the first-fold ensemble, given the
+        // fold's raw features, predicts the blended predictions bit for bit.
+        let model = selection.first_fold_model(&library, &folds[0]).unwrap();
+        let valid = &folds[0].valid;
+        let pred = model.score_rows(&valid.raw, valid.d, 2);
+        assert_eq!(pred, blended(0));
+    }
+
+    #[test]
+    fn the_library_keeps_each_familys_best_three() {
+        let mut library = Library::default();
+        let model = Estimator::Linear(crate::model::estimator::Linear {
+            weights: vec![1.0],
+            intercept: vec![0.0],
+            link: kernels::Link::Identity,
+        });
+        for (number, loss) in [0.5, 0.1, 0.4, 0.2, 0.3].into_iter().enumerate() {
+            library.offer(Kept {
+                number: number + 1,
+                family: Family::Linear,
+                loss,
+                folds: Vec::new(),
+                model: model.clone(),
+                model_bytes: 10,
+            });
+        }
+        library.offer(Kept {
+            number: 6,
+            family: Family::Knn,
+            loss: 0.9,
+            folds: Vec::new(),
+            model,
+            model_bytes: 10,
+        });
+        let kept: Vec<usize> = library.kept.iter().map(|k| k.number).collect();
+        assert_eq!(kept, [2, 4, 5, 6]);
+    }
+}

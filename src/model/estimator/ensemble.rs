@@ -158,3 +158,76 @@ fn member_calls(members: &[Member]) -> String {
     }
     format!("kernels::ensemble(&WEIGHTS, &mut part, out, |i, part| match i {{\n{arms}}});\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::estimator::{Centroids, Linear};
+    use crate::model::kernels::Link;
+
+    fn linear(w: f64) -> Estimator {
+        Estimator::Linear(Linear {
+            weights: vec![w, -w],
+            intercept: vec![0.0],
+            link: Link::Sigmoid,
+        })
+    }
+
+    fn pair(scaled: bool, scaler: Option<Scaler>) -> Ensemble {
+        Ensemble {
+            weights: vec![0.25, 0.75],
+            members: vec![
+                Member {
+                    scaled,
+                    estimator: linear(1.0),
+                },
+                Member {
+                    scaled: false,
+                    estimator: linear(-2.0),
+                },
+            ],
+            scaler,
+        }
+    }
+
+    fn scaler() -> Option<Scaler> {
+        Some(Scaler {
+            mean: vec![1.0, 2.0],
+            scale: vec![2.0, 4.0],
+        })
+    }
+
+    #[test]
+    fn scores_the_weighted_mean_with_the_scaled_member_reading_standardised_features() {
+        let e = pair(true, scaler());
+        let x = [3.0, 6.0];
+        let (mut a, mut b, mut out) = ([0.0; 2], [0.0; 2], [0.0; 2]);
+        e.members[0].estimator.score(&[1.0, 1.0], &mut a);
+        e.members[1].estimator.score(&x, &mut b);
+        e.score(&x, &mut out);
+        for i in 0..2 {
+            assert_eq!(out[i], 0.25 * a[i] + 0.75 * b[i]);
+        }
+    }
+
+    #[test]
+    fn a_damaged_ensemble_is_refused_on_load() {
+        assert!(pair(true, scaler()).check(2, 2).is_ok());
+        let no_scaler = pair(true, None).check(2, 2).unwrap_err();
+        assert!(no_scaler.contains("no scaler"), "{no_scaler}");
+        let mut weights = pair(false, None);
+        weights.weights.pop();
+        assert!(weights.check(2, 2).unwrap_err().contains("1 weights for 2 members"));
+        let mut nested = pair(false, None);
+        nested.members[1].estimator = Estimator::Ensemble(pair(false, None));
+        assert!(nested.check(2, 2).unwrap_err().contains("ensemble member"));
+        let mut clusters = pair(false, None);
+        clusters.members[0].estimator = Estimator::Centroids(Centroids {
+            centroids: vec![0.0, 0.0],
+            k: 1,
+            threshold: None,
+        });
+        assert!(clusters.check(2, 2).unwrap_err().contains("centroids member"));
+        assert!(pair(false, None).check(3, 2).is_err(), "members see 2 features");
+    }
+}
