@@ -32,6 +32,12 @@ pub fn write_reserve(model_bytes: usize) -> f64 {
 /// Estimates are multiplied by this before they are compared with the time
 /// left: fits vary from run to run and the budget is a contract.
 pub const SAFETY: f64 = 1.5;
+/// The padding a refit's estimate gets when deciding whether to start it.
+/// Less than [`SAFETY`], which sized the time held back for it: a search
+/// that stops with exactly that reserve left must then find the refit
+/// affordable (it still runs against the deadline, and is abandoned for
+/// the first-fold model if it runs long).
+pub const REFIT_SAFETY: f64 = 1.25;
 /// The largest share of the budget held back for refitting the winner; a
 /// refit costing more is not planned for (the first-fold model is saved).
 pub const MAX_REFIT_SHARE: f64 = 0.25;
@@ -244,7 +250,7 @@ impl Budget {
     /// in the time left before the `write` of the outputs.
     pub fn affords_refit(&self, refit: Option<f64>, write: f64) -> bool {
         let left = self.remaining() - write;
-        refit.is_none_or(|s| s * SAFETY <= left)
+        refit.is_none_or(|s| s * REFIT_SAFETY <= left)
     }
 }
 
@@ -420,8 +426,14 @@ mod tests {
         let (clock, b) = budget(Some(10.0));
         clock.advance(7.0);
         assert!(b.affords_refit(None, 0.25));
-        assert!(b.affords_refit(Some(1.8), 0.25));
-        assert!(!b.affords_refit(Some(1.9), 0.25));
+        // 2.2 s padded to 2.75 s fits in the 2.75 s before writing.
+        assert!(b.affords_refit(Some(2.2), 0.25));
+        assert!(!b.affords_refit(Some(2.3), 0.25));
+        // Exactly the time held back for a refit is enough to start it.
+        let held = b.refit_reserve(1.5, 0.25);
+        let (clock, b) = budget(Some(10.0));
+        clock.advance(10.0 - held);
+        assert!(b.affords_refit(Some(1.5), 0.25));
     }
 
     #[test]

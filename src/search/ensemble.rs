@@ -60,8 +60,10 @@ pub struct Library {
 
 impl Library {
     /// Keeps `trial` if it is among its family's best [`PER_FAMILY`], then
-    /// drops the worst kept trials while the library is over its bounds.
-    pub fn offer(&mut self, trial: Kept) {
+    /// drops the worst kept trials while the library is over its bounds;
+    /// `true` if it was kept.
+    pub fn offer(&mut self, trial: Kept) -> bool {
+        let number = trial.number;
         self.kept.push(trial);
         self.kept
             .sort_by(|a, b| a.loss.total_cmp(&b.loss).then(a.number.cmp(&b.number)));
@@ -74,6 +76,7 @@ impl Library {
         while self.kept.len() > 1 && self.over_bounds() {
             self.kept.pop();
         }
+        self.get(number).is_some()
     }
 
     fn over_bounds(&self) -> bool {

@@ -264,10 +264,26 @@ pub struct SearchOutcome {
     pub trials: Vec<Trial>,
     /// The best trial's model from the first fold, as it was scored.
     pub best_fold_model: Option<Estimator>,
-    /// Estimated seconds to refit the best trial on all rows.
-    pub refit_seconds: Option<f64>,
+    /// Whether the best trial's refit on all rows fits in the time left:
+    /// decided once, here, so that the search's reserve and the final
+    /// model agree (the refit still runs against the deadline).
+    pub refit_fits: bool,
     /// Seconds held back for writing the best trial's outputs.
     pub write_seconds: f64,
+}
+
+/// Selection runs at most once per this many times its own duration.
+const SELECTION_SHARE: u32 = 20;
+
+/// What the latest ensemble selection would cost to deploy.
+#[derive(Debug, Clone, Copy)]
+struct EnsembleLead {
+    /// Its cross-validated loss.
+    loss: f64,
+    /// Estimated seconds to refit its members on all rows.
+    refit: f64,
+    /// Seconds to write it.
+    write: f64,
 }
 
 struct Context<'a> {
@@ -285,6 +301,15 @@ struct Context<'a> {
     out_of_time: bool,
     /// The best trials' held-out predictions, for ensemble selection.
     library: Library,
+    /// The ensemble selection last made of the library, while timed.
+    ensemble_lead: Option<EnsembleLead>,
+    /// Whether the library changed since that selection.
+    library_changed: bool,
+    /// When that selection ran and how long it took.
+    last_selection: Option<(Instant, std::time::Duration)>,
+    /// Set when the final model will be a first-fold ensemble whatever
+    /// leads, so no refit time is held back: the seconds to write it.
+    first_fold_final: Option<f64>,
 }
 
 /// Runs the search over `folds` of `data` until the budget ends or every
@@ -321,42 +346,92 @@ pub fn run(
         best_fold_model: None,
         out_of_time: false,
         library: Library::default(),
+        first_fold_final: None,
+        ensemble_lead: None,
+        library_changed: false,
+        last_selection: None,
     };
     let mut started = 0;
-    while !ctx.out_of_time
-        && !config.budget.stopped()
-        && config.budget.max_trials.is_none_or(|m| started < m)
+    let mut nothing_fits = ctx.search(&mut states, &mut started, on_event);
+    let ensemble = config.ensemble && data.task.is_supervised();
+    if let Some(write) = ctx
+        .ensemble_frees_reserve()
+        .filter(|_| ensemble && nothing_fits)
     {
-        let Some(pick) = ctx.choose(&mut states) else {
-            ctx.skip_unaffordable(&mut states, on_event);
-            break;
-        };
-        let (point, params) = match states[pick].take() {
-            Some(taken) => taken,
-            None => continue,
-        };
-        started += 1;
-        let cost = ctx.cost(states[pick].family, &params);
-        let (trial, model, predictions) = ctx.run_trial(states[pick].family, params, started);
-        let loss = trial
-            .metric(config.metric)
-            .map_or(f64::INFINITY, |v| config.metric.loss(v));
-        states[pick].record(point, loss, cost);
-        ctx.keep_for_ensemble(&trial, model.as_ref(), predictions);
-        ctx.push(trial, model, on_event);
+        // The ensemble leads but can't be refit in the time left: its
+        // first-fold model will be saved, so the time held back for
+        // refitting the single leader is the search's.
+        ctx.first_fold_final = Some(write);
+        nothing_fits = ctx.search(&mut states, &mut started, on_event);
     }
-    if config.ensemble && !config.budget.stopped() && data.task.is_supervised() {
-        ctx.select_ensemble(on_event);
+    if nothing_fits {
+        ctx.skip_unaffordable(&mut states, on_event);
+    }
+    if ensemble && !config.budget.stopped() {
+        if let Some((trial, model)) = ctx.final_ensemble() {
+            ctx.push(trial, Some(model), on_event);
+        }
     }
     let refit_seconds = ctx.best.map(|b| ctx.refit(&ctx.trials[b]));
     let write_seconds = ctx
         .best
         .map_or(WRITE_RESERVE, |b| ctx.write(&ctx.trials[b]));
+    let budget = &config.budget;
     SearchOutcome {
         trials: ctx.trials,
         best_fold_model: ctx.best_fold_model,
-        refit_seconds,
+        refit_fits: !budget.stopped() && budget.affords_refit(refit_seconds, write_seconds),
         write_seconds,
+    }
+}
+
+impl Context<'_> {
+    /// Runs trials until the budget, the trial limit or a stop ends the
+    /// search; `true` when it ended because no family's next trial fits in
+    /// the time left.
+    fn search(
+        &mut self,
+        states: &mut [FamilyState],
+        started: &mut usize,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> bool {
+        let config = self.config;
+        while !self.out_of_time
+            && !config.budget.stopped()
+            && config.budget.max_trials.is_none_or(|m| *started < m)
+        {
+            let Some(pick) = self.choose(states) else {
+                return true;
+            };
+            let Some((point, params)) = states[pick].take() else {
+                continue;
+            };
+            *started += 1;
+            let family = states[pick].family;
+            let cost = self.cost(family, &params);
+            let (trial, model, predictions) = self.run_trial(family, params, *started);
+            let loss = trial
+                .metric(config.metric)
+                .map_or(f64::INFINITY, |v| config.metric.loss(v));
+            states[pick].record(point, loss, cost);
+            self.keep_for_ensemble(&trial, model.as_ref(), predictions);
+            self.push(trial, model, on_event);
+            self.follow_ensemble();
+        }
+        false
+    }
+
+    /// When the ensemble of the trials so far would lead but could not be
+    /// refit in the time left (so the leader's refit reserve is moot): the
+    /// seconds its writing needs.
+    fn ensemble_frees_reserve(&self) -> Option<f64> {
+        let (trial, _) = self.ensemble_trial()?;
+        let leads = self.best.is_none_or(|b| {
+            Trial::ranking(self.config.metric, &trial, &self.trials[b]) == Ordering::Less
+        });
+        let budget = &self.config.budget;
+        let write = self.write(&trial);
+        (leads && !budget.affords_refit(Some(self.refit(&trial)), write)).then_some(write)
     }
 }
 
@@ -435,7 +510,15 @@ impl Context<'_> {
     fn best_reserve(&self) -> f64 {
         self.best.map_or(WRITE_RESERVE, |b| {
             let t = &self.trials[b];
-            let (refit, write) = (self.refit(t), self.write(t));
+            let (mut refit, mut write) = (self.refit(t), self.write(t));
+            if let Some(ensemble) = self.first_fold_final {
+                return write.max(ensemble);
+            }
+            if let Some(e) = &self.ensemble_lead {
+                if e.loss < self.global_best_loss() {
+                    (refit, write) = (e.refit, e.write);
+                }
+            }
             // A refit that no longer fits will not run: its time is the
             // search's, and only the writing is held back.
             if self.config.budget.affords_refit(Some(refit), write) {
@@ -600,7 +683,7 @@ impl Context<'_> {
             return;
         };
         if trial.status == Status::Ok && predictions.len() == self.folds.len() {
-            self.library.offer(Kept {
+            self.library_changed |= self.library.offer(Kept {
                 number: trial.number,
                 family,
                 loss: self.config.metric.loss(value),
@@ -612,31 +695,24 @@ impl Context<'_> {
     }
 
     /// Greedy ensemble selection over the library, before the time held
-    /// back for writing; a selection of two or more trials becomes a trial
-    /// of its own, ranked with the others.
-    fn select_ensemble(&mut self, on_event: &mut dyn FnMut(Event<'_>)) {
+    /// back for writing: a selection of two or more trials as the next
+    /// trial, scored like the others, with its first-fold model.
+    fn ensemble_trial(&self) -> Option<(Trial, Selection)> {
         let deadline = self.config.budget.deadline_before(WRITE_RESERVE);
-        let Some(selection) = self
+        let selection = self
             .library
-            .select(&self.folds, self.config.metric, deadline)
-        else {
-            return;
-        };
-        let Some(model) = selection.first_fold_model(&self.library, &self.folds[0]) else {
-            return;
-        };
+            .select(&self.folds, self.config.metric, deadline)?;
         let number = self.trials.len() + 1;
         let seed = self.config.seed.wrapping_add(number as u64);
         let parts = selection
             .members
             .iter()
-            .filter_map(|(n, w)| self.part(*n, *w))
-            .collect();
+            .map(|(n, w)| self.part(*n, *w))
+            .collect::<Option<Vec<Part>>>()?;
         let mut trial = Trial::of(number, Recipe::Ensemble(parts), seed, Status::Ok);
-        let scores: Option<Vec<FoldScore>> = (0..self.folds.len())
+        let scores = (0..self.folds.len())
             .map(|f| self.ensemble_fold_score(&selection, f))
-            .collect();
-        let Some(scores) = scores else { return };
+            .collect::<Option<Vec<FoldScore>>>()?;
         summarise(&mut trial, &self.metrics, &scores);
         let members: Vec<&Trial> = selection
             .members
@@ -645,8 +721,43 @@ impl Context<'_> {
             .collect();
         trial.fit_seconds = members.iter().map(|t| t.fit_seconds).sum();
         trial.predict_us_per_row = members.iter().map(|t| t.predict_us_per_row).sum();
+        trial.model_bytes = members.iter().map(|t| t.model_bytes).sum();
+        Some((trial, selection))
+    }
+
+    /// The ensemble trial of the library as it is, with its first-fold
+    /// model (and that model's true size).
+    fn final_ensemble(&self) -> Option<(Trial, Estimator)> {
+        let (mut trial, selection) = self.ensemble_trial()?;
+        let model = selection.first_fold_model(&self.library, &self.folds[0])?;
         trial.model_bytes = serde_json::to_vec(&model).map_or(0, |v| v.len());
-        self.push(trial, Some(model), on_event);
+        Some((trial, model))
+    }
+
+    /// Re-runs selection on a timed search whose library changed, often
+    /// enough to follow the leader and seldom enough to cost at most about
+    /// 1/[`SELECTION_SHARE`] of the time: what the ensemble's refit needs is
+    /// held back while it leads.
+    fn follow_ensemble(&mut self) {
+        let timed = self.config.budget.remaining().is_finite();
+        if !self.config.ensemble || !timed || !self.library_changed {
+            return;
+        }
+        if let Some((at, took)) = self.last_selection {
+            if at.elapsed() < took * SELECTION_SHARE {
+                return;
+            }
+        }
+        let started = Instant::now();
+        self.ensemble_lead = self.ensemble_trial().map(|(t, _)| EnsembleLead {
+            loss: t
+                .metric(self.config.metric)
+                .map_or(f64::INFINITY, |v| self.config.metric.loss(v)),
+            refit: self.refit(&t),
+            write: self.write(&t),
+        });
+        self.last_selection = Some((started, started.elapsed()));
+        self.library_changed = false;
     }
 
     /// Trial `number` as an ensemble member of weight `weight`.

@@ -120,7 +120,7 @@ pub fn final_model(
         return Ok(assemble(data, prep, estimator, meta, fit));
     }
     let write = outcome.write_seconds;
-    if !budget.stopped() && budget.affords_refit(outcome.refit_seconds, write) {
+    if !budget.stopped() && outcome.refit_fits {
         let (shared, recipe, seed) = (Arc::clone(data), best.recipe.clone(), best.seed);
         let deadline = budget.deadline_before(write);
         let work = move |cancel: &Cancel| refit(&shared, &recipe, seed, contamination, cancel);
