@@ -11,6 +11,7 @@ mod forest;
 mod isolation;
 mod knn;
 mod linear;
+mod mlp;
 pub mod space;
 mod tree;
 
@@ -163,6 +164,8 @@ families! {
     IsolationForest = "isolation_forest" => isolation::IsolationForest,
     /// Extremely randomised trees (written here).
     ExtraTrees = "extra_trees" => extra_trees::ExtraTrees,
+    /// A multilayer perceptron (written here).
+    Mlp = "mlp" => mlp::Mlp,
 }
 
 impl Family {

@@ -339,6 +339,11 @@ fn extra_trees_export_matches_predict_bit_for_bit() {
 }
 
 #[test]
+fn mlp_export_matches_predict_bit_for_bit() {
+    assert!(parity("mlp") > 10_000);
+}
+
+#[test]
 fn knn_export_matches_predict_bit_for_bit() {
     assert!(parity("knn") > 10_000);
 }

@@ -95,6 +95,67 @@ fn extra_trees_held_out_floors() {
     assert!(acc >= 0.93, "iris accuracy {acc}");
 }
 
+/// The neural network alone clears the same floors.
+#[test]
+fn mlp_held_out_floors() {
+    let only = ["--include", "mlp"];
+    let auc = held_out_with("titanic.csv", "survived", Metric::RocAuc, 8, &only);
+    assert!(auc >= 0.82, "titanic auc {auc}");
+    let r2 = held_out_with("diabetes.csv", "progression", Metric::R2, 8, &only);
+    assert!(r2 >= 0.40, "diabetes r2 {r2}");
+    let acc = held_out_with("iris.csv", "species", Metric::Accuracy, 8, &only);
+    assert!(acc >= 0.93, "iris accuracy {acc}");
+}
+
+/// The ensemble row names its members and weights, and scores at least as
+/// well on cross-validation as the best of them (and is saved when it leads).
+#[test]
+fn the_ensemble_is_at_least_as_good_as_its_best_member() {
+    for (file, target, higher_is_better) in [
+        ("titanic.csv", "survived", true),
+        ("diabetes.csv", "progression", false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        train(&dataset(file), target, &out, 20, &[]);
+        let (header, rows) = read_csv(&out.join("leaderboard.csv"));
+        let score = header.iter().position(|h| h.ends_with("_mean")).unwrap();
+        let value = |id: &str| -> f64 {
+            let row = rows.iter().find(|r| r[1] == id).unwrap();
+            row[score].parse().unwrap()
+        };
+        let ensemble = rows
+            .iter()
+            .find(|r| r[2] == "ensemble")
+            .expect("an ensemble row");
+        let members: Vec<(&str, f64)> = ensemble[3]
+            .split(' ')
+            .map(|m| {
+                let (id, w) = m.split_once('×').unwrap();
+                (id, w.parse().unwrap())
+            })
+            .collect();
+        assert!(members.len() >= 2, "{file}: {members:?}");
+        let total: f64 = members.iter().map(|(_, w)| w).sum();
+        assert!((total - 1.0).abs() < 1e-3, "{file}: weights sum to {total}");
+        let own = value(&ensemble[1]);
+        for (id, _) in &members {
+            let member = value(id);
+            let ok = if higher_is_better {
+                own >= member
+            } else {
+                own <= member
+            };
+            assert!(ok, "{file}: ensemble {own} vs member {id} {member}");
+        }
+        if ensemble[0] == "1" {
+            let model = automl::Model::load(out.join("model.json")).unwrap();
+            assert_eq!(model.estimator.kind(), "ensemble");
+            assert_eq!(model.meta.model_id, ensemble[1]);
+        }
+    }
+}
+
 /// Leaderboard columns that measure time and so differ between runs.
 const TIMING: [&str; 2] = ["fit_seconds", "predict_us_per_row"];
 

@@ -871,5 +871,44 @@ mod kernels {
             }
         }
     }
+
+    /// A multilayer perceptron: dense layers from `sizes[l]` to `sizes[l + 1]`
+    /// values, ReLU after every layer but the last, then `link`. `weights` holds
+    /// each layer's matrix row-major (one row per output), layer after layer;
+    /// `biases` each layer's biases likewise. `a` and `b` are scratch at least
+    /// as long as the widest layer.
+    #[allow(clippy::too_many_arguments)]
+    pub fn network<'s>(
+        sizes: &[u32],
+        weights: &[f64],
+        biases: &[f64],
+        link: Link,
+        mut a: &'s mut [f64],
+        mut b: &'s mut [f64],
+        x: &[f64],
+        out: &mut [f64],
+    ) {
+        let d = sizes[0] as usize;
+        a[..d].copy_from_slice(&x[..d]);
+        let (mut w_at, mut b_at) = (0, 0);
+        let layers = sizes.len() - 1;
+        for l in 0..layers {
+            let (inputs, outputs) = (sizes[l] as usize, sizes[l + 1] as usize);
+            for o in 0..outputs {
+                let row = &weights[w_at + o * inputs..w_at + (o + 1) * inputs];
+                let mut z = biases[b_at + o];
+                for (w, v) in row.iter().zip(a[..inputs].iter()) {
+                    z += w * v;
+                }
+                b[o] = if l + 1 < layers { z.max(0.0) } else { z };
+            }
+            w_at += inputs * outputs;
+            b_at += outputs;
+            core::mem::swap(&mut a, &mut b);
+        }
+        let last = sizes[layers] as usize;
+        out[..last].copy_from_slice(&a[..last]);
+        apply_link(link, out);
+    }
 }
 

@@ -175,6 +175,8 @@ estimators! {
     Isolation(isolation::Isolation) = "isolation",
     /// A weighted mean of supervised members.
     Ensemble(ensemble::Ensemble) = "ensemble",
+    /// A multilayer perceptron.
+    Network(network::Network) = "network",
 }
 
 impl Estimator {
