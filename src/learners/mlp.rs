@@ -88,44 +88,71 @@ impl Adapter for Mlp {
     }
 
     fn fit(&self, data: &TrainSet<'_>, p: &MlpParams, seed: u64) -> Result<Estimator, String> {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let problem = Problem::new(data);
-        let mut rows: Vec<usize> = (0..data.n).collect();
-        rows.shuffle(&mut rng);
-        let held = if data.n >= 20 { data.n / 10 } else { 0 };
-        let (valid, train) = rows.split_at(held);
-        let mut net = Net::new(&sizes(p, data.d, problem.outputs), &mut rng);
-        let mut adam = Adam::new(&net);
-        let mut train = train.to_vec();
-        let mut best = (f64::INFINITY, net.clone());
-        let mut stale = 0;
-        for _ in 0..p.epochs {
-            data.cancel.check()?;
-            train.shuffle(&mut rng);
-            for batch in train.chunks(BATCH) {
-                let grad = net.gradient(data, &problem, batch);
-                adam.step(&mut net, &grad, p);
-            }
-            let loss = if valid.is_empty() {
-                net.loss(data, &problem, &train)
-            } else {
-                net.loss(data, &problem, valid)
-            };
-            if !loss.is_finite() {
+        let sizes = sizes(p, data.d, problem.outputs);
+        let schedule = Schedule {
+            learning_rate: p.learning_rate,
+            weight_decay: p.weight_decay,
+            epochs: p.epochs,
+        };
+        Ok(train(data, &problem, &sizes, &schedule, seed)?.lower(&problem))
+    }
+}
+
+/// How a network is trained.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Schedule {
+    /// Adam's step size.
+    pub learning_rate: f64,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+    /// Most passes over the training rows.
+    pub epochs: usize,
+}
+
+/// Trains a network of `sizes` on `data` for `problem`: mini-batch AdamW,
+/// keeping the weights of the epoch with the best loss on a seeded tenth
+/// of the rows (on the training rows when there are fewer than 20).
+pub(super) fn train(
+    data: &TrainSet<'_>,
+    problem: &Problem,
+    sizes: &[usize],
+    schedule: &Schedule,
+    seed: u64,
+) -> Result<Net, String> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rows: Vec<usize> = (0..data.n).collect();
+    rows.shuffle(&mut rng);
+    let held = if data.n >= 20 { data.n / 10 } else { 0 };
+    let (valid, train) = rows.split_at(held);
+    let mut net = Net::new(sizes, &mut rng);
+    let mut adam = Adam::new(&net);
+    let mut train = train.to_vec();
+    let mut best = (f64::INFINITY, net.clone());
+    let mut stale = 0;
+    for _ in 0..schedule.epochs {
+        data.cancel.check()?;
+        train.shuffle(&mut rng);
+        for batch in train.chunks(BATCH) {
+            let grad = net.gradient(data, problem, batch);
+            adam.step(&mut net, &grad, schedule);
+        }
+        let scored = if valid.is_empty() { &train[..] } else { valid };
+        let loss = net.loss(data, problem, scored);
+        if !loss.is_finite() {
+            break;
+        }
+        if loss < best.0 {
+            best = (loss, net.clone());
+            stale = 0;
+        } else {
+            stale += 1;
+            if stale >= PATIENCE {
                 break;
             }
-            if loss < best.0 {
-                best = (loss, net.clone());
-                stale = 0;
-            } else {
-                stale += 1;
-                if stale >= PATIENCE {
-                    break;
-                }
-            }
         }
-        Ok(best.1.lower(&problem))
     }
+    Ok(best.1)
 }
 
 /// Network outputs for `k` target values: one per class, one for a value.
@@ -141,48 +168,71 @@ fn sizes(p: &MlpParams, d: usize, outputs: usize) -> Vec<usize> {
         .collect()
 }
 
-/// What the network learns: classes, or a standardised value.
-struct Problem {
-    outputs: usize,
-    classes: bool,
-    /// The value's mean and standard deviation (0 and 1 for classes).
-    mean: f64,
-    scale: f64,
+/// What a network learns.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Goal {
+    /// Class probabilities (softmax cross-entropy).
+    Classes,
+    /// A value, standardised by its mean and standard deviation (squared
+    /// error).
+    Value { mean: f64, scale: f64 },
+    /// The input row itself (squared error per feature): an autoencoder.
+    Reconstruction,
+}
+
+/// What a network learns and how many outputs that takes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Problem {
+    /// Values the last layer writes.
+    pub outputs: usize,
+    /// The target.
+    pub goal: Goal,
 }
 
 impl Problem {
+    /// The supervised problem of `data`: its classes or its value.
     fn new(data: &TrainSet<'_>) -> Problem {
         let values = data.values();
-        let classes = values.is_empty();
-        let (mean, scale) = if classes {
-            (0.0, 1.0)
+        let goal = if values.is_empty() {
+            Goal::Classes
         } else {
             let n = values.len().max(1) as f64;
             let mean = values.iter().sum::<f64>() / n;
             let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-            (mean, if var > 0.0 { var.sqrt() } else { 1.0 })
+            let scale = if var > 0.0 { var.sqrt() } else { 1.0 };
+            Goal::Value { mean, scale }
         };
         Problem {
             outputs: outputs(data.width()),
-            classes,
-            mean,
-            scale,
+            goal,
         }
     }
 
     /// The output layer's error for row `r` given its raw outputs `z`
     /// (softmax applied in place for classes), and the row's loss.
     fn error(&self, data: &TrainSet<'_>, r: usize, z: &mut [f64]) -> f64 {
-        if self.classes {
-            crate::model::kernels::softmax(z);
-            let y = data.classes()[r];
-            let loss = -z[y].max(1e-15).ln();
-            z[y] -= 1.0;
-            loss
-        } else {
-            let target = (data.values()[r] - self.mean) / self.scale;
-            z[0] -= target;
-            0.5 * z[0] * z[0]
+        match self.goal {
+            Goal::Classes => {
+                crate::model::kernels::softmax(z);
+                let y = data.classes()[r];
+                let loss = -z[y].max(1e-15).ln();
+                z[y] -= 1.0;
+                loss
+            }
+            Goal::Value { mean, scale } => {
+                let target = (data.values()[r] - mean) / scale;
+                z[0] -= target;
+                0.5 * z[0] * z[0]
+            }
+            Goal::Reconstruction => {
+                let x = &data.x[r * data.d..(r + 1) * data.d];
+                let mut loss = 0.0;
+                for (e, v) in z.iter_mut().zip(x) {
+                    *e -= v;
+                    loss += 0.5 * *e * *e;
+                }
+                loss / data.d.max(1) as f64
+            }
         }
     }
 }
@@ -190,7 +240,7 @@ impl Problem {
 /// Weights and biases, layer by layer, as the `network` kernel lays them
 /// out.
 #[derive(Debug, Clone)]
-struct Net {
+pub(super) struct Net {
     sizes: Vec<usize>,
     weights: Vec<f64>,
     biases: Vec<f64>,
@@ -315,27 +365,30 @@ impl Net {
 
     /// The portable estimator: for a value, the last layer maps back from
     /// the standardised target.
-    fn lower(mut self, problem: &Problem) -> Estimator {
-        if !problem.classes {
+    fn lower(self, problem: &Problem) -> Estimator {
+        Estimator::Network(self.into_network(problem))
+    }
+
+    /// The network as the model holds it.
+    pub(super) fn into_network(mut self, problem: &Problem) -> Network {
+        if let Goal::Value { mean, scale } = problem.goal {
             let last = self.sizes[self.sizes.len() - 2];
             let at = self.weights.len() - last;
-            self.weights[at..]
-                .iter_mut()
-                .for_each(|w| *w *= problem.scale);
+            self.weights[at..].iter_mut().for_each(|w| *w *= scale);
             if let Some(b) = self.biases.last_mut() {
-                *b = *b * problem.scale + problem.mean;
+                *b = *b * scale + mean;
             }
         }
-        Estimator::Network(Network {
+        Network {
             sizes: self.sizes.iter().map(|&s| s as u32).collect(),
             weights: self.weights,
             biases: self.biases,
-            link: if problem.classes {
+            link: if problem.goal == Goal::Classes {
                 Link::Softmax
             } else {
                 Link::Identity
             },
-        })
+        }
     }
 }
 
@@ -361,7 +414,7 @@ impl Adam {
 
     /// One step of AdamW (Loshchilov and Hutter): the decay shrinks weights,
     /// not biases, apart from the gradient's moments.
-    fn step(&mut self, net: &mut Net, grad: &Net, p: &MlpParams) {
+    fn step(&mut self, net: &mut Net, grad: &Net, p: &Schedule) {
         self.t += 1;
         let c1 = 1.0 - BETA1.powi(self.t);
         let c2 = 1.0 - BETA2.powi(self.t);

@@ -3,6 +3,7 @@
 //! lowers the fitted model into the portable `Estimator` — a learner whose
 //! internals can't be read is not offered.
 
+mod autoencoder;
 mod bayes;
 mod boosting;
 pub mod clustering;
@@ -166,6 +167,8 @@ families! {
     ExtraTrees = "extra_trees" => extra_trees::ExtraTrees,
     /// A multilayer perceptron (written here).
     Mlp = "mlp" => mlp::Mlp,
+    /// Autoencoder anomaly detector: reconstruction error (written here).
+    Autoencoder = "autoencoder" => autoencoder::Autoencoder,
 }
 
 impl Family {

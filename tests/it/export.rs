@@ -309,6 +309,11 @@ fn gaussian_mixture_detector_export_matches_predict_bit_for_bit() {
 }
 
 #[test]
+fn autoencoder_detector_export_matches_predict_bit_for_bit() {
+    assert!(unsupervised_parity("anomaly", "autoencoder") > 7_000);
+}
+
+#[test]
 fn gbdt_export_matches_predict_bit_for_bit() {
     assert!(parity("gbdt") > 10_000);
 }

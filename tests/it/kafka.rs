@@ -940,9 +940,22 @@ fn a_rebalance_in_the_middle_of_a_batch_loses_nothing() {
     settle(&[&a]);
     // Records arrive for about 7 s, 100 every 100 ms; a second consumer
     // joins 1 s in, while the first is scoring: partitions move mid-batch.
+    // The second half of the stream waits for the first consumer to see
+    // its partitions revoked, so that on a loaded machine the rebalance
+    // still happens while records flow.
     let (brokers, input, stream) = (t.brokers.clone(), t.input.clone(), records.clone());
+    let a_log = Arc::clone(&a.log);
     let producer = std::thread::spawn(move || {
-        for chunk in stream.chunks(100) {
+        let half = stream.len() / 200;
+        for (i, chunk) in stream.chunks(100).enumerate() {
+            if i == half {
+                let waited = Instant::now();
+                while !a_log.lock().unwrap().contains("revoked:")
+                    && waited.elapsed() < Duration::from_secs(60)
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
             produce(&brokers, &input, chunk);
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -872,27 +872,24 @@ mod kernels {
         }
     }
 
-    /// A multilayer perceptron: dense layers from `sizes[l]` to `sizes[l + 1]`
-    /// values, ReLU after every layer but the last, then `link`. `weights` holds
-    /// each layer's matrix row-major (one row per output), layer after layer;
-    /// `biases` each layer's biases likewise. `a` and `b` are scratch at least
-    /// as long as the widest layer.
-    #[allow(clippy::too_many_arguments)]
-    pub fn network<'s>(
+    /// Dense layers from `sizes[l]` to `sizes[l + 1]` values, ReLU after every
+    /// layer but the last: the last layer's raw values, in `a` or `b`. `weights`
+    /// holds each layer's matrix row-major (one row per output), layer after
+    /// layer; `biases` each layer's biases likewise. `a` and `b` are scratch at
+    /// least as long as the widest layer.
+    pub fn layers<'s>(
         sizes: &[u32],
         weights: &[f64],
         biases: &[f64],
-        link: Link,
         mut a: &'s mut [f64],
         mut b: &'s mut [f64],
         x: &[f64],
-        out: &mut [f64],
-    ) {
+    ) -> &'s [f64] {
         let d = sizes[0] as usize;
         a[..d].copy_from_slice(&x[..d]);
         let (mut w_at, mut b_at) = (0, 0);
-        let layers = sizes.len() - 1;
-        for l in 0..layers {
+        let count = sizes.len() - 1;
+        for l in 0..count {
             let (inputs, outputs) = (sizes[l] as usize, sizes[l + 1] as usize);
             for o in 0..outputs {
                 let row = &weights[w_at + o * inputs..w_at + (o + 1) * inputs];
@@ -900,15 +897,50 @@ mod kernels {
                 for (w, v) in row.iter().zip(a[..inputs].iter()) {
                     z += w * v;
                 }
-                b[o] = if l + 1 < layers { z.max(0.0) } else { z };
+                b[o] = if l + 1 < count { z.max(0.0) } else { z };
             }
             w_at += inputs * outputs;
             b_at += outputs;
             core::mem::swap(&mut a, &mut b);
         }
-        let last = sizes[layers] as usize;
-        out[..last].copy_from_slice(&a[..last]);
+        &a[..sizes[count] as usize]
+    }
+
+    /// A multilayer perceptron: [`layers`], then `link`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn network(
+        sizes: &[u32],
+        weights: &[f64],
+        biases: &[f64],
+        link: Link,
+        a: &mut [f64],
+        b: &mut [f64],
+        x: &[f64],
+        out: &mut [f64],
+    ) {
+        let last = layers(sizes, weights, biases, a, b, x);
+        out[..last.len()].copy_from_slice(last);
         apply_link(link, out);
+    }
+
+    /// An autoencoder detector: the mean squared difference between `x` and
+    /// its reconstruction by [`layers`] (the last layer as wide as `x`), and
+    /// the flag.
+    #[allow(clippy::too_many_arguments)]
+    pub fn autoencoder(
+        sizes: &[u32],
+        weights: &[f64],
+        biases: &[f64],
+        threshold: f64,
+        a: &mut [f64],
+        b: &mut [f64],
+        x: &[f64],
+        out: &mut [f64],
+    ) {
+        let back = layers(sizes, weights, biases, a, b, x);
+        let total: f64 = back.iter().zip(x).map(|(r, v)| (r - v) * (r - v)).sum();
+        out[0] = total / x.len().max(1) as f64;
+        out[1] = flag(out[0], threshold);
     }
 }
 

@@ -177,6 +177,8 @@ estimators! {
     Ensemble(ensemble::Ensemble) = "ensemble",
     /// A multilayer perceptron.
     Network(network::Network) = "network",
+    /// An autoencoder (reconstruction error as an anomaly score).
+    Autoencoder(autoencoder::Autoencoder) = "autoencoder",
 }
 
 impl Estimator {

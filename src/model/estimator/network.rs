@@ -27,6 +27,16 @@ impl Network {
         self.sizes.iter().copied().max().unwrap_or(0) as usize
     }
 
+    /// [`Kind::check`], for a kind built on a network.
+    pub fn as_kind_check(&self, d: usize, w: usize) -> Result<(), String> {
+        Kind::check(self, d, w)
+    }
+
+    /// [`Kind::finite`], for a kind built on a network.
+    pub fn as_kind_finite(&self) -> bool {
+        Kind::finite(self)
+    }
+
     fn layer_pairs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         self.sizes
             .windows(2)

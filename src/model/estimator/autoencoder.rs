@@ -1,0 +1,78 @@
+//! An autoencoder detector: a network trained to reproduce its standardised
+//! input through a narrower layer; rows it reconstructs badly are anomalies.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ensure, threshold_note, Kind, Lowered, Network, Shape, Table};
+use crate::model::kernels::{self, Link};
+
+/// The reconstructing network (identity link, as many outputs as
+/// features) and the threshold on the mean squared reconstruction error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Autoencoder {
+    /// The network.
+    pub network: Network,
+    /// Scores above it are anomalies.
+    pub threshold: f64,
+}
+
+impl Kind for Autoencoder {
+    fn shape(&self) -> Shape {
+        Shape::Anomaly
+    }
+
+    fn score(&self, x: &[f64], out: &mut [f64]) {
+        let n = &self.network;
+        let (mut a, mut b) = (vec![0.0; n.widest()], vec![0.0; n.widest()]);
+        let (sizes, weights, biases) = (&n.sizes, &n.weights, &n.biases);
+        kernels::autoencoder(sizes, weights, biases, self.threshold, &mut a, &mut b, x, out);
+    }
+
+    fn check(&self, d: usize, _w: usize) -> Result<(), String> {
+        ensure(self.network.link == Link::Identity, || {
+            "an autoencoder's network must have the identity link".into()
+        })?;
+        self.network.as_kind_check(d, d)
+    }
+
+    fn summary(&self) -> String {
+        let sizes: Vec<String> = self.network.sizes.iter().map(u32::to_string).collect();
+        format!(
+            "autoencoder {} (ReLU), score: mean squared reconstruction error{}",
+            sizes.join(" → "),
+            threshold_note(Some(self.threshold))
+        )
+    }
+
+    fn finite(&self) -> bool {
+        self.network.as_kind_finite() && self.threshold.is_finite()
+    }
+
+    fn lower(&self) -> Lowered {
+        let n = &self.network;
+        Lowered::new(
+            vec![
+                ("SIZES", Table::U32s(n.sizes.clone())),
+                ("WEIGHTS", Table::F64s(n.weights.clone())),
+                ("BIASES", Table::F64s(n.biases.clone())),
+                ("THRESHOLD", Table::F64(self.threshold)),
+                ("WIDEST", Table::Usize(n.widest())),
+            ],
+            "kernels::autoencoder(
+    &SIZES,
+    &WEIGHTS,
+    &BIASES,
+    THRESHOLD,
+    &mut [0.0; WIDEST],
+    &mut [0.0; WIDEST],
+    x,
+    out,
+);",
+        )
+    }
+
+    fn set_threshold(&mut self, threshold: f64) -> Result<(), String> {
+        self.threshold = threshold;
+        Ok(())
+    }
+}
