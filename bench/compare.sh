@@ -8,12 +8,15 @@
 # Env: VENV, a Python virtual environment outside the repo with flaml[automl],
 #   pandas and scikit-learn (default /tmp/peers-venv; made with
 #   python3 -m venv DIR && DIR/bin/pip install "flaml[automl]" pandas scikit-learn);
-#   SEEDS (default "1 2 3"); SETS (default: all ten).
+#   SEEDS (default "1 2 3"); SETS (default: all ten); LOG, a file that gets
+#   one line per set, budget and seed (both values, automl's winning family,
+#   its final fit and wall seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/bench}
 VENV=${VENV:-/tmp/peers-venv}
 PY="$VENV/bin/python"
+LOG=${LOG:-/dev/null}
 SEEDS=${SEEDS:-1 2 3}
 BIN=target/release/automl
 [ $# -eq 0 ] && set -- 30 60
@@ -47,12 +50,17 @@ for b in "$@"; do
     for seed in $SEEDS; do
       run="$work/$name-$b-$seed"
       "$BIN" train --data "$train" --target "$target" --task "$task" --time-budget "$b" \
-        --seed "$seed" --out "$run" --quiet > /dev/null
+        --seed "$seed" --out "$run" --quiet --json > "$run.json"
       "$BIN" predict --model "$run/model.json" --data "$test" --out "$run.pred.csv"
       ours+=("$(score "$test" "$target" "$task" "$run.pred.csv" "$metric")")
       "$PY" bench/flaml_run.py --train "$train" --test "$test" --target "$target" --task "$task" \
         --budget "$b" --seed "$seed" --pred "$run.flaml.csv" > /dev/null 2>&1
       theirs+=("$(score "$test" "$target" "$task" "$run.flaml.csv" "$metric")")
+      "$PY" - "$run.json" "$run/run.json" "$name $b $seed ${ours[-1]} ${theirs[-1]}" >> "$LOG" <<'PY'
+import json, sys
+summary, record = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+print(sys.argv[3], summary["family"], repr(record["final_fit"]), round(summary["seconds"], 1))
+PY
     done
     "$PY" - "$name" "$b" "$metric" "$rf" "${ours[*]}" "${theirs[*]}" <<'PY' | tee -a "$work/rows"
 import statistics, sys

@@ -206,17 +206,23 @@ fn parity(family: &str) -> usize {
             2
         };
         train(&dataset(file), target, &run, trials, &["--include", family]);
-        let csv = std::fs::read_to_string(dataset(file)).unwrap();
-        let (generated, expected) = generated_and_expected(
-            dir.path(),
-            &run.join("model.json"),
-            &dataset(file),
-            &unit_separated(&csv),
-        );
-        rows += same_lines(&expected, &generated, &format!("{family} on {file}"));
+        rows += compare_every_row(dir.path(), &run, file, family);
     }
     eprintln!("{family}: {rows} rows compared, 0 mismatches");
     rows
+}
+
+/// Exports the model trained into `run` on bundled `file`, and compares
+/// the generated code's output with `automl predict`'s on every row.
+fn compare_every_row(dir: &Path, run: &Path, file: &str, what: &str) -> usize {
+    let csv = std::fs::read_to_string(dataset(file)).unwrap();
+    let (generated, expected) = generated_and_expected(
+        dir,
+        &run.join("model.json"),
+        &dataset(file),
+        &unit_separated(&csv),
+    );
+    same_lines(&expected, &generated, &format!("{what} on {file}"))
 }
 
 /// Asserts equal text line by line; returns the data rows compared.
@@ -371,14 +377,7 @@ fn ensemble_export_matches_predict_bit_for_bit() {
         train(&dataset(file), target, &run, 16, &["--include", families]);
         let model = automl::Model::load(run.join("model.json")).unwrap();
         assert_eq!(model.estimator.kind(), "ensemble", "{file}");
-        let csv = std::fs::read_to_string(dataset(file)).unwrap();
-        let (generated, expected) = generated_and_expected(
-            dir.path(),
-            &run.join("model.json"),
-            &dataset(file),
-            &unit_separated(&csv),
-        );
-        rows += same_lines(&expected, &generated, &format!("ensemble on {file}"));
+        rows += compare_every_row(dir.path(), &run, file, "ensemble");
     }
     eprintln!("ensemble: {rows} rows compared, 0 mismatches");
     assert!(rows > 10_000);

@@ -49,26 +49,8 @@ impl Kind for Autoencoder {
     }
 
     fn lower(&self) -> Lowered {
-        let n = &self.network;
-        Lowered::new(
-            vec![
-                ("SIZES", Table::U32s(n.sizes.clone())),
-                ("WEIGHTS", Table::F64s(n.weights.clone())),
-                ("BIASES", Table::F64s(n.biases.clone())),
-                ("THRESHOLD", Table::F64(self.threshold)),
-                ("WIDEST", Table::Usize(n.widest())),
-            ],
-            "kernels::autoencoder(
-    &SIZES,
-    &WEIGHTS,
-    &BIASES,
-    THRESHOLD,
-    &mut [0.0; WIDEST],
-    &mut [0.0; WIDEST],
-    x,
-    out,
-);",
-        )
+        let threshold = ("THRESHOLD", Table::F64(self.threshold));
+        self.network.lower_into("autoencoder", threshold)
     }
 
     fn set_threshold(&mut self, threshold: f64) -> Result<(), String> {

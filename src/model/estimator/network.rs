@@ -37,6 +37,34 @@ impl Network {
         Kind::finite(self)
     }
 
+    /// The network's tables, one more (`extra`: the link, or a detector's
+    /// threshold) and the call of `kernels::KERNEL` over them, which takes
+    /// the layers, `extra`, two scratch buffers, `x` and `out`.
+    pub fn lower_into(&self, kernel: &str, extra: (&'static str, Table)) -> Lowered {
+        let name = extra.0;
+        Lowered::new(
+            vec![
+                ("SIZES", Table::U32s(self.sizes.clone())),
+                ("WEIGHTS", Table::F64s(self.weights.clone())),
+                ("BIASES", Table::F64s(self.biases.clone())),
+                extra,
+                ("WIDEST", Table::Usize(self.widest())),
+            ],
+            format!(
+                "kernels::{kernel}(
+    &SIZES,
+    &WEIGHTS,
+    &BIASES,
+    {name},
+    &mut [0.0; WIDEST],
+    &mut [0.0; WIDEST],
+    x,
+    out,
+);"
+            ),
+        )
+    }
+
     fn layer_pairs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         self.sizes
             .windows(2)
@@ -91,24 +119,6 @@ impl Kind for Network {
     }
 
     fn lower(&self) -> Lowered {
-        Lowered::new(
-            vec![
-                ("SIZES", Table::U32s(self.sizes.clone())),
-                ("WEIGHTS", Table::F64s(self.weights.clone())),
-                ("BIASES", Table::F64s(self.biases.clone())),
-                ("LINK", Table::Link(self.link)),
-                ("WIDEST", Table::Usize(self.widest())),
-            ],
-            "kernels::network(
-    &SIZES,
-    &WEIGHTS,
-    &BIASES,
-    LINK,
-    &mut [0.0; WIDEST],
-    &mut [0.0; WIDEST],
-    x,
-    out,
-);",
-        )
+        self.lower_into("network", ("LINK", Table::Link(self.link)))
     }
 }
