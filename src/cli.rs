@@ -99,7 +99,7 @@ pub struct TrainArgs {
     )]
     pub na_values: Vec<String>,
     /// Metric that ranks models [default: roc_auc (binary), log_loss
-    /// (multiclass), rmse (regression), silhouette (cluster), stability
+    /// (multiclass), rmse (regression), balanced_silhouette (cluster), stability
     /// (anomaly; roc_auc with --label)].
     #[arg(long, value_enum)]
     pub metric: Option<Metric>,

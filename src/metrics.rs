@@ -37,6 +37,10 @@ pub enum Metric {
     R2,
     /// Mean silhouette of the clustered rows (noise counts 0).
     Silhouette,
+    /// The silhouette times the clusters' balance (the entropy of their
+    /// shares over ln k): one big cluster beside a few far-off rows, which
+    /// the silhouette alone rates highly, scores low.
+    BalancedSilhouette,
     /// Calinski–Harabasz index: between- over within-cluster dispersion.
     CalinskiHarabasz,
     /// Davies–Bouldin index: mean worst-case cluster overlap (lower is better).
@@ -62,6 +66,7 @@ impl Metric {
             Metric::Mae => "mae",
             Metric::R2 => "r2",
             Metric::Silhouette => "silhouette",
+            Metric::BalancedSilhouette => "balanced_silhouette",
             Metric::CalinskiHarabasz => "calinski_harabasz",
             Metric::DaviesBouldin => "davies_bouldin",
             Metric::AdjustedRand => "adjusted_rand",
@@ -88,12 +93,14 @@ impl Metric {
     pub fn all_for(task: Task, labelled: bool) -> &'static [Metric] {
         match task {
             Task::Cluster if labelled => &[
+                Metric::BalancedSilhouette,
                 Metric::Silhouette,
                 Metric::CalinskiHarabasz,
                 Metric::DaviesBouldin,
                 Metric::AdjustedRand,
             ],
             Task::Cluster => &[
+                Metric::BalancedSilhouette,
                 Metric::Silhouette,
                 Metric::CalinskiHarabasz,
                 Metric::DaviesBouldin,

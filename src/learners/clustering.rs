@@ -10,7 +10,7 @@ use rand::SeedableRng;
 
 use super::{calibrate, Adapter, TrainSet};
 use crate::data::Task;
-use crate::learners::space::{choice, choices, hyperparameters, int, real};
+use crate::learners::space::{choice, choices, hyperparameters, int, real, Preset};
 use crate::model::estimator::{Centroids, CorePoints, Mixture};
 use crate::model::Estimator;
 
@@ -61,6 +61,18 @@ impl Adapter for KMeansLearner {
 
     fn scaled(&self) -> bool {
         true
+    }
+
+    /// The number of clusters spread over its range from the start (the
+    /// local search from the cheap k = 3 moves one step at a time).
+    fn presets(&self) -> &'static [Preset] {
+        &[
+            &[("k", 5.0)],
+            &[("k", 8.0)],
+            &[("k", 12.0)],
+            &[("k", 16.0)],
+            &[("k", 20.0)],
+        ]
     }
 
     fn cost(&self, p: &KMeansParams, n: usize, d: usize, _k: usize) -> f64 {
@@ -131,6 +143,15 @@ impl Adapter for MixtureLearner {
 
     fn scaled(&self) -> bool {
         true
+    }
+
+    /// More components from the start, with variances only (a full
+    /// covariance per component is costly on wide data).
+    fn presets(&self) -> &'static [Preset] {
+        &[
+            &[("components", 5.0), ("covariance", 1.0)],
+            &[("components", 10.0), ("covariance", 1.0)],
+        ]
     }
 
     fn cost(&self, p: &MixtureParams, n: usize, d: usize, _k: usize) -> f64 {

@@ -563,7 +563,7 @@ pub(crate) mod testdata {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::learners::space::preset_point;
+    use crate::learners::space::{preset_point, Param, Range};
 
     /// Every family's presets name dimensions of every task it serves, and
     /// decode to the values they give.
@@ -585,7 +585,16 @@ mod tests {
                         preset_point(&space, preset).unwrap_or_else(|e| panic!("{family}: {e}"));
                     let params = Params::decode(&space, &point);
                     for (name, value) in *preset {
-                        let got = params.real(name).unwrap();
+                        // A choice is given by its position in the list.
+                        let got = match (
+                            &params.0[*name],
+                            &space.iter().find(|d| d.name == *name).unwrap().range,
+                        ) {
+                            (Param::Choice(c), Range::Choice(all)) => {
+                                all.iter().position(|a| a == c).unwrap() as f64
+                            }
+                            _ => params.real(name).unwrap(),
+                        };
                         assert!(
                             (got - value).abs() < 1e-9 * value.abs().max(1.0),
                             "{family} {name}: {got} for {value}"

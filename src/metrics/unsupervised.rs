@@ -65,6 +65,33 @@ impl Clustering<'_> {
     /// Noise rows and rows alone in their cluster count 0, as scikit-learn
     /// counts singletons, so labelling rows noise does not raise the score.
     pub fn silhouette(&self) -> f64 {
+        self.silhouette_sum() / self.labels.len().max(1) as f64
+    }
+
+    /// How evenly the clustered rows spread over the clusters: the entropy
+    /// of the cluster shares over ln k, 1 when all are the same size (noise
+    /// rows left out). NaN with fewer than two clusters.
+    pub fn balance(&self) -> f64 {
+        let clusters = self.clusters();
+        if clusters.len() < 2 {
+            return f64::NAN;
+        }
+        let sizes: Vec<usize> = clusters
+            .iter()
+            .map(|c| self.labels.iter().filter(|l| *l == c).count())
+            .collect();
+        let total = sizes.iter().sum::<usize>() as f64;
+        let entropy: f64 = sizes
+            .iter()
+            .map(|&s| s as f64 / total)
+            .filter(|p| *p > 0.0)
+            .map(|p| -p * p.ln())
+            .sum();
+        entropy / (clusters.len() as f64).ln()
+    }
+
+    /// The silhouettes of all rows, summed.
+    fn silhouette_sum(&self) -> f64 {
         let clusters = self.clusters();
         let n = self.labels.len();
         if clusters.len() < 2 || n == 0 {
@@ -102,7 +129,7 @@ impl Clustering<'_> {
                 total += (b - a) / m;
             }
         }
-        total / n as f64
+        total
     }
 
     /// Calinski–Harabasz index over the non-noise rows.

@@ -317,6 +317,7 @@ fn unsupervised_metrics(
             .iter()
             .map(|m| match m {
                 Metric::Silhouette => found.silhouette(),
+                Metric::BalancedSilhouette => found.silhouette() * found.balance(),
                 Metric::CalinskiHarabasz => found.calinski_harabasz(),
                 Metric::DaviesBouldin => found.davies_bouldin(),
                 Metric::AdjustedRand => adjusted_rand(truth, &labels),
