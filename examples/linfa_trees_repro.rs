@@ -35,7 +35,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         labels
     );
     if labels.len() > 1 {
-        println!("not reproducible: the tree families stay on smartcore and the trees written here");
+        println!(
+            "not reproducible: the tree families stay on smartcore and the trees written here"
+        );
     }
     Ok(())
 }

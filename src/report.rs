@@ -3,6 +3,7 @@
 //! stderr, and draws the live progress display (the only code that touches
 //! indicatif) only when stderr is a terminal. Also the text of `inspect`.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -116,6 +117,38 @@ impl Progress {
     }
 }
 
+/// The `params` lines of `automl inspect`: `name=value` pairs, or for an
+/// ensemble one line per member (weight, trial, family, its parameters).
+fn describe_params(params: &BTreeMap<String, serde_json::Value>) -> String {
+    let pairs = |p: &serde_json::Map<String, serde_json::Value>| -> String {
+        let all: Vec<String> = p.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        all.join(" ")
+    };
+    let members: Option<Vec<String>> = params
+        .iter()
+        .map(|(id, v)| {
+            let weight = v.get("weight")?.as_f64()?;
+            let family = v.get("family")?.as_str()?;
+            let own = v.get("params")?.as_object()?;
+            Some(format!("{weight:.3} × {id} ({family}: {})", pairs(own)))
+        })
+        .collect();
+    match members {
+        Some(lines) if !lines.is_empty() => {
+            let mut out = String::new();
+            for (i, line) in lines.iter().enumerate() {
+                let label = if i == 0 { "members" } else { "" };
+                out.push_str(&format!("{label:<10} {line}\n"));
+            }
+            out
+        }
+        _ => {
+            let all: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("params     {}\n", all.join(" "))
+        }
+    }
+}
+
 /// The text of `automl inspect`.
 pub fn describe_model(model: &Model) -> String {
     let mut out = String::new();
@@ -143,8 +176,7 @@ pub fn describe_model(model: &Model) -> String {
         "trained on {} rows, seed {}\n",
         m.trained_rows, m.seed
     ));
-    let params: Vec<String> = m.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    out.push_str(&format!("params     {}\n", params.join(" ")));
+    out.push_str(&describe_params(&m.params));
     out.push_str(&format!(
         "estimator  {}\n",
         model.estimator.as_kind().summary()

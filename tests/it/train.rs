@@ -155,6 +155,17 @@ fn the_ensemble_is_at_least_as_good_as_its_best_member() {
             let model = automl::Model::load(out.join("model.json")).unwrap();
             assert_eq!(model.estimator.kind(), "ensemble");
             assert_eq!(model.meta.model_id, ensemble[1]);
+            // `inspect` lists each member with its weight and parameters.
+            let shown = automl()
+                .arg("inspect")
+                .arg(out.join("model.json"))
+                .output()
+                .unwrap();
+            let text = String::from_utf8(shown.stdout).unwrap();
+            for (id, _) in &members {
+                let line = text.lines().find(|l| l.contains(&format!("× {id} (")));
+                assert!(line.is_some(), "{file}: {id} missing from\n{text}");
+            }
         }
     }
 }
