@@ -38,6 +38,12 @@ pub const SAFETY: f64 = 1.5;
 /// affordable (it still runs against the deadline, and is abandoned for
 /// the first-fold model if it runs long).
 pub const REFIT_SAFETY: f64 = 1.25;
+/// Seconds held back for a refit beyond its padded estimate: what the last
+/// steps of the search (the final ensemble selection, recording skipped
+/// trials) take between the reserve and the decision to refit. Without it a
+/// refit of milliseconds was held back its padded estimate exactly and then
+/// refused by a hair (iris at 30 s saved first-fold models).
+pub const REFIT_MARGIN: f64 = 0.05;
 /// The largest share of the budget held back for refitting the winner; a
 /// refit costing more is not planned for (the first-fold model is saved).
 pub const MAX_REFIT_SHARE: f64 = 0.25;
@@ -234,13 +240,14 @@ impl Budget {
     }
 
     /// Seconds to hold back for a refit estimated at `refit` seconds and
-    /// the `write` of its outputs: the refit padded by the safety factor,
-    /// unless that is more than `MAX_REFIT_SHARE` of the budget, in which
-    /// case only the writing is kept and the first-fold model will be saved.
+    /// the `write` of its outputs: the refit padded by the safety factor
+    /// plus [`REFIT_MARGIN`], unless that is more than `MAX_REFIT_SHARE` of
+    /// the budget, in which case only the writing is kept and the
+    /// first-fold model will be saved.
     pub fn refit_reserve(&self, refit: f64, write: f64) -> f64 {
         let cap = self.seconds.map_or(f64::INFINITY, |s| s * MAX_REFIT_SHARE);
         if refit * SAFETY <= cap {
-            refit * SAFETY + write
+            refit * SAFETY + REFIT_MARGIN + write
         } else {
             write
         }
@@ -414,11 +421,11 @@ mod tests {
     fn a_refit_above_a_quarter_of_the_budget_is_not_held_back() {
         let (_, b) = budget(Some(40.0));
         // 6 s padded to 9 s is under 10 s (a quarter of 40).
-        assert_eq!(b.refit_reserve(6.0, 0.5), 9.5);
+        assert_eq!(b.refit_reserve(6.0, 0.5), 9.5 + REFIT_MARGIN);
         // 8 s padded to 12 s is over: keep only the write reserve.
         assert_eq!(b.refit_reserve(8.0, 0.5), 0.5);
         let (_, unlimited) = budget(None);
-        assert_eq!(unlimited.refit_reserve(1e6, 0.5), 1.5e6 + 0.5);
+        assert_eq!(unlimited.refit_reserve(1e6, 0.5), 1.5e6 + REFIT_MARGIN + 0.5);
     }
 
     #[test]
@@ -434,6 +441,12 @@ mod tests {
         let (clock, b) = budget(Some(10.0));
         clock.advance(10.0 - held);
         assert!(b.affords_refit(Some(1.5), 0.25));
+        // A refit of milliseconds still starts after 40 ms of the search's
+        // last steps have eaten into its reserve.
+        let held = b.refit_reserve(0.01, 0.1);
+        let (clock, b) = budget(Some(10.0));
+        clock.advance(10.0 - held + 0.04);
+        assert!(b.affords_refit(Some(0.01), 0.1));
     }
 
     #[test]
