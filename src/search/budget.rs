@@ -425,7 +425,10 @@ mod tests {
         // 8 s padded to 12 s is over: keep only the write reserve.
         assert_eq!(b.refit_reserve(8.0, 0.5), 0.5);
         let (_, unlimited) = budget(None);
-        assert_eq!(unlimited.refit_reserve(1e6, 0.5), 1.5e6 + REFIT_MARGIN + 0.5);
+        assert_eq!(
+            unlimited.refit_reserve(1e6, 0.5),
+            1.5e6 + REFIT_MARGIN + 0.5
+        );
     }
 
     #[test]
