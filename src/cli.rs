@@ -106,6 +106,11 @@ pub struct TrainArgs {
     /// Cross-validation folds (data over 10 000 rows uses one 80/20 holdout).
     #[arg(long, default_value_t = DEFAULT_FOLDS)]
     pub folds: usize,
+    /// Cut the folds this many times, from different seeds, and score every
+    /// supervised trial on all of them (less selection noise on small data,
+    /// at that many times the cost of a trial).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub repeats: usize,
     /// Seed for folds and learners.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
@@ -224,6 +229,7 @@ fn settings(args: &TrainArgs) -> TrainSettings {
             .collect(),
         metric: args.metric,
         folds: args.folds,
+        repeats: args.repeats,
         seed: args.seed,
         time_budget: TrainSettings::budget_for(args.time_budget, args.max_trials),
         max_trials: args.max_trials,

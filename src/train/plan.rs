@@ -30,6 +30,8 @@ pub struct Plan {
     pub held_out: Vec<Vec<usize>>,
     /// Share of rows a detector flags (anomaly detection only).
     pub contamination: Option<f64>,
+    /// Times the folds were cut (supervised tasks; 1 otherwise).
+    pub repeats: usize,
     /// What the plan changed from the settings, for the user.
     pub notes: Vec<String>,
 }
@@ -48,7 +50,13 @@ impl Plan {
         let k = fold_count(&dataset, s.folds, &mut notes)?;
         let held_out = held_out_rows(&dataset, s, k);
         let contamination = s.contamination_for(dataset.task);
+        let repeats = if dataset.task.is_supervised() {
+            s.repeats
+        } else {
+            1
+        };
         Ok(Plan {
+            repeats,
             dataset,
             metric,
             families,
@@ -63,6 +71,10 @@ impl Plan {
         match (self.dataset.task, self.held_out.len()) {
             (Task::Cluster, _) => format!("all rows, scored on {}", self.held_out[0].len()),
             (_, 1) => "holdout".into(),
+            (_, n) if self.repeats > 1 && n == self.repeats => {
+                format!("{} holdout splits", self.repeats)
+            }
+            (_, n) if self.repeats > 1 => format!("{}×{}-fold", self.repeats, n / self.repeats),
             (_, k) => format!("{k}-fold"),
         }
     }
@@ -223,7 +235,67 @@ fn held_out_rows(data: &Dataset, s: &TrainSettings, k: usize) -> Vec<Vec<usize>>
             vec![rows]
         }
         Task::Anomaly => folds(&data.target, k, s.seed),
-        _ if n > HOLDOUT_ROWS => folds(&data.target, 1, s.seed),
-        _ => folds(&data.target, k, s.seed),
+        _ => {
+            let k = if n > HOLDOUT_ROWS { 1 } else { k };
+            // Each repeat cuts the folds from its own seed.
+            (0..s.repeats as u64)
+                .flat_map(|r| {
+                    folds(
+                        &data.target,
+                        k,
+                        s.seed.wrapping_add(r.wrapping_mul(REPEAT_SEED)),
+                    )
+                })
+                .collect()
+        }
+    }
+}
+
+/// Added to the seed, times the repeat, for each repeat's folds.
+const REPEAT_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::settings::MAX_REPEATS;
+
+    fn iris(repeats: usize) -> TrainSettings {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
+        TrainSettings {
+            repeats,
+            ..TrainSettings::new(data, "species")
+        }
+    }
+
+    #[test]
+    fn repeats_cut_the_folds_again_from_other_seeds() {
+        let plan = Plan::new(&iris(2).validate().unwrap()).unwrap();
+        assert_eq!(plan.held_out.len(), 10);
+        assert_eq!(plan.validation(), "2×5-fold");
+        for repeat in plan.held_out.chunks(5) {
+            let mut rows: Vec<usize> = repeat.iter().flatten().copied().collect();
+            rows.sort_unstable();
+            assert_eq!(
+                rows,
+                (0..150).collect::<Vec<_>>(),
+                "each repeat covers every row once"
+            );
+        }
+        assert_ne!(plan.held_out[..5], plan.held_out[5..], "the repeats differ");
+        let once = Plan::new(&iris(1).validate().unwrap()).unwrap();
+        assert_eq!(
+            once.held_out[..],
+            plan.held_out[..5],
+            "the first repeat is the plain folds"
+        );
+        assert_eq!(once.validation(), "5-fold");
+    }
+
+    #[test]
+    fn repeats_out_of_range_are_refused() {
+        for repeats in [0, MAX_REPEATS + 1] {
+            let e = iris(repeats).validate().unwrap_err().to_string();
+            assert!(e.contains("--repeats must be between 1 and 10"), "{e}");
+        }
     }
 }

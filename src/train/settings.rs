@@ -36,6 +36,8 @@ pub const DEFAULT_TIME_BUDGET: f64 = 60.0;
 pub const MAX_TIME_BUDGET: f64 = 365.0 * 24.0 * 3600.0;
 /// The most cross-validation folds taken.
 pub const MAX_FOLDS: usize = 100;
+/// The most repeats of the folds.
+pub const MAX_REPEATS: usize = 10;
 /// Share of rows flagged when `--contamination` is not given.
 pub const DEFAULT_CONTAMINATION: f64 = 0.05;
 
@@ -60,6 +62,9 @@ pub struct TrainSettings {
     pub metric: Option<Metric>,
     /// CV folds (data over `HOLDOUT_ROWS` rows uses one holdout split).
     pub folds: usize,
+    /// Times the folds are cut, each time from another seed, for a
+    /// supervised task: every trial is scored on all of them.
+    pub repeats: usize,
     /// Seed.
     pub seed: u64,
     /// Wall-clock budget in seconds for the whole command.
@@ -92,6 +97,7 @@ impl TrainSettings {
             na_values: Vec::new(),
             metric: None,
             folds: DEFAULT_FOLDS,
+            repeats: 1,
             seed: DEFAULT_SEED,
             time_budget: TrainSettings::budget_for(None, None),
             max_trials: None,
@@ -173,6 +179,12 @@ impl TrainSettings {
         }
         if s.max_trials == Some(0) {
             return Err(Error::Settings("--max-trials must be at least 1".into()));
+        }
+        if !(1..=MAX_REPEATS).contains(&s.repeats) {
+            return Err(Error::Settings(format!(
+                "--repeats must be between 1 and {MAX_REPEATS}, not {}",
+                s.repeats
+            )));
         }
         if !(2..=MAX_FOLDS).contains(&s.folds) {
             return Err(Error::Settings(format!(
