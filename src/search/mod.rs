@@ -320,19 +320,7 @@ pub fn run(
     config: &SearchConfig,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> SearchOutcome {
-    let mut states: Vec<FamilyState> = config
-        .families
-        .iter()
-        .map(|&f| {
-            let space = f.learner().space(data.task);
-            // Every preset fits every task's space (a unit test says so).
-            let presets = f.learner().presets().iter();
-            let points = presets
-                .filter_map(|p| preset_point(&space, p).ok())
-                .collect();
-            FamilyState::new(f, space, config.seed).with_presets(points)
-        })
-        .collect();
+    let mut states = family_states(data, config);
     let mut ctx = Context {
         data,
         config,
@@ -354,15 +342,14 @@ pub fn run(
     let mut started = 0;
     let mut nothing_fits = ctx.search(&mut states, &mut started, on_event);
     let ensemble = config.ensemble && data.task.is_supervised();
-    if let Some(write) = ctx
-        .ensemble_frees_reserve()
-        .filter(|_| ensemble && nothing_fits)
-    {
-        // The ensemble leads but can't be refit in the time left: its
-        // first-fold model will be saved, so the time held back for
-        // refitting the single leader is the search's.
-        ctx.first_fold_final = Some(write);
-        nothing_fits = ctx.search(&mut states, &mut started, on_event);
+    if ensemble && nothing_fits {
+        if let Some(write) = ctx.ensemble_frees_reserve() {
+            // The ensemble leads but can't be refit in the time left: its
+            // first-fold model will be saved, so the time held back for
+            // refitting the single leader is the search's.
+            ctx.first_fold_final = Some(write);
+            nothing_fits = ctx.search(&mut states, &mut started, on_event);
+        }
     }
     if nothing_fits {
         ctx.skip_unaffordable(&mut states, on_event);
@@ -433,6 +420,23 @@ impl Context<'_> {
         let write = self.write(&trial);
         (leads && !budget.affords_refit(Some(self.refit(&trial)), write)).then_some(write)
     }
+}
+
+/// Each family's search state: its space for the task, its presets.
+fn family_states(data: &Dataset, config: &SearchConfig) -> Vec<FamilyState> {
+    config
+        .families
+        .iter()
+        .map(|&f| {
+            let space = f.learner().space(data.task);
+            // Every preset fits every task's space (a unit test says so).
+            let presets = f.learner().presets().iter();
+            let points = presets
+                .filter_map(|p| preset_point(&space, p).ok())
+                .collect();
+            FamilyState::new(f, space, config.seed).with_presets(points)
+        })
+        .collect()
 }
 
 /// The median of the measured rates (the upper one of an even count).
@@ -682,6 +686,9 @@ impl Context<'_> {
         else {
             return;
         };
+        if !self.config.ensemble {
+            return;
+        }
         if trial.status == Status::Ok && predictions.len() == self.folds.len() {
             self.library_changed |= self.library.offer(Kept {
                 number: trial.number,
