@@ -79,6 +79,17 @@ impl Library {
         self.get(number).is_some()
     }
 
+    /// Whether a trial of `family` with `loss` would be among its family's
+    /// best [`PER_FAMILY`] (so that a model is cloned only to be kept).
+    pub fn would_keep(&self, family: Family, loss: f64) -> bool {
+        let better = self
+            .kept
+            .iter()
+            .filter(|k| k.family == family && k.loss <= loss)
+            .count();
+        better < PER_FAMILY
+    }
+
     fn over_bounds(&self) -> bool {
         let predictions: usize = self.kept.iter().map(Kept::prediction_bytes).sum();
         let models: usize = self.kept.iter().map(|k| k.model_bytes).sum();
@@ -345,5 +356,8 @@ mod tests {
         });
         let kept: Vec<usize> = library.kept.iter().map(|k| k.number).collect();
         assert_eq!(kept, [2, 4, 5, 6]);
+        assert!(!library.would_keep(Family::Linear, 0.45));
+        assert!(library.would_keep(Family::Linear, 0.25));
+        assert!(library.would_keep(Family::Gbdt, 9.0));
     }
 }

@@ -686,14 +686,15 @@ impl Context<'_> {
         else {
             return;
         };
-        if !self.config.ensemble {
+        let loss = self.config.metric.loss(value);
+        if !self.config.ensemble || !self.library.would_keep(family, loss) {
             return;
         }
         if trial.status == Status::Ok && predictions.len() == self.folds.len() {
             self.library_changed |= self.library.offer(Kept {
                 number: trial.number,
                 family,
-                loss: self.config.metric.loss(value),
+                loss,
                 folds: predictions,
                 model: model.clone(),
                 model_bytes: trial.model_bytes,
