@@ -289,3 +289,21 @@ fn ctrl_c_stops_the_search_and_keeps_the_best_model() {
 fn sigterm_stops_the_search_and_keeps_the_best_model() {
     stopped_by("-TERM");
 }
+
+/// `--repeats 2` scores every trial on two cuts of the folds and says so.
+#[test]
+fn repeats_cut_the_folds_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    train(
+        &dataset("iris.csv"),
+        "species",
+        &out,
+        3,
+        &["--repeats", "2"],
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["validation"], "2×5-fold");
+    assert_eq!(record["settings"]["repeats"], 2);
+}
