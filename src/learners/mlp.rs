@@ -356,8 +356,8 @@ impl Net {
             .iter()
             .map(|&r| {
                 self.forward(&data.x[r * data.d..(r + 1) * data.d], &mut acts);
-                let mut z = acts[last].clone();
-                problem.error(data, r, &mut z)
+                // The outputs are not needed after their error.
+                problem.error(data, r, &mut acts[last])
             })
             .sum();
         total / rows.len().max(1) as f64

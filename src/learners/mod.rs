@@ -190,58 +190,71 @@ pub fn fit_all_rows(
     contamination: Option<f64>,
     cancel: &Cancel,
 ) -> Result<(Prep, Estimator), String> {
-    let learner = family.learner();
-    let mut prep = Prep::fit(&data.inputs);
-    let (mut x, d) = prep.encode_table(&data.inputs).map_err(|e| e.to_string())?;
-    if learner.scaled() {
-        prep.scale_matrix(&mut x, d);
-    } else {
+    let (mut prep, mut fitted) =
+        fit_members_all_rows(data, &[(family, params, seed)], contamination, cancel)?;
+    if !family.learner().scaled() {
         prep.scaler = None;
     }
-    let set = TrainSet {
-        x: &x,
-        n: data.inputs.rows,
-        d,
-        target: &data.target,
-        contamination,
-        cancel,
-    };
-    let estimator = learner.fit(&set, params, seed)?;
+    let estimator = fitted.pop().ok_or("no model was fitted")?;
     Ok((prep, estimator))
 }
 
-/// Fits several configurations on every row, for an ensemble: one
-/// preprocessing fitted on all rows, its scaler kept for the members that
-/// want standardised features (each member's `scaled` says which), every
+/// Fits several configurations on every row (an ensemble's members): one
+/// preprocessing fitted on all rows, its scaler applied for the members that
+/// want standardised features and kept in the returned preprocessing, every
 /// member fitted on the same encoding, two at a time.
 pub fn fit_members_all_rows(
     data: &Dataset,
     members: &[(Family, &Params, u64)],
+    contamination: Option<f64>,
     cancel: &Cancel,
 ) -> Result<(Prep, Vec<Estimator>), String> {
     use rayon::prelude::*;
     let prep = Prep::fit(&data.inputs);
-    let (raw, d) = prep.encode_table(&data.inputs).map_err(|e| e.to_string())?;
-    let mut scaled = raw.clone();
-    prep.scale_matrix(&mut scaled, d);
+    let (x, d) = prep.encode_table(&data.inputs).map_err(|e| e.to_string())?;
+    let (raw, scaled) = features_for(&prep, x, d, members);
     let fitted = members
         .par_iter()
         .map(|(family, params, seed)| {
             let learner = family.learner();
+            let x = if learner.scaled() { &scaled } else { &raw };
             let set = TrainSet {
-                x: if learner.scaled() { &scaled } else { &raw },
+                x: x.as_deref().ok_or("the features were not encoded")?,
                 n: data.inputs.rows,
                 d,
                 target: &data.target,
-                contamination: None,
+                contamination,
                 cancel,
             };
-            learner
-                .fit(&set, params, *seed)
-                .map_err(|e| format!("{family}: {e}"))
+            let fitted = learner.fit(&set, params, *seed);
+            // Among several members, say which one failed.
+            fitted.map_err(|e| match members.len() {
+                1 => e,
+                _ => format!("{family}: {e}"),
+            })
         })
         .collect::<Result<Vec<Estimator>, String>>()?;
     Ok((prep, fitted))
+}
+
+/// The encoded features `x` as the members read them: raw and standardised,
+/// each only if some member reads it (no copy when all read one kind).
+fn features_for(
+    prep: &Prep,
+    x: Vec<f64>,
+    d: usize,
+    members: &[(Family, &Params, u64)],
+) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
+    let scaled = |mut x: Vec<f64>| {
+        prep.scale_matrix(&mut x, d);
+        x
+    };
+    let reads_scaled = |m: &&(Family, &Params, u64)| m.0.learner().scaled();
+    match members.iter().filter(reads_scaled).count() {
+        0 => (Some(x), None),
+        n if n == members.len() => (None, Some(scaled(x))),
+        _ => (Some(x.clone()), Some(scaled(x))),
+    }
 }
 
 /// Sets a detector's threshold so that at most `contamination` of the

@@ -217,9 +217,10 @@ fn refit(
                 .iter()
                 .map(|p| (p.family, &p.params, p.seed))
                 .collect();
-            let (mut prep, fitted) = fit_members_all_rows(data, &configs, cancel).map_err(|e| {
-                Error::Training(format!("refitting the ensemble on all rows failed: {e}"))
-            })?;
+            let (mut prep, fitted) =
+                fit_members_all_rows(data, &configs, None, cancel).map_err(|e| {
+                    Error::Training(format!("refitting the ensemble on all rows failed: {e}"))
+                })?;
             let members = parts
                 .iter()
                 .zip(fitted)

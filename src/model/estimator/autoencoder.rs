@@ -32,7 +32,7 @@ impl Kind for Autoencoder {
         ensure(self.network.link == Link::Identity, || {
             "an autoencoder's network must have the identity link".into()
         })?;
-        self.network.as_kind_check(d, d)
+        Kind::check(&self.network, d, d)
     }
 
     fn summary(&self) -> String {
@@ -45,7 +45,7 @@ impl Kind for Autoencoder {
     }
 
     fn finite(&self) -> bool {
-        self.network.as_kind_finite() && self.threshold.is_finite()
+        Kind::finite(&self.network) && self.threshold.is_finite()
     }
 
     fn lower(&self) -> Lowered {

@@ -44,12 +44,12 @@ impl Ensemble {
         })
     }
 
-    /// The features member `m` reads: `x`, or its standardised copy `z`.
-    fn input<'a>(m: &Member, x: &'a [f64], z: &'a [f64]) -> &'a [f64] {
-        if m.scaled {
-            z
-        } else {
-            x
+    /// The features member `m` reads: `x`, or its standardised copy `z`
+    /// (made only when the ensemble has a scaler).
+    fn input<'a>(m: &Member, x: &'a [f64], z: Option<&'a [f64]>) -> &'a [f64] {
+        match z {
+            Some(z) if m.scaled => z,
+            _ => x,
         }
     }
 }
@@ -60,14 +60,15 @@ impl Kind for Ensemble {
     }
 
     fn score(&self, x: &[f64], out: &mut [f64]) {
-        let mut z = x.to_vec();
-        if let Some(s) = &self.scaler {
+        let z = self.scaler.as_ref().map(|s| {
+            let mut z = x.to_vec();
             standardise(&mut z, &s.mean, &s.scale);
-        }
+            z
+        });
         let mut part = vec![0.0; out.len()];
         kernels::ensemble(&self.weights, &mut part, out, |i, part| {
             let m = &self.members[i];
-            m.estimator.score(Ensemble::input(m, x, &z), part);
+            m.estimator.score(Ensemble::input(m, x, z.as_deref()), part);
         });
     }
 

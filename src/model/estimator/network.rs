@@ -27,16 +27,6 @@ impl Network {
         self.sizes.iter().copied().max().unwrap_or(0) as usize
     }
 
-    /// [`Kind::check`], for a kind built on a network.
-    pub fn as_kind_check(&self, d: usize, w: usize) -> Result<(), String> {
-        Kind::check(self, d, w)
-    }
-
-    /// [`Kind::finite`], for a kind built on a network.
-    pub fn as_kind_finite(&self) -> bool {
-        Kind::finite(self)
-    }
-
     /// The network's tables, one more (`extra`: the link, or a detector's
     /// threshold) and the call of `kernels::KERNEL` over them, which takes
     /// the layers, `extra`, two scratch buffers, `x` and `out`.
