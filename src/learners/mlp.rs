@@ -10,7 +10,7 @@
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use super::{Adapter, TrainSet};
+use super::{hold_out, Adapter, TrainSet};
 use crate::data::Task;
 use crate::learners::space::{hyperparameters, int, real, Preset};
 use crate::model::estimator::{Link, Network};
@@ -121,13 +121,11 @@ pub(super) fn train(
     seed: u64,
 ) -> Result<Net, String> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut rows: Vec<usize> = (0..data.n).collect();
-    rows.shuffle(&mut rng);
-    let held = if data.n >= 20 { data.n / 10 } else { 0 };
-    let (valid, train) = rows.split_at(held);
+    let (valid, train) = hold_out(data.n, 20, &mut rng);
+    let valid = &valid[..];
     let mut net = Net::new(sizes, &mut rng);
     let mut adam = Adam::new(&net);
-    let mut train = train.to_vec();
+    let mut train = train;
     let mut best = (f64::INFINITY, net.clone());
     let mut stale = 0;
     for _ in 0..schedule.epochs {

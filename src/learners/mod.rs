@@ -104,6 +104,22 @@ impl TrainSet<'_> {
     }
 }
 
+/// Rows `0..n` in a seeded random order, split into a held-out tenth and
+/// the rest; nothing is held out below `min_rows` rows. The learners that
+/// stop early (boosting, networks) stop on the held-out tenth.
+pub(crate) fn hold_out(
+    n: usize,
+    min_rows: usize,
+    rng: &mut rand::rngs::StdRng,
+) -> (Vec<usize>, Vec<usize>) {
+    use rand::seq::SliceRandom;
+    let mut rows: Vec<usize> = (0..n).collect();
+    rows.shuffle(rng);
+    let held = if n >= min_rows { n / 10 } else { 0 };
+    let rest = rows.split_off(held);
+    (rows, rest)
+}
+
 /// The registry of learner families: one line each (variant, the name users
 /// type and see, the adapter). It generates `Family` and its lookups. The
 /// order is the leaderboard's last tie-break and part of each family's seed,
@@ -142,7 +158,7 @@ macro_rules! families {
 }
 
 families! {
-    /// Gradient-boosted trees (forust-ml).
+    /// Gradient-boosted trees, histogram and leaf-wise (written here).
     Gbdt = "gbdt" => boosting::Gbdt,
     /// Random forest (smartcore).
     RandomForest = "random_forest" => forest::RandomForest,

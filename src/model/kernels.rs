@@ -31,7 +31,7 @@ pub enum Combine {
 /// Which way a split sends a value equal to its threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
-    /// `x < threshold` goes left (linfa, forust).
+    /// `x < threshold` goes left (linfa, gbdt).
     Less,
     /// `x <= threshold` goes left (smartcore).
     LessOrEqual,

@@ -481,7 +481,7 @@ mod kernels {
     /// Which way a split sends a value equal to its threshold.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Rule {
-        /// `x < threshold` goes left (linfa, forust).
+        /// `x < threshold` goes left (linfa, gbdt).
         Less,
         /// `x <= threshold` goes left (smartcore).
         LessOrEqual,
