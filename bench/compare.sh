@@ -10,7 +10,8 @@
 #   python3 -m venv DIR && DIR/bin/pip install "flaml[automl]" pandas scikit-learn);
 #   SEEDS (default "1 2 3"); SETS (default: all ten); LOG, a file that gets
 #   one line per set, budget and seed (both values, automl's winning family,
-#   its final fit and wall seconds).
+#   its final fit and wall seconds); BIN, the automl binary (default
+#   target/release/automl; a copy elsewhere lets cargo rebuild meanwhile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/bench}
@@ -18,7 +19,7 @@ VENV=${VENV:-/tmp/peers-venv}
 PY="$VENV/bin/python"
 LOG=${LOG:-/dev/null}
 SEEDS=${SEEDS:-1 2 3}
-BIN=target/release/automl
+BIN=${BIN:-target/release/automl}
 [ $# -eq 0 ] && set -- 30 60
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

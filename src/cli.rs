@@ -19,7 +19,7 @@ use crate::model::Model;
 use crate::output::write_atomic;
 use crate::report::{describe_model, Printer};
 use crate::search::budget::Stop;
-use crate::train::settings::{DEFAULT_FOLDS, DEFAULT_SEED};
+use crate::train::settings::{Repeats, DEFAULT_FOLDS, DEFAULT_SEED};
 use crate::train::{train_then_exit, TrainConfig, TrainReport, TrainSettings};
 
 /// Turn a table into a deployable model.
@@ -108,9 +108,10 @@ pub struct TrainArgs {
     pub folds: usize,
     /// Cut the folds this many times, from different seeds, and score every
     /// supervised trial on all of them (less selection noise on small data,
-    /// at that many times the cost of a trial).
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub repeats: usize,
+    /// at that many times the cost of a trial); auto: 3 below 500 rows,
+    /// else 1.
+    #[arg(long, default_value = "auto", value_name = "N|auto")]
+    pub repeats: Repeats,
     /// Seed for folds and learners.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,

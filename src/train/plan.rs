@@ -48,13 +48,13 @@ impl Plan {
         }
         notes.extend(mostly_numbers(&dataset.inputs));
         let k = fold_count(&dataset, s.folds, &mut notes)?;
-        let held_out = held_out_rows(&dataset, s, k);
-        let contamination = s.contamination_for(dataset.task);
         let repeats = if dataset.task.is_supervised() {
-            s.repeats
+            s.repeats.times(dataset.inputs.rows)
         } else {
             1
         };
+        let held_out = held_out_rows(&dataset, s, k, repeats);
+        let contamination = s.contamination_for(dataset.task);
         Ok(Plan {
             repeats,
             dataset,
@@ -223,7 +223,7 @@ fn families(s: &TrainSettings, task: Task, rows: usize) -> Result<Vec<Family>> {
 /// Held-out rows of each fold. Clustering fits on every row and scores a
 /// sample; detectors always get k folds, which stability compares; large
 /// supervised data uses one holdout split.
-fn held_out_rows(data: &Dataset, s: &TrainSettings, k: usize) -> Vec<Vec<usize>> {
+fn held_out_rows(data: &Dataset, s: &TrainSettings, k: usize, repeats: usize) -> Vec<Vec<usize>> {
     let n = data.inputs.rows;
     match data.task {
         Task::Cluster => {
@@ -238,7 +238,7 @@ fn held_out_rows(data: &Dataset, s: &TrainSettings, k: usize) -> Vec<Vec<usize>>
         _ => {
             let k = if n > HOLDOUT_ROWS { 1 } else { k };
             // Each repeat cuts the folds from its own seed.
-            (0..s.repeats as u64)
+            (0..repeats as u64)
                 .flat_map(|r| {
                     folds(
                         &data.target,
@@ -257,14 +257,31 @@ const REPEAT_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::settings::MAX_REPEATS;
+    use crate::train::settings::{Repeats, AUTO_REPEATS, MAX_REPEATS};
 
-    fn iris(repeats: usize) -> TrainSettings {
-        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
+    fn settings(file: &str, target: &str, repeats: Repeats) -> TrainSettings {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("datasets")
+            .join(file);
         TrainSettings {
             repeats,
-            ..TrainSettings::new(data, "species")
+            ..TrainSettings::new(data, target)
         }
+    }
+
+    fn iris(repeats: usize) -> TrainSettings {
+        settings("iris.csv", "species", Repeats::Times(repeats))
+    }
+
+    /// `auto` repeats the folds on small data only, and never for
+    /// clustering.
+    #[test]
+    fn auto_repeats_small_supervised_data_only() {
+        let small = Plan::new(&settings("iris.csv", "species", Repeats::Auto)).unwrap();
+        assert_eq!(small.repeats, AUTO_REPEATS);
+        assert_eq!(small.held_out.len(), 5 * AUTO_REPEATS);
+        let large = Plan::new(&settings("titanic.csv", "survived", Repeats::Auto)).unwrap();
+        assert_eq!((large.repeats, large.validation()), (1, "5-fold".into()));
     }
 
     #[test]
@@ -295,7 +312,10 @@ mod tests {
     fn repeats_out_of_range_are_refused() {
         for repeats in [0, MAX_REPEATS + 1] {
             let e = iris(repeats).validate().unwrap_err().to_string();
-            assert!(e.contains("--repeats must be between 1 and 10"), "{e}");
+            assert!(
+                e.contains("--repeats must be auto or between 1 and 10"),
+                "{e}"
+            );
         }
     }
 }

@@ -38,6 +38,54 @@ pub const MAX_TIME_BUDGET: f64 = 365.0 * 24.0 * 3600.0;
 pub const MAX_FOLDS: usize = 100;
 /// The most repeats of the folds.
 pub const MAX_REPEATS: usize = 10;
+
+/// Below this many rows, `--repeats auto` cuts the folds `AUTO_REPEATS`
+/// times: validation folds of under 100 rows are noisy enough to pick the
+/// wrong trial, and trials there are cheap (see the book's search chapter
+/// for the measurement).
+pub const AUTO_REPEAT_ROWS: usize = 500;
+
+/// Cuts of the folds `--repeats auto` makes on small data.
+pub const AUTO_REPEATS: usize = 3;
+
+/// How many times the folds are cut, each time from another seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Repeats {
+    /// `AUTO_REPEATS` below `AUTO_REPEAT_ROWS` rows, once otherwise.
+    #[serde(serialize_with = "auto_name")]
+    Auto,
+    /// This many times.
+    Times(usize),
+}
+
+fn auto_name<S: serde::Serializer>(s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("auto")
+}
+
+impl Repeats {
+    /// The cuts for a supervised set of `rows` rows.
+    pub fn times(self, rows: usize) -> usize {
+        match self {
+            Repeats::Auto if rows < AUTO_REPEAT_ROWS => AUTO_REPEATS,
+            Repeats::Auto => 1,
+            Repeats::Times(n) => n,
+        }
+    }
+}
+
+impl std::str::FromStr for Repeats {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Repeats, String> {
+        if s == "auto" {
+            return Ok(Repeats::Auto);
+        }
+        s.parse()
+            .map(Repeats::Times)
+            .map_err(|_| format!("'{s}' is neither auto nor a whole number"))
+    }
+}
 /// Share of rows flagged when `--contamination` is not given.
 pub const DEFAULT_CONTAMINATION: f64 = 0.05;
 
@@ -64,7 +112,7 @@ pub struct TrainSettings {
     pub folds: usize,
     /// Times the folds are cut, each time from another seed, for a
     /// supervised task: every trial is scored on all of them.
-    pub repeats: usize,
+    pub repeats: Repeats,
     /// Seed.
     pub seed: u64,
     /// Wall-clock budget in seconds for the whole command.
@@ -97,7 +145,7 @@ impl TrainSettings {
             na_values: Vec::new(),
             metric: None,
             folds: DEFAULT_FOLDS,
-            repeats: 1,
+            repeats: Repeats::Auto,
             seed: DEFAULT_SEED,
             time_budget: TrainSettings::budget_for(None, None),
             max_trials: None,
@@ -180,11 +228,12 @@ impl TrainSettings {
         if s.max_trials == Some(0) {
             return Err(Error::Settings("--max-trials must be at least 1".into()));
         }
-        if !(1..=MAX_REPEATS).contains(&s.repeats) {
-            return Err(Error::Settings(format!(
-                "--repeats must be between 1 and {MAX_REPEATS}, not {}",
-                s.repeats
-            )));
+        if let Repeats::Times(n) = s.repeats {
+            if !(1..=MAX_REPEATS).contains(&n) {
+                return Err(Error::Settings(format!(
+                    "--repeats must be auto or between 1 and {MAX_REPEATS}, not {n}"
+                )));
+            }
         }
         if !(2..=MAX_FOLDS).contains(&s.folds) {
             return Err(Error::Settings(format!(

@@ -205,7 +205,7 @@ fn too_many_folds_are_lowered_with_a_note_in_stderr_and_run_json() {
         ));
     let record: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
-    assert_eq!(record["validation"], "50-fold");
+    assert_eq!(record["validation"], "3×50-fold", "iris is cut three times");
     let notes = record["notes"].as_array().unwrap();
     assert!(notes
         .iter()

@@ -14,7 +14,7 @@
 #![allow(clippy::approx_constant, clippy::excessive_precision, clippy::unreadable_literal)]
 
 /// Model identity: family, trial and a hash of the model file.
-pub const MODEL_ID: &str = "decision_tree-1 7eee13e4f34b98eb";
+pub const MODEL_ID: &str = "decision_tree-1 94c38f6d207d7e01";
 
 /// The task: binary, multiclass, regression, cluster or anomaly.
 pub const TASK: &str = "multiclass";
