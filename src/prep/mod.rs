@@ -22,6 +22,13 @@ pub const ONE_HOT_LEVELS: usize = 20;
 /// one stray `abc` or `inf` must not turn a measurement into a category.
 pub const MOSTLY_NUMBERS: f64 = 0.95;
 
+/// Fewest training rows missing a column for it to get a missing
+/// indicator: a feature that is 1 on one or two rows can only be memorised
+/// (one all-missing row then decides every all-missing row's class), and
+/// cross-validation can't see it, since the held-out copy of such a row
+/// meets a training part without any. Rarer gaps are imputed only.
+pub const MIN_MISSING_ROWS: usize = 5;
+
 /// How a column's kind was inferred from its cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -89,8 +96,8 @@ pub struct ColumnPrep {
     pub kind: ColumnKind,
     /// Encoding into features.
     pub encoding: Encoding,
-    /// Whether an extra 0/1 feature marks a missing cell (added when the
-    /// column had missing cells in training).
+    /// Whether an extra 0/1 feature marks a missing cell (added when at
+    /// least [`MIN_MISSING_ROWS`] training rows missed the column).
     pub missing_indicator: bool,
 }
 
@@ -399,17 +406,29 @@ pub fn unreadable_numbers(col: &Column) -> Option<(usize, usize, &str)> {
     (numbers as f64 >= MOSTLY_NUMBERS * present as f64).then_some((count, present, first.as_str()))
 }
 
+/// Training rows missing in `col` (cells a mostly-numeric column can't
+/// read included).
+pub fn missing_rows(col: &Column, kind: ColumnKind) -> usize {
+    match col {
+        Column::Numbers(v) => v.iter().filter(|c| c.is_none()).count(),
+        Column::Texts(v) if kind == ColumnKind::MostlyNumeric => v
+            .iter()
+            .filter(|c| c.as_deref().and_then(cell::parse_number).is_none())
+            .count(),
+        Column::Texts(v) => v.iter().filter(|c| c.is_none()).count(),
+    }
+}
+
 fn fit_column(name: &str, col: &Column, kind: ColumnKind) -> ColumnPrep {
-    let (kind, encoding, missing) = match col {
+    let indicator = missing_rows(col, kind) >= MIN_MISSING_ROWS;
+    let (kind, encoding) = match col {
         Column::Numbers(v) => {
             let mut present: Vec<f64> = v.iter().flatten().copied().collect();
-            let missing = present.len() < v.len();
             (
                 ColumnKind::Numeric,
                 Encoding::Number {
                     fill: median(&mut present),
                 },
-                missing,
             )
         }
         Column::Texts(v) if kind == ColumnKind::MostlyNumeric => {
@@ -418,12 +437,10 @@ fn fit_column(name: &str, col: &Column, kind: ColumnKind) -> ColumnPrep {
                 .map(|c| c.as_deref().and_then(cell::parse_number))
                 .collect();
             let mut present: Vec<f64> = read.iter().flatten().copied().collect();
-            let missing = present.len() < v.len();
             let fill = median(&mut present);
-            (kind, Encoding::Number { fill }, missing)
+            (kind, Encoding::Number { fill })
         }
         Column::Texts(v) => {
-            let missing = v.iter().any(Option::is_none);
             let present: Vec<&str> = v.iter().flatten().map(String::as_str).collect();
             if kind == ColumnKind::Boolean {
                 let ones = present
@@ -431,13 +448,9 @@ fn fit_column(name: &str, col: &Column, kind: ColumnKind) -> ColumnPrep {
                     .filter(|s| parse_flag(s) == Some(1.0))
                     .count();
                 let fill = f64::from(u8::from(2 * ones > present.len()));
-                (ColumnKind::Boolean, Encoding::Flag { fill }, missing)
+                (ColumnKind::Boolean, Encoding::Flag { fill })
             } else {
-                (
-                    ColumnKind::Categorical,
-                    encode_levels(&present, v.len()),
-                    missing,
-                )
+                (ColumnKind::Categorical, encode_levels(&present, v.len()))
             }
         }
     };
@@ -445,7 +458,7 @@ fn fit_column(name: &str, col: &Column, kind: ColumnKind) -> ColumnPrep {
         name: name.to_string(),
         kind,
         encoding,
-        missing_indicator: missing,
+        missing_indicator: indicator,
     }
 }
 
@@ -544,7 +557,16 @@ mod tests {
 
     #[test]
     fn unseen_and_missing_levels_encode_as_zeros_with_indicator() {
-        let col = texts(&[Some("a"), Some("b"), Some("a"), None]);
+        let col = texts(&[
+            Some("a"),
+            Some("b"),
+            Some("a"),
+            None,
+            None,
+            None,
+            None,
+            None,
+        ]);
         let prep = fit_column("c", &col, kind_of(&col));
         assert_eq!(prep.width(), 3);
         let mut out = [9.0; 3];
@@ -556,9 +578,34 @@ mod tests {
         assert_eq!(out, [0.0, 1.0, 0.0]);
     }
 
+    /// Five gaps or more get an indicator; fewer are imputed only.
+    #[test]
+    fn a_missing_indicator_needs_five_missing_rows() {
+        for (gaps, width) in [(1, 1), (4, 1), (5, 2)] {
+            let mut cells = vec![Some(1.0), Some(2.0)];
+            cells.extend(std::iter::repeat_n(None, gaps));
+            let col = Column::Numbers(cells);
+            assert_eq!(missing_rows(&col, kind_of(&col)), gaps);
+            assert_eq!(
+                fit_column("x", &col, kind_of(&col)).width(),
+                width,
+                "{gaps}"
+            );
+        }
+    }
+
     #[test]
     fn numeric_column_imputes_median_and_refuses_text() {
-        let col = Column::Numbers(vec![Some(1.0), Some(5.0), Some(3.0), None]);
+        let col = Column::Numbers(vec![
+            Some(1.0),
+            Some(5.0),
+            Some(3.0),
+            None,
+            None,
+            None,
+            None,
+            None,
+        ]);
         let prep = fit_column("x", &col, kind_of(&col));
         let mut out = [0.0; 2];
         prep.encode(Value::Text("NA"), &[], &mut out).unwrap();
@@ -577,11 +624,12 @@ mod tests {
         let prep = fit_column("x", &col, kind_of(&col));
         assert_eq!(prep.kind, ColumnKind::MostlyNumeric);
         assert_eq!(prep.encoding, Encoding::Number { fill: 20.5 });
-        let mut out = [0.0; 2];
+        // Two unreadable cells are too few for an indicator.
+        let mut out = [0.0; 1];
         prep.encode(Value::Text("oops"), &[], &mut out).unwrap();
-        assert_eq!(out, [20.5, 1.0]);
+        assert_eq!(out, [20.5]);
         prep.encode(Value::Text("3.5"), &[], &mut out).unwrap();
-        assert_eq!(out, [3.5, 0.0]);
+        assert_eq!(out, [3.5]);
         // One bad cell in three is not "mostly": the column is categorical.
         let col = texts(&[Some("1"), Some("2"), Some("abc")]);
         assert_eq!(kind_of(&col), ColumnKind::Categorical);
@@ -589,7 +637,16 @@ mod tests {
 
     #[test]
     fn a_model_s_own_markers_are_missing_as_text_and_as_numbers() {
-        let col = Column::Numbers(vec![Some(1.0), Some(5.0), Some(3.0), None]);
+        let col = Column::Numbers(vec![
+            Some(1.0),
+            Some(5.0),
+            Some(3.0),
+            None,
+            None,
+            None,
+            None,
+            None,
+        ]);
         let prep = fit_column("x", &col, kind_of(&col));
         let markers = ["-999".to_string()];
         let mut out = [0.0; 2];

@@ -47,6 +47,7 @@ impl Plan {
             notes.push(task_reason(&dataset));
         }
         notes.extend(mostly_numbers(&dataset.inputs));
+        notes.extend(rare_gaps(&dataset.inputs));
         let k = fold_count(&dataset, s.folds, &mut notes)?;
         let repeats = if dataset.task.is_supervised() {
             s.repeats.times(dataset.inputs.rows)
@@ -138,6 +139,22 @@ fn mostly_numbers(table: &data::Table) -> Vec<String> {
                 "column '{name}' is read as numbers: {bad} of {present} cells are not numbers \
                  (such as '{first}') and count as missing, in training and when scoring \
                  (name such markers with --na-values)"
+            ));
+        }
+    }
+    notes
+}
+
+/// A note for each column with a few gaps only: imputed, no indicator.
+fn rare_gaps(table: &data::Table) -> Vec<String> {
+    let kinds = prep::Prep::kinds(table);
+    let mut notes = Vec::new();
+    for ((name, column), kind) in table.names.iter().zip(&table.columns).zip(kinds) {
+        let missing = prep::missing_rows(column, kind);
+        if (1..prep::MIN_MISSING_ROWS).contains(&missing) {
+            notes.push(format!(
+                "column '{name}' is missing in {missing} training row(s) only: too few to learn \
+                 from, so those cells are imputed without a missing indicator"
             ));
         }
     }
@@ -271,6 +288,22 @@ mod tests {
 
     fn iris(repeats: usize) -> TrainSettings {
         settings("iris.csv", "species", Repeats::Times(repeats))
+    }
+
+    /// Penguins' two rows without measurements are too few for missing
+    /// indicators: the plan says so for each of the four columns, and not
+    /// for `sex`, whose eleven gaps get one.
+    #[test]
+    fn rare_gaps_are_imputed_with_a_note() {
+        let plan = Plan::new(&settings("penguins.csv", "species", Repeats::Auto)).unwrap();
+        let rare: Vec<&String> = plan
+            .notes
+            .iter()
+            .filter(|n| n.contains("too few"))
+            .collect();
+        assert_eq!(rare.len(), 4, "{rare:?}");
+        assert!(rare[0].contains("'bill_length_mm' is missing in 2 training row(s)"));
+        assert!(!plan.notes.iter().any(|n| n.contains("'sex'")));
     }
 
     /// `auto` repeats the folds on small data only, and never for

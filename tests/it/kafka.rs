@@ -43,7 +43,7 @@ fn scorer() -> &'static Scorer {
             &dataset("titanic.csv"),
             "survived",
             &run,
-            4,
+            5,
             &["--include", "gbdt"],
         );
         build(dir, &run.join("model.json"), "titanic-scorer")
@@ -273,7 +273,7 @@ fn settle(consumers: &[&Running]) {
 /// SIGTERM, then the exit status must be 0; returns the records the
 /// consumer reports it read (its `stopped: in=N` line).
 fn stop(running: Running) -> u64 {
-    // Four boosting trials, combined: the consumer serves an ensemble.
+    // Five boosting trials, combined: the consumer serves an ensemble.
     stop_model(running, "ensemble-")
 }
 
