@@ -551,6 +551,13 @@ fn fit_scaler(x: &[f64], d: usize) -> Scaler {
 mod tests {
     use super::*;
 
+    /// 1, 5, 3 and five gaps: median 3, with a missing indicator.
+    fn gappy_numbers() -> Column {
+        let mut cells = vec![Some(1.0), Some(5.0), Some(3.0)];
+        cells.extend([None; 5]);
+        Column::Numbers(cells)
+    }
+
     fn texts(v: &[Option<&str>]) -> Column {
         Column::Texts(v.iter().map(|c| c.map(str::to_owned)).collect())
     }
@@ -596,16 +603,7 @@ mod tests {
 
     #[test]
     fn numeric_column_imputes_median_and_refuses_text() {
-        let col = Column::Numbers(vec![
-            Some(1.0),
-            Some(5.0),
-            Some(3.0),
-            None,
-            None,
-            None,
-            None,
-            None,
-        ]);
+        let col = gappy_numbers();
         let prep = fit_column("x", &col, kind_of(&col));
         let mut out = [0.0; 2];
         prep.encode(Value::Text("NA"), &[], &mut out).unwrap();
@@ -637,16 +635,7 @@ mod tests {
 
     #[test]
     fn a_model_s_own_markers_are_missing_as_text_and_as_numbers() {
-        let col = Column::Numbers(vec![
-            Some(1.0),
-            Some(5.0),
-            Some(3.0),
-            None,
-            None,
-            None,
-            None,
-            None,
-        ]);
+        let col = gappy_numbers();
         let prep = fit_column("x", &col, kind_of(&col));
         let markers = ["-999".to_string()];
         let mut out = [0.0; 2];
