@@ -151,17 +151,76 @@ pub enum FoldError {
     OutOfTime,
     /// The run was asked to stop.
     Stopped,
+    /// The trial lost its race: the scores of the folds it ran.
+    Pruned(Vec<FoldScore>),
 }
 
-/// Fits and scores a trial on every fold, in parallel. A fold that would
+/// A race against a rival trial: a trial first runs `folds` folds and goes
+/// on only if it has not clearly lost there. Clearly lost means worse than
+/// the rival on each of those folds and, on their mean, by more than
+/// `margin` (the rival's standard deviation over all its folds): a
+/// configuration that would come close is not stopped, since fold-to-fold
+/// spread is larger than the paired differences between good ones.
+#[derive(Debug, Clone)]
+pub struct Race {
+    /// Folds run before the check.
+    pub folds: usize,
+    /// The rival's loss on each of them.
+    pub rival: Vec<f64>,
+    /// How much worse on their mean counts as lost.
+    pub margin: f64,
+    /// The primary metric, whose losses are compared.
+    pub metric: Metric,
+}
+
+impl Race {
+    /// Whether `scores` (the first folds, primary metric first) lose.
+    pub fn lost(&self, scores: &[FoldScore]) -> bool {
+        let losses: Vec<f64> = scores
+            .iter()
+            .map(|s| self.metric.loss(s.metrics[0]))
+            .collect();
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let worse_on_each =
+            losses.len() == self.rival.len() && losses.iter().zip(&self.rival).all(|(a, b)| a > b);
+        worse_on_each && mean(&losses) - mean(&self.rival) > self.margin
+    }
+}
+
+/// Fits and scores a trial on every fold, in parallel; with a `race`, its
+/// first folds first, stopping there if the trial lost. A fold that would
 /// start after `deadline` is not run.
 pub fn cross_validate(
     spec: &TrialSpec,
     folds: &[Fold],
     deadline: Option<Instant>,
     cancel: &Cancel,
+    race: Option<&Race>,
 ) -> Result<Vec<FoldScore>, FoldError> {
-    let mut scores = folds
+    let first = race.map_or(folds.len(), |r| r.folds.min(folds.len()));
+    let mut scores = score_folds(spec, &folds[..first], 0, deadline, cancel)?;
+    if first < folds.len() {
+        if race.is_some_and(|r| r.lost(&scores)) {
+            return Err(FoldError::Pruned(scores));
+        }
+        scores.extend(score_folds(spec, &folds[first..], first, deadline, cancel)?);
+    }
+    if let Some(at) = spec.metrics.iter().position(|m| *m == Metric::Stability) {
+        set_stability(&mut scores, at);
+    }
+    Ok(scores)
+}
+
+/// Scores `folds` (the first of them fold number `offset`) in parallel;
+/// only fold 0 keeps its model.
+fn score_folds(
+    spec: &TrialSpec,
+    folds: &[Fold],
+    offset: usize,
+    deadline: Option<Instant>,
+    cancel: &Cancel,
+) -> Result<Vec<FoldScore>, FoldError> {
+    folds
         .par_iter()
         .enumerate()
         .map(|(i, fold)| {
@@ -172,16 +231,12 @@ pub fn cross_validate(
                 return Err(FoldError::Stopped);
             }
             let mut score = score_fold(spec, fold, cancel)?;
-            if i > 0 {
+            if offset + i > 0 {
                 score.estimator = None;
             }
             Ok(score)
         })
-        .collect::<Result<Vec<FoldScore>, FoldError>>()?;
-    if let Some(at) = spec.metrics.iter().position(|m| *m == Metric::Stability) {
-        set_stability(&mut scores, at);
-    }
-    Ok(scores)
+        .collect()
 }
 
 /// Each fold's stability: its flagged rows' mean Jaccard overlap with every
@@ -359,4 +414,78 @@ fn flagged_rows(estimator: &Estimator, fold: &Fold, scaled: bool) -> Vec<usize> 
     }
     out.sort_unstable();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data;
+
+    fn race(rival: Vec<f64>, margin: f64) -> Race {
+        Race {
+            folds: rival.len(),
+            rival,
+            margin,
+            metric: Metric::RocAuc,
+        }
+    }
+
+    fn aucs(values: &[f64]) -> Vec<FoldScore> {
+        values
+            .iter()
+            .map(|&v| FoldScore {
+                metrics: vec![v],
+                fit_seconds: 0.0,
+                predict_seconds: 0.0,
+                rows: 1,
+                model_bytes: 0,
+                estimator: None,
+                flagged: Vec::new(),
+                predictions: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_race_is_lost_only_when_worse_on_every_fold_and_by_more_than_the_margin() {
+        // Rival AUCs 0.9 and 0.8 are losses -0.9 and -0.8.
+        let r = race(vec![-0.9, -0.8], 0.02);
+        assert!(r.lost(&aucs(&[0.85, 0.75])));
+        assert!(!r.lost(&aucs(&[0.89, 0.79])), "within the margin");
+        assert!(!r.lost(&aucs(&[0.95, 0.6])), "better on one fold");
+        assert!(!r.lost(&aucs(&[0.5])), "fewer folds than the race");
+    }
+
+    #[test]
+    fn a_lost_race_stops_after_its_folds_and_a_close_one_runs_them_all() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/titanic.csv");
+        let table = data::load(&path, &[]).unwrap();
+        let ds = data::prepare(table, "survived", &[], None).unwrap();
+        let folds = encode_folds(&ds, &data::split::folds(&ds.target, 5, 3)).unwrap();
+        let space = Family::Linear.learner().space(ds.task);
+        let spec = TrialSpec {
+            family: Family::Linear,
+            params: Params::decode(&space, &vec![0.5; space.len()]),
+            task: ds.task,
+            metrics: vec![Metric::RocAuc],
+            seed: 7,
+            contamination: None,
+        };
+        let cancel = Cancel::new();
+        let perfect = race(vec![-1.0, -1.0], 0.0);
+        match cross_validate(&spec, &folds, None, &cancel, Some(&perfect)) {
+            Err(FoldError::Pruned(scores)) => {
+                assert_eq!(scores.len(), 2);
+                assert!(scores[0].estimator.is_some() && scores[1].estimator.is_none());
+            }
+            other => panic!("expected a pruned trial, got {other:?}"),
+        }
+        let hopeless = race(vec![0.0, 0.0], 0.0);
+        let all = cross_validate(&spec, &folds, None, &cancel, Some(&hopeless)).unwrap();
+        let plain = cross_validate(&spec, &folds, None, &cancel, None).unwrap();
+        assert_eq!(all.len(), 5);
+        let values = |s: &[FoldScore]| s.iter().map(|f| f.metrics[0]).collect::<Vec<_>>();
+        assert_eq!(values(&all), values(&plain));
+        assert!(all[0].estimator.is_some() && all[1..].iter().all(|s| s.estimator.is_none()));
+    }
 }

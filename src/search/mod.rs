@@ -23,8 +23,8 @@ use crate::metrics::Metric;
 use crate::model::{Estimator, Predictions};
 pub use budget::Budget;
 use budget::{write_reserve, Finished, WRITE_RESERVE};
-use cv::{cross_validate, Fold, FoldError, FoldScore, TrialSpec};
-use ensemble::{Kept, Library, Selection};
+use cv::{cross_validate, Fold, FoldError, FoldScore, Race, TrialSpec};
+use ensemble::{Kept, Library, Selection, PER_FAMILY};
 use strategy::FamilyState;
 
 /// Seconds per cost unit assumed for a family that has not run yet.
@@ -36,6 +36,9 @@ const PRIOR_RATE: f64 = 2e-9;
 pub enum Status {
     /// Scored on every fold.
     Ok,
+    /// Stopped after its first folds, clearly worse there than a trial of its family
+    /// (its metrics are those folds'); the message says how far it got.
+    Pruned(String),
     /// The learner failed; the message says why.
     Failed(String),
     /// Not run, or stopped, because the time budget would not allow it.
@@ -47,6 +50,7 @@ impl Status {
     pub fn describe(&self) -> String {
         match self {
             Status::Ok => "ok".into(),
+            Status::Pruned(e) => format!("pruned: {e}"),
             Status::Failed(e) => format!("failed: {e}"),
             Status::Skipped(e) => format!("skipped: {e}"),
         }
@@ -101,6 +105,9 @@ pub struct Trial {
     pub metrics: Vec<(Metric, f64)>,
     /// Standard deviation over folds of the primary metric.
     pub primary_std: f64,
+    /// The primary metric's loss on each fold scored, in fold order.
+    #[serde(skip)]
+    pub fold_losses: Vec<f64>,
     /// Seconds spent fitting, summed over folds.
     pub fit_seconds: f64,
     /// Microseconds to score one row.
@@ -133,6 +140,7 @@ impl Trial {
             status,
             metrics: Vec::new(),
             primary_std: 0.0,
+            fold_losses: Vec::new(),
             fit_seconds: 0.0,
             predict_us_per_row: 0.0,
             model_bytes: 0,
@@ -167,7 +175,7 @@ impl Trial {
     }
 
     /// The one total order of trials, best first: scored trials, then
-    /// failed, then skipped; among scored ones the lower loss of `metric`;
+    /// pruned, then failed, then skipped; among scored ones the lower loss of `metric`;
     /// on a tie the family that comes first in the registry (an ensemble
     /// after every single model: the simpler wins), then the earlier trial.
     /// The search's leader, the leaderboard's row 1 and the saved model are
@@ -175,8 +183,9 @@ impl Trial {
     pub fn ranking(metric: Metric, a: &Trial, b: &Trial) -> Ordering {
         let class = |t: &Trial| match t.status {
             Status::Ok => 0,
-            Status::Failed(_) => 1,
-            Status::Skipped(_) => 2,
+            Status::Pruned(_) => 1,
+            Status::Failed(_) => 2,
+            Status::Skipped(_) => 3,
         };
         let loss = |t: &Trial| t.metric(metric).map_or(f64::INFINITY, |v| metric.loss(v));
         let family = |t: &Trial| (t.learner().is_none(), t.learner().map(|(f, _)| f));
@@ -272,6 +281,10 @@ pub struct SearchOutcome {
     pub write_seconds: f64,
 }
 
+/// Folds a trial runs before its race is judged; races
+/// run when there are at least twice as many folds.
+const RACE_FOLDS: usize = 2;
+
 /// Selection runs at most once per this many times its own duration.
 const SELECTION_SHARE: u32 = 20;
 
@@ -307,6 +320,9 @@ struct Context<'a> {
     library_changed: bool,
     /// When that selection ran and how long it took.
     last_selection: Option<(Instant, std::time::Duration)>,
+    /// Each family's best [`PER_FAMILY`] trials scored on every fold
+    /// (indices into `trials`, best first): the bar its new trials race.
+    family_bars: BTreeMap<Family, Vec<usize>>,
     /// Set when the final model will be a first-fold ensemble whatever
     /// leads, so no refit time is held back: the seconds to write it.
     first_fold_final: Option<f64>,
@@ -335,6 +351,7 @@ pub fn run(
         out_of_time: false,
         library: Library::default(),
         first_fold_final: None,
+        family_bars: BTreeMap::new(),
         ensemble_lead: None,
         library_changed: false,
         last_selection: None,
@@ -400,7 +417,7 @@ impl Context<'_> {
             let loss = trial
                 .metric(config.metric)
                 .map_or(f64::INFINITY, |v| config.metric.loss(v));
-            states[pick].record(point, loss, cost);
+            states[pick].record(point, loss, cost * self.share_run(&trial));
             self.keep_for_ensemble(&trial, model.as_ref(), predictions);
             self.push(trial, model, on_event);
             self.follow_ensemble();
@@ -458,6 +475,49 @@ fn ordered_metrics(data: &Dataset, primary: Metric) -> Vec<Metric> {
 }
 
 impl Context<'_> {
+    /// The share of a trial's folds that ran: less than 1 when it was
+    /// pruned.
+    fn share_run(&self, t: &Trial) -> f64 {
+        match t.status {
+            Status::Pruned(_) => t.fold_losses.len() as f64 / self.folds.len().max(1) as f64,
+            _ => 1.0,
+        }
+    }
+
+    /// The race a new trial of `family` runs, when there is one: on a
+    /// supervised task with enough folds, against the worst of its family's
+    /// best [`PER_FAMILY`] trials. A trial that clearly loses to it would
+    /// neither lead, nor move its family's local search, nor enter the
+    /// ensemble library, so its other folds would be wasted time.
+    fn race(&self, family: Family) -> Option<Race> {
+        let bar = self.family_bars.get(&family)?;
+        let rival = &self.trials[*bar.get(PER_FAMILY - 1)?];
+        let enough = self.folds.len() >= 2 * RACE_FOLDS;
+        (self.data.task.is_supervised() && enough).then(|| Race {
+            folds: RACE_FOLDS,
+            rival: rival.fold_losses[..RACE_FOLDS].to_vec(),
+            margin: rival.primary_std,
+            metric: self.config.metric,
+        })
+    }
+
+    /// Keeps `index` among its family's best [`PER_FAMILY`] whole trials
+    /// (by the one ranking), for [`Context::race`].
+    fn raise_bar(&mut self, index: usize) {
+        let t = &self.trials[index];
+        let (Some((family, _)), Status::Ok) = (t.learner(), &t.status) else {
+            return;
+        };
+        if t.fold_losses.len() != self.folds.len() {
+            return;
+        }
+        let (trials, metric) = (&self.trials, self.config.metric);
+        let bar = self.family_bars.entry(family).or_default();
+        bar.push(index);
+        bar.sort_by(|&a, &b| Trial::ranking(metric, &trials[a], &trials[b]));
+        bar.truncate(PER_FAMILY);
+    }
+
     fn cost(&self, family: Family, params: &Params) -> f64 {
         family
             .learner()
@@ -630,8 +690,9 @@ impl Context<'_> {
             contamination: self.config.contamination,
         };
         let folds = Arc::clone(&self.folds);
+        let race = self.race(family);
         let result = match self.config.budget.run_until(deadline, move |cancel| {
-            cross_validate(&spec, &folds, deadline, cancel)
+            cross_validate(&spec, &folds, deadline, cancel, race.as_ref())
         }) {
             Finished::Done(r) => Some(r),
             // A library that panics fails this trial, not the search.
@@ -659,6 +720,18 @@ impl Context<'_> {
                         Status::Failed(format!("{} is undefined for this model", self.metrics[0]));
                     trial.metrics.clear();
                 }
+            }
+            Some(Err(FoldError::Pruned(scores))) => {
+                let k = self.folds.len();
+                self.learn_rate(family, &params, seconds * k as f64 / scores.len() as f64);
+                summarise(&mut trial, &self.metrics, &scores);
+                let bar = self.family_bars.get(&family);
+                let rival = bar.and_then(|b| b.get(PER_FAMILY - 1));
+                let rival = rival.map_or("", |&i| self.trials[i].model_id.as_str());
+                trial.status = Status::Pruned(format!(
+                    "stopped after {} of {k} folds, clearly worse than {rival} on them",
+                    scores.len()
+                ));
             }
             Some(Err(FoldError::Failed(e))) => trial.status = Status::Failed(e),
             Some(Err(FoldError::OutOfTime)) | None => {
@@ -829,6 +902,7 @@ impl Context<'_> {
                 .best
                 .is_none_or(|b| Trial::ranking(metric, &trial, &self.trials[b]) == Ordering::Less);
         self.trials.push(trial);
+        self.raise_bar(self.trials.len() - 1);
         if better {
             self.best = Some(self.trials.len() - 1);
             self.best_fold_model = model;
@@ -881,6 +955,10 @@ fn summarise(trial: &mut Trial, metrics: &[Metric], scores: &[FoldScore]) {
         .sum::<f64>()
         / (k - 1.0).max(1.0);
     trial.primary_std = var.sqrt();
+    trial.fold_losses = scores
+        .iter()
+        .map(|s| metrics[0].loss(s.metrics[0]))
+        .collect();
     trial.fit_seconds = scores.iter().map(|s| s.fit_seconds).sum();
     let rows: usize = scores.iter().map(|s| s.rows).sum();
     let predict: f64 = scores.iter().map(|s| s.predict_seconds).sum();
