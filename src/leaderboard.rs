@@ -35,7 +35,7 @@ pub struct Row {
     pub predict_us_per_row: f64,
     /// Lowered model size in bytes.
     pub model_bytes: usize,
-    /// `ok`, `failed: …` or `skipped: …`.
+    /// `ok`, `pruned: …`, `failed: …` or `skipped: …`.
     pub status: String,
 }
 
@@ -51,7 +51,7 @@ pub struct Leaderboard {
 }
 
 impl Leaderboard {
-    /// Ranks `trials`: scored ones by `metric`, then failed, then skipped.
+    /// Ranks `trials`: scored ones by `metric`, then pruned, then failed, then skipped.
     /// `labelled` says whether an unsupervised run had a `--label` column.
     pub fn new(task: Task, metric: Metric, labelled: bool, trials: &[Trial]) -> Leaderboard {
         let mut order: Vec<&Trial> = trials.iter().collect();

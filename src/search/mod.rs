@@ -703,36 +703,11 @@ impl Context<'_> {
             Finished::Stopped => Some(Err(FoldError::Stopped)),
         };
         let seconds = started.elapsed().as_secs_f64();
-        let mut trial = Trial::new(number, family, params.clone(), seed, Status::Ok);
-        let mut model = None;
-        let mut predictions = Vec::new();
+        let mut trial = Trial::new(number, family, params, seed, Status::Ok);
+        let (mut model, mut predictions) = (None, Vec::new());
         match result {
-            Some(Ok(mut scores)) => {
-                self.learn_rate(family, &params, seconds);
-                model = scores.first_mut().and_then(|s| s.estimator.take());
-                predictions = scores
-                    .iter_mut()
-                    .filter_map(|s| s.predictions.take())
-                    .collect();
-                summarise(&mut trial, &self.metrics, &scores);
-                if !trial.metrics[0].1.is_finite() {
-                    trial.status =
-                        Status::Failed(format!("{} is undefined for this model", self.metrics[0]));
-                    trial.metrics.clear();
-                }
-            }
-            Some(Err(FoldError::Pruned(scores))) => {
-                let k = self.folds.len();
-                self.learn_rate(family, &params, seconds * k as f64 / scores.len() as f64);
-                summarise(&mut trial, &self.metrics, &scores);
-                let bar = self.family_bars.get(&family);
-                let rival = bar.and_then(|b| b.get(PER_FAMILY - 1));
-                let rival = rival.map_or("", |&i| self.trials[i].model_id.as_str());
-                trial.status = Status::Pruned(format!(
-                    "stopped after {} of {k} folds, clearly worse than {rival} on them",
-                    scores.len()
-                ));
-            }
+            Some(Ok(scores)) => (model, predictions) = self.scored(&mut trial, scores, seconds),
+            Some(Err(FoldError::Pruned(scores))) => self.pruned(&mut trial, &scores, seconds),
             Some(Err(FoldError::Failed(e))) => trial.status = Status::Failed(e),
             Some(Err(FoldError::OutOfTime)) | None => {
                 self.out_of_time = true;
@@ -744,6 +719,49 @@ impl Context<'_> {
             }
         }
         (trial, model, predictions)
+    }
+
+    /// Records a trial scored on every fold (failed if its metric is
+    /// undefined): its first-fold model and held-out predictions.
+    fn scored(
+        &mut self,
+        trial: &mut Trial,
+        mut scores: Vec<FoldScore>,
+        seconds: f64,
+    ) -> (Option<Estimator>, Vec<Predictions>) {
+        if let Some((family, params)) = trial.learner() {
+            self.learn_rate(family, params, seconds);
+        }
+        let model = scores.first_mut().and_then(|s| s.estimator.take());
+        let predictions = scores
+            .iter_mut()
+            .filter_map(|s| s.predictions.take())
+            .collect();
+        summarise(trial, &self.metrics, &scores);
+        if !trial.metrics[0].1.is_finite() {
+            trial.status =
+                Status::Failed(format!("{} is undefined for this model", self.metrics[0]));
+            trial.metrics.clear();
+        }
+        (model, predictions)
+    }
+
+    /// Records a trial that lost its race after `scores`' folds, its rate
+    /// measured as if it had run them all.
+    fn pruned(&mut self, trial: &mut Trial, scores: &[FoldScore], seconds: f64) {
+        let k = self.folds.len();
+        let Some((family, params)) = trial.learner() else {
+            return;
+        };
+        self.learn_rate(family, params, seconds * k as f64 / scores.len() as f64);
+        summarise(trial, &self.metrics, scores);
+        let bar = self.family_bars.get(&family);
+        let rival = bar.and_then(|b| b.get(PER_FAMILY - 1));
+        let rival = rival.map_or("", |&i| self.trials[i].model_id.as_str());
+        trial.status = Status::Pruned(format!(
+            "stopped after {} of {k} folds, clearly worse than {rival} on them",
+            scores.len()
+        ));
     }
 
     /// Offers a scored trial's held-out predictions and first-fold model
