@@ -125,6 +125,13 @@ pub struct FoldScore {
     pub predictions: Option<Predictions>,
 }
 
+impl FoldScore {
+    /// The loss of `primary`, the first of the metrics this fold reports.
+    pub fn loss(&self, primary: Metric) -> f64 {
+        primary.loss(self.metrics[0])
+    }
+}
+
 /// What a trial is asked to do, apart from the data.
 #[derive(Debug, Clone)]
 pub struct TrialSpec {
@@ -176,10 +183,7 @@ pub struct Race {
 impl Race {
     /// Whether `scores` (the first folds, primary metric first) lose.
     pub fn lost(&self, scores: &[FoldScore]) -> bool {
-        let losses: Vec<f64> = scores
-            .iter()
-            .map(|s| self.metric.loss(s.metrics[0]))
-            .collect();
+        let losses: Vec<f64> = scores.iter().map(|s| s.loss(self.metric)).collect();
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
         let worse_on_each =
             losses.len() == self.rival.len() && losses.iter().zip(&self.rival).all(|(a, b)| a > b);

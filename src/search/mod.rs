@@ -490,15 +490,23 @@ impl Context<'_> {
     /// neither lead, nor move its family's local search, nor enter the
     /// ensemble library, so its other folds would be wasted time.
     fn race(&self, family: Family) -> Option<Race> {
-        let bar = self.family_bars.get(&family)?;
-        let rival = &self.trials[*bar.get(PER_FAMILY - 1)?];
+        let rival = self.rival(family)?;
         let enough = self.folds.len() >= 2 * RACE_FOLDS;
+        // A rival has a loss on every fold (`raise_bar`), so at least
+        // RACE_FOLDS of them when there are enough folds.
         (self.data.task.is_supervised() && enough).then(|| Race {
             folds: RACE_FOLDS,
             rival: rival.fold_losses[..RACE_FOLDS].to_vec(),
             margin: rival.primary_std,
             metric: self.config.metric,
         })
+    }
+
+    /// The trial a new trial of `family` races: the worst of its family's
+    /// best [`PER_FAMILY`], once it has that many.
+    fn rival(&self, family: Family) -> Option<&Trial> {
+        let bar = self.family_bars.get(&family)?;
+        bar.get(PER_FAMILY - 1).map(|&i| &self.trials[i])
     }
 
     /// Keeps `index` among its family's best [`PER_FAMILY`] whole trials
@@ -755,9 +763,7 @@ impl Context<'_> {
         };
         self.learn_rate(family, params, seconds * k as f64 / scores.len() as f64);
         summarise(trial, &self.metrics, scores);
-        let bar = self.family_bars.get(&family);
-        let rival = bar.and_then(|b| b.get(PER_FAMILY - 1));
-        let rival = rival.map_or("", |&i| self.trials[i].model_id.as_str());
+        let rival = self.rival(family).map_or("", |t| t.model_id.as_str());
         trial.status = Status::Pruned(format!(
             "stopped after {} of {k} folds, clearly worse than {rival} on them",
             scores.len()
@@ -973,10 +979,7 @@ fn summarise(trial: &mut Trial, metrics: &[Metric], scores: &[FoldScore]) {
         .sum::<f64>()
         / (k - 1.0).max(1.0);
     trial.primary_std = var.sqrt();
-    trial.fold_losses = scores
-        .iter()
-        .map(|s| metrics[0].loss(s.metrics[0]))
-        .collect();
+    trial.fold_losses = scores.iter().map(|s| s.loss(metrics[0])).collect();
     trial.fit_seconds = scores.iter().map(|s| s.fit_seconds).sum();
     let rows: usize = scores.iter().map(|s| s.rows).sum();
     let predict: f64 = scores.iter().map(|s| s.predict_seconds).sum();
