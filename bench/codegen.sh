@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Generated Rust against the portable model's own scorer: per family, the
 # generated file's size, its release compile time and peak rustc memory, and
-# nanoseconds per row for both scorers; then synthetic boosted models of
-# 100, 500 and 1000 trees. Prints a Markdown table.
+# nanoseconds per row for both scorers, one row at a time and in one batch
+# of every row; then synthetic boosted models of 100, 500 and 1000 trees.
+# Prints a Markdown table.
 # Usage: bench/codegen.sh   (after cargo build --release --examples)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,8 @@ BIN=target/release/automl
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# A timing harness: parse every row once, then time predict over all rows.
+# A timing harness: parse every row once, then time predict over all rows,
+# then predict_batch over all of them at once; prints both, ns per row.
 harness() { # classification?
   cat <<'RS'
 mod model;
@@ -28,13 +30,21 @@ fn main() {
             std::array::from_fn(|i| if cells[index[i]].is_empty() { model::Value::Missing } else { model::Value::Text(cells[index[i]]) })
         })
         .collect();
+    let per_row = |t: std::time::Instant| t.elapsed().as_nanos() as f64 / (repeats * rows.len()) as f64;
     let started = std::time::Instant::now();
     for _ in 0..repeats {
         for row in &rows {
             let _ = black_box(model::predict(black_box(row)));
         }
     }
-    println!("{:.1}", started.elapsed().as_nanos() as f64 / (repeats * rows.len()) as f64);
+    let single = per_row(started);
+    let started = std::time::Instant::now();
+    for _ in 0..repeats {
+        model::predict_batch(black_box(&rows), |i, p| {
+            black_box((i, p.is_ok()));
+        });
+    }
+    println!("{single:.1} {:.1}", per_row(started));
 }
 RS
 }
@@ -48,14 +58,15 @@ measure() { # label model.json data.csv repeats
   t0=$(date +%s.%N)
   mem=$( { /usr/bin/time -f "%M" rustc --edition 2021 -C opt-level=3 -C codegen-units=1 "$dir/main.rs" -o "$dir/h" >/dev/null; } 2>&1 | tail -1 )
   t1=$(date +%s.%N)
-  local gen interp size
-  gen=$("$dir/h" "$data" "$repeats")
-  interp=$(target/release/examples/score_speed "$model" "$data" "$repeats")
+  local gen gen_batch interp interp_batch size
+  read -r gen gen_batch < <("$dir/h" "$data" "$repeats")
+  read -r interp interp_batch < <(target/release/examples/score_speed "$model" "$data" "$repeats")
   size=$(stat -c %s "$dir/model.rs")
-  printf '| %s | %s KB | %.1f s | %s MB | %s | %s | %.1f× |\n' "$label" "$((size / 1024))" "$(echo "$t1 - $t0" | bc)" "$((mem / 1024))" "$gen" "$interp" "$(echo "$interp / $gen" | bc -l)"
+  printf '| %s | %s KB | %.1f s | %s MB | %s | %s | %.1f× | %s | %s |\n' "$label" "$((size / 1024))" "$(echo "$t1 - $t0" | bc)" "$((mem / 1024))" \
+    "$gen" "$interp" "$(echo "$interp / $gen" | bc -l)" "$gen_batch" "$interp_batch"
 }
 
-printf '| model | generated file | release compile | rustc peak | ns/row generated | ns/row portable model | speed-up |\n|---|---:|---:|---:|---:|---:|---:|\n'
+printf '| model | generated file | release compile | rustc peak | ns/row generated | ns/row portable model | speed-up | ns/row generated, batch | ns/row portable, batch |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for family in gbdt random_forest decision_tree linear naive_bayes knn; do
   "$BIN" train --data datasets/titanic.csv --target survived --include "$family" --max-trials 6 --seed 1 --quiet --out "$work/run-$family" >/dev/null
   measure "$family (titanic)" "$work/run-$family/model.json" datasets/titanic.csv 200

@@ -1,6 +1,8 @@
-//! Times the portable model's own scorer (`Model::predict_row`) on every row
-//! of a file; prints nanoseconds per row. Used by `bench/codegen.sh` to
-//! compare with the generated Rust. Usage:
+//! Times the portable model's own scorer on every row of a file, one row at
+//! a time (`Model::predict_row`) and all rows in one batch
+//! (`Model::predict_table`, as `automl predict` scores); prints both,
+//! nanoseconds per row. Used by `bench/codegen.sh` to compare with the
+//! generated Rust. Usage:
 //!
 //! ```sh
 //! cargo run --release --example score_speed -- model.json data.csv REPEATS
@@ -33,7 +35,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             black_box(model.predict_row(black_box(row))?);
         }
     }
-    let ns = started.elapsed().as_nanos() as f64 / (repeats * rows.len()) as f64;
-    println!("{ns:.1}");
+    let per_row = |t: Instant| t.elapsed().as_nanos() as f64 / (repeats * rows.len()) as f64;
+    let single = per_row(started);
+    let started = Instant::now();
+    for _ in 0..repeats {
+        black_box(model.predict_table(black_box(&table))?);
+    }
+    println!("{single:.1} {:.1}", per_row(started));
     Ok(())
 }

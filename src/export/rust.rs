@@ -67,6 +67,7 @@ pub fn generate(model: &Model, model_json: &[u8]) -> Result<String> {
         encode_body => encode_body(model),
         estimator_tables => estimator_tables(&lowered),
         score_body => indent(&lowered.call),
+        batch_body => batch_body(&lowered),
         kernels => embedded_kernels(),
     };
     let mut source = env
@@ -336,13 +337,23 @@ fn estimator_tables(lowered: &Lowered) -> String {
     }
     for (i, member) in lowered.members.iter().enumerate() {
         let body = format!(
-            "use super::kernels;\n\n{}\npub fn score(x: &[f64], out: &mut [f64]) {{\n{}}}\n",
+            "use super::kernels;\n\n{}\npub fn score(x: &[f64], out: &mut [f64]) {{\n{}}}\n\n{}\n{}}}\n",
             estimator_tables(member),
-            indent(&member.call)
+            indent(&member.call),
+            "pub fn score_batch(x: &[f64], d: usize, out: &mut [f64], w: usize) {",
+            batch_body(member)
         );
         let _ = write!(out, "\nmod member_{i} {{\n{}}}\n", indent(&body));
     }
     out
+}
+
+/// The body of `score_batch`: the kind's batch kernel call, or its rows
+/// scored one by one.
+fn batch_body(lowered: &Lowered) -> String {
+    const ROW_BY_ROW: &str =
+        "for (x, out) in x.chunks_exact(d).zip(out.chunks_exact_mut(w)) {\n    score(x, out);\n}\n";
+    indent(lowered.batch.as_deref().unwrap_or(ROW_BY_ROW))
 }
 
 /// One table as Rust items.

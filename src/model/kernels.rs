@@ -169,6 +169,41 @@ impl TreeSet for FlatTrees<'_> {
     }
 }
 
+/// Rows the batch kernels score together, at most: tree by tree over a
+/// block of rows, so a tree's nodes stay in cache across the block.
+pub const BLOCK: usize = 64;
+
+/// Rows per block for rows of `d` values: [`BLOCK`], fewer for wide rows,
+/// so a block of encoded rows stays within 32 KiB (one row at least).
+pub const fn block_rows(d: usize) -> usize {
+    let rows = 4096 / if d == 0 { 1 } else { d };
+    if rows == 0 {
+        1
+    } else if rows > BLOCK {
+        BLOCK
+    } else {
+        rows
+    }
+}
+
+/// Adds tree `t`'s leaf for `x` into `out`.
+fn add_leaf<T: TreeSet + ?Sized>(trees: &T, t: usize, x: &[f64], out: &mut [f64]) {
+    let (at, values) = trees.leaf_values(t, x);
+    for (o, v) in out[at..at + values.len()].iter_mut().zip(values) {
+        *o += v;
+    }
+}
+
+/// The end of a tree ensemble's row: the mean of `count` trees for `Mean`,
+/// then the link.
+fn finish_trees(combine: Combine, count: usize, raw: usize, link: Link, out: &mut [f64]) {
+    if combine == Combine::Mean && count > 0 {
+        let n = count as f64;
+        out[..raw].iter_mut().for_each(|o| *o /= n);
+    }
+    apply_link(link, out);
+}
+
 /// A tree ensemble: `base` plus every tree's leaf, averaged for `Mean`,
 /// then the link. Raw outputs live in `out` itself.
 pub fn tree_ensemble<T: TreeSet + ?Sized>(
@@ -179,20 +214,42 @@ pub fn tree_ensemble<T: TreeSet + ?Sized>(
     x: &[f64],
     out: &mut [f64],
 ) {
-    let raw = base.len();
-    out[..raw].copy_from_slice(base);
-    let count = trees.count();
-    for t in 0..count {
-        let (at, values) = trees.leaf_values(t, x);
-        for (o, v) in out[at..at + values.len()].iter_mut().zip(values) {
-            *o += v;
+    out[..base.len()].copy_from_slice(base);
+    for t in 0..trees.count() {
+        add_leaf(trees, t, x, out);
+    }
+    finish_trees(combine, trees.count(), base.len(), link, out);
+}
+
+/// [`tree_ensemble`] over many rows: `x` holds them row-major, `d` values
+/// each, `out` their outputs, `w` each. Tree by tree over blocks of rows;
+/// each row's leaves are added in the same order as one row at a time, so
+/// the outputs are the same to the bit.
+#[allow(clippy::too_many_arguments)]
+pub fn tree_ensemble_batch<T: TreeSet + ?Sized>(
+    trees: &T,
+    base: &[f64],
+    combine: Combine,
+    link: Link,
+    x: &[f64],
+    d: usize,
+    out: &mut [f64],
+    w: usize,
+) {
+    let rows = block_rows(d);
+    for (x, out) in x.chunks(rows * d.max(1)).zip(out.chunks_mut(rows * w)) {
+        for o in out.chunks_exact_mut(w) {
+            o[..base.len()].copy_from_slice(base);
+        }
+        for t in 0..trees.count() {
+            for (x, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(w)) {
+                add_leaf(trees, t, x, o);
+            }
+        }
+        for o in out.chunks_exact_mut(w) {
+            finish_trees(combine, trees.count(), base.len(), link, o);
         }
     }
-    if combine == Combine::Mean && count > 0 {
-        let n = count as f64;
-        out[..raw].iter_mut().for_each(|o| *o /= n);
-    }
-    apply_link(link, out);
 }
 
 /// An isolation forest's score `2^(-mean path length / normalizer)` and
@@ -207,14 +264,46 @@ pub fn isolation<T: TreeSet + ?Sized>(
     x: &[f64],
     out: &mut [f64],
 ) {
-    let count = trees.count();
-    let mut total = 0.0;
-    for t in 0..count {
-        total += trees.leaf_values(t, x).1[0];
+    out[0] = 0.0;
+    for t in 0..trees.count() {
+        out[0] += trees.leaf_values(t, x).1[0];
     }
-    let mean = total / count.max(1) as f64;
+    finish_isolation(trees.count(), normalizer, threshold, out);
+}
+
+/// The score and flag of a row whose path lengths over `count` trees are
+/// summed in `out[0]`.
+fn finish_isolation(count: usize, normalizer: f64, threshold: f64, out: &mut [f64]) {
+    let mean = out[0] / count.max(1) as f64;
     out[0] = (-(mean / normalizer) * core::f64::consts::LN_2).exp();
     out[1] = flag(out[0], threshold);
+}
+
+/// [`isolation`] over many rows (`x` row-major, `d` values each; `out`
+/// `w` values each, the score and the flag first), tree by tree over
+/// blocks of rows, path lengths summed in the same order as one row at a
+/// time.
+pub fn isolation_batch<T: TreeSet + ?Sized>(
+    trees: &T,
+    normalizer: f64,
+    threshold: f64,
+    x: &[f64],
+    d: usize,
+    out: &mut [f64],
+    w: usize,
+) {
+    let rows = block_rows(d);
+    for (x, out) in x.chunks(rows * d.max(1)).zip(out.chunks_mut(rows * w)) {
+        out.iter_mut().step_by(w).for_each(|o| *o = 0.0);
+        for t in 0..trees.count() {
+            for (x, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(w)) {
+                o[0] += trees.leaf_values(t, x).1[0];
+            }
+        }
+        for o in out.chunks_exact_mut(w) {
+            finish_isolation(trees.count(), normalizer, threshold, o);
+        }
+    }
 }
 
 /// `out[o] = intercept[o] + sum_j weights[o * d + j] * x[j]`, then the link.
@@ -405,7 +494,8 @@ pub fn core_points(points: &[f64], clusters: &[u32], eps: f64, x: &[f64], out: &
 /// A weighted ensemble: `out` is the sum over members of `weights[i]`
 /// times member `i`'s outputs, added in member order. `member(i, part)`
 /// writes member `i`'s outputs into `part`, scratch as long as `out`, which
-/// is cleared before each member.
+/// is cleared before each member. `out` may hold many rows' outputs, their
+/// members scored in one batch: each value is the same sum.
 pub fn ensemble(
     weights: &[f64],
     part: &mut [f64],

@@ -83,6 +83,14 @@ impl Predictions {
         &self.outputs[r * self.width..(r + 1) * self.width]
     }
 
+    /// The rows numbered `rows`, in that order.
+    pub fn take(&self, rows: &[usize]) -> Predictions {
+        Predictions {
+            outputs: rows.iter().flat_map(|&r| self.row(r)).copied().collect(),
+            width: self.width,
+        }
+    }
+
     /// Predicted class index of row `r` (the first most probable class).
     pub fn class(&self, r: usize) -> usize {
         argmax(self.row(r))

@@ -3,10 +3,14 @@
 //! rows and is scored on its held-out rows through the portable model.
 //! Clustering has one "fold": fitted on every row, scored on a sample of
 //! them. Anomaly detectors are also compared across folds: the rows each
-//! fold's detector flags give the stability score.
+//! fold's detector flags give the stability score. On large data scored
+//! on one holdout split, every supervised trial is first fitted on a rung
+//! of a quarter of the training rows (one rung of successive halving).
 
 use std::time::Instant;
 
+use rand::seq::index::sample;
+use rand::SeedableRng;
 use rayon::prelude::*;
 
 use crate::data::split::complement;
@@ -44,6 +48,22 @@ impl Encoded {
         })
     }
 
+    /// The rows numbered `rows`, in that order.
+    fn take(&self, rows: &[usize]) -> Encoded {
+        let pick = |m: &[f64]| -> Vec<f64> {
+            rows.iter()
+                .flat_map(|&r| &m[r * self.d..(r + 1) * self.d])
+                .copied()
+                .collect()
+        };
+        Encoded {
+            raw: pick(&self.raw),
+            scaled: pick(&self.scaled),
+            n: rows.len(),
+            d: self.d,
+        }
+    }
+
     /// The features a learner wants.
     pub fn features(&self, scaled: bool) -> &[f64] {
         if scaled {
@@ -71,11 +91,57 @@ pub struct Fold {
     pub train_rows: Vec<usize>,
     /// Row numbers of the held-out rows.
     pub valid_rows: Vec<usize>,
+    /// On a single holdout split of supervised data: the rung every
+    /// trial is fitted on first.
+    pub rung: Option<Rung>,
+}
+
+/// Every how many training rows the rung keeps one.
+pub const RUNG_SHARE: usize = 4;
+/// Seeds the rung's sample: the same rows for every trial, so trials are
+/// compared there on equal terms.
+const RUNG_SEED: u64 = 0x52554e47;
+
+/// A seeded quarter of a holdout split's training rows, encoded by the
+/// fold's preprocessing. A trial fitted there and scored on the holdout
+/// that clearly loses to its rival (scored the same way) is never fitted
+/// on all of them: the large-data counterpart of racing on the folds.
+#[derive(Debug, Clone)]
+pub struct Rung {
+    /// The rung's training rows.
+    pub train: Encoded,
+    /// Their target.
+    pub target: Target,
+}
+
+impl Rung {
+    /// The rung of `fold`: a quarter of its training rows, in their order.
+    fn of(fold: &Fold) -> Rung {
+        let n = fold.train.n;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(RUNG_SEED);
+        let mut rows = sample(&mut rng, n, n / RUNG_SHARE).into_vec();
+        rows.sort_unstable();
+        Rung {
+            train: fold.train.take(&rows),
+            target: fold.train_target.take(&rows),
+        }
+    }
 }
 
 /// Encodes every fold of `data` given held-out row sets. A clustering run
-/// trains on every row and scores on the held-out sample.
+/// trains on every row and scores on the held-out sample; supervised data
+/// on one holdout split gets its [`Rung`].
 pub fn encode_folds(data: &Dataset, held_out: &[Vec<usize>]) -> crate::error::Result<Vec<Fold>> {
+    let mut folds = encode_each(data, held_out)?;
+    if let [fold] = folds.as_mut_slice() {
+        if data.task.is_supervised() {
+            fold.rung = Some(Rung::of(fold));
+        }
+    }
+    Ok(folds)
+}
+
+fn encode_each(data: &Dataset, held_out: &[Vec<usize>]) -> crate::error::Result<Vec<Fold>> {
     let kinds = Prep::kinds(&data.inputs);
     held_out
         .par_iter()
@@ -96,6 +162,7 @@ pub fn encode_folds(data: &Dataset, held_out: &[Vec<usize>]) -> crate::error::Re
                 prep,
                 valid_rows: valid_rows.clone(),
                 train_rows,
+                rung: None,
             })
         })
         .collect()
@@ -158,61 +225,123 @@ pub enum FoldError {
     OutOfTime,
     /// The run was asked to stop.
     Stopped,
-    /// The trial lost its race: the scores of the folds it ran.
-    Pruned(Vec<FoldScore>),
+    /// The trial lost its race: what it scored up to there.
+    Pruned(Scored),
 }
 
-/// A race against a rival trial: a trial first runs `folds` folds and goes
-/// on only if it has not clearly lost there. Clearly lost means worse than
-/// the rival on each of those folds and, on their mean, by more than
-/// `margin` (the rival's standard deviation over all its folds): a
-/// configuration that would come close is not stopped, since fold-to-fold
-/// spread is larger than the paired differences between good ones.
+/// What a trial scored.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    /// Each fold's scores; for a trial pruned on the rung, the rung's.
+    pub folds: Vec<FoldScore>,
+    /// On a fold with a rung: the primary metric's loss of the rung's
+    /// model on each half of the held-out rows, what a race compares.
+    pub rung: Vec<f64>,
+}
+
+/// A race against a rival trial. With several folds a trial first runs as
+/// many folds as the rival has losses; on a holdout split with a rung it is
+/// fitted on the rung and scored on each half of the held-out rows. It goes
+/// on only if it has not clearly lost there: worse than the rival on each
+/// of those parts and, on their mean, by more than `margin` (the rival's
+/// spread across its parts). A configuration that would come close is not
+/// stopped, since that spread is larger than the paired differences
+/// between good ones.
 #[derive(Debug, Clone)]
 pub struct Race {
-    /// Folds run before the check.
-    pub folds: usize,
-    /// The rival's loss on each of them.
+    /// The rival's loss on each part.
     pub rival: Vec<f64>,
     /// How much worse on their mean counts as lost.
     pub margin: f64,
-    /// The primary metric, whose losses are compared.
-    pub metric: Metric,
 }
 
 impl Race {
-    /// Whether `scores` (the first folds, primary metric first) lose.
-    pub fn lost(&self, scores: &[FoldScore]) -> bool {
-        let losses: Vec<f64> = scores.iter().map(|s| s.loss(self.metric)).collect();
+    /// Whether `losses` (one per part) lose.
+    pub fn lost(&self, losses: &[f64]) -> bool {
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
         let worse_on_each =
             losses.len() == self.rival.len() && losses.iter().zip(&self.rival).all(|(a, b)| a > b);
-        worse_on_each && mean(&losses) - mean(&self.rival) > self.margin
+        worse_on_each && mean(losses) - mean(&self.rival) > self.margin
     }
 }
 
-/// Fits and scores a trial on every fold, in parallel; with a `race`, its
-/// first folds first, stopping there if the trial lost. A fold that would
-/// start after `deadline` is not run.
+/// Fits and scores a trial on every fold, in parallel; first on the rung
+/// if the fold has one, then with a `race`, its first folds first, stopping
+/// there if the trial lost. A fold that would start after `deadline` is
+/// not run.
 pub fn cross_validate(
     spec: &TrialSpec,
     folds: &[Fold],
     deadline: Option<Instant>,
     cancel: &Cancel,
     race: Option<&Race>,
-) -> Result<Vec<FoldScore>, FoldError> {
-    let first = race.map_or(folds.len(), |r| r.folds.min(folds.len()));
+) -> Result<Scored, FoldError> {
+    if let Some((fold, rung)) = folds.first().and_then(|f| Some((f, f.rung.as_ref()?))) {
+        let (score, halves) = score_rung(spec, fold, rung, deadline, cancel)?;
+        if race.is_some_and(|r| r.lost(&halves)) {
+            let folds = vec![score];
+            return Err(FoldError::Pruned(Scored {
+                folds,
+                rung: halves,
+            }));
+        }
+        let folds = score_folds(spec, folds, 0, deadline, cancel)?;
+        return Ok(Scored {
+            folds,
+            rung: halves,
+        });
+    }
+    let first = race.map_or(folds.len(), |r| r.rival.len().min(folds.len()));
     let mut scores = score_folds(spec, &folds[..first], 0, deadline, cancel)?;
+    let pruned = |scores: Vec<FoldScore>| {
+        FoldError::Pruned(Scored {
+            folds: scores,
+            rung: vec![],
+        })
+    };
     if first < folds.len() {
-        if race.is_some_and(|r| r.lost(&scores)) {
-            return Err(FoldError::Pruned(scores));
+        let losses: Vec<f64> = scores.iter().map(|s| s.loss(spec.metrics[0])).collect();
+        if race.is_some_and(|r| r.lost(&losses)) {
+            return Err(pruned(scores));
         }
         scores.extend(score_folds(spec, &folds[first..], first, deadline, cancel)?);
     }
     if let Some(at) = spec.metrics.iter().position(|m| *m == Metric::Stability) {
         set_stability(&mut scores, at);
     }
-    Ok(scores)
+    Ok(Scored {
+        folds: scores,
+        rung: Vec::new(),
+    })
+}
+
+/// A trial fitted on `rung` and scored on all of `fold`'s held-out rows
+/// (no model kept), and its primary loss on each half of them (alternate
+/// rows).
+fn score_rung(
+    spec: &TrialSpec,
+    fold: &Fold,
+    rung: &Rung,
+    deadline: Option<Instant>,
+    cancel: &Cancel,
+) -> Result<(FoldScore, Vec<f64>), FoldError> {
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return Err(FoldError::OutOfTime);
+    }
+    let mut score = score_fit(spec, &rung.train, &rung.target, fold, cancel)?;
+    score.estimator = None;
+    let pred = score
+        .predictions
+        .take()
+        .ok_or_else(|| FoldError::Failed("a supervised model gave no predictions".into()))?;
+    let halves = (0..2)
+        .map(|h| {
+            let rows: Vec<usize> = (h..fold.valid.n).step_by(2).collect();
+            let value = spec.metrics[0].compute(&fold.valid_target.take(&rows), &pred.take(&rows));
+            spec.metrics[0].loss(value)
+        })
+        .collect();
+    Ok((score, halves))
 }
 
 /// Scores `folds` (the first of them fold number `offset`) in parallel;
@@ -262,13 +391,24 @@ fn set_stability(scores: &mut [FoldScore], at: usize) {
 }
 
 fn score_fold(spec: &TrialSpec, fold: &Fold, cancel: &Cancel) -> Result<FoldScore, FoldError> {
+    score_fit(spec, &fold.train, &fold.train_target, fold, cancel)
+}
+
+/// Fits on `rows` and scores on `fold`'s held-out rows.
+fn score_fit(
+    spec: &TrialSpec,
+    rows: &Encoded,
+    target: &Target,
+    fold: &Fold,
+    cancel: &Cancel,
+) -> Result<FoldScore, FoldError> {
     let learner = spec.family.learner();
     let scaled = learner.scaled();
     let train = TrainSet {
-        x: fold.train.features(scaled),
-        n: fold.train.n,
-        d: fold.train.d,
-        target: &fold.train_target,
+        x: rows.features(scaled),
+        n: rows.n,
+        d: rows.d,
+        target,
         contamination: spec.contamination,
         cancel,
     };
@@ -423,31 +563,15 @@ fn flagged_rows(estimator: &Estimator, fold: &Fold, scaled: bool) -> Vec<usize> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data;
+    use crate::data::{self, Dataset};
 
     fn race(rival: Vec<f64>, margin: f64) -> Race {
-        Race {
-            folds: rival.len(),
-            rival,
-            margin,
-            metric: Metric::RocAuc,
-        }
+        Race { rival, margin }
     }
 
-    fn aucs(values: &[f64]) -> Vec<FoldScore> {
-        values
-            .iter()
-            .map(|&v| FoldScore {
-                metrics: vec![v],
-                fit_seconds: 0.0,
-                predict_seconds: 0.0,
-                rows: 1,
-                model_bytes: 0,
-                estimator: None,
-                flagged: Vec::new(),
-                predictions: None,
-            })
-            .collect()
+    /// ROC AUCs as losses.
+    fn aucs(values: &[f64]) -> Vec<f64> {
+        values.iter().map(|&v| Metric::RocAuc.loss(v)).collect()
     }
 
     #[test]
@@ -460,36 +584,86 @@ mod tests {
         assert!(!r.lost(&aucs(&[0.5])), "fewer folds than the race");
     }
 
-    #[test]
-    fn a_lost_race_stops_after_its_folds_and_a_close_one_runs_them_all() {
+    fn titanic() -> Dataset {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/titanic.csv");
         let table = data::load(&path, &[]).unwrap();
-        let ds = data::prepare(table, "survived", &[], None).unwrap();
-        let folds = encode_folds(&ds, &data::split::folds(&ds.target, 5, 3)).unwrap();
+        data::prepare(table, "survived", &[], None).unwrap()
+    }
+
+    fn linear_spec(ds: &Dataset) -> TrialSpec {
         let space = Family::Linear.learner().space(ds.task);
-        let spec = TrialSpec {
+        TrialSpec {
             family: Family::Linear,
             params: Params::decode(&space, &vec![0.5; space.len()]),
             task: ds.task,
             metrics: vec![Metric::RocAuc],
             seed: 7,
             contamination: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_lost_race_stops_after_its_folds_and_a_close_one_runs_them_all() {
+        let ds = titanic();
+        let folds = encode_folds(&ds, &data::split::folds(&ds.target, 5, 3)).unwrap();
+        assert!(
+            folds.iter().all(|f| f.rung.is_none()),
+            "folds race on folds"
+        );
+        let spec = linear_spec(&ds);
         let cancel = Cancel::new();
         let perfect = race(vec![-1.0, -1.0], 0.0);
         match cross_validate(&spec, &folds, None, &cancel, Some(&perfect)) {
-            Err(FoldError::Pruned(scores)) => {
+            Err(FoldError::Pruned(Scored { folds: scores, .. })) => {
                 assert_eq!(scores.len(), 2);
                 assert!(scores[0].estimator.is_some() && scores[1].estimator.is_none());
             }
             other => panic!("expected a pruned trial, got {other:?}"),
         }
         let hopeless = race(vec![0.0, 0.0], 0.0);
-        let all = cross_validate(&spec, &folds, None, &cancel, Some(&hopeless)).unwrap();
-        let plain = cross_validate(&spec, &folds, None, &cancel, None).unwrap();
+        let all = cross_validate(&spec, &folds, None, &cancel, Some(&hopeless))
+            .unwrap()
+            .folds;
+        let plain = cross_validate(&spec, &folds, None, &cancel, None)
+            .unwrap()
+            .folds;
         assert_eq!(all.len(), 5);
         let values = |s: &[FoldScore]| s.iter().map(|f| f.metrics[0]).collect::<Vec<_>>();
         assert_eq!(values(&all), values(&plain));
         assert!(all[0].estimator.is_some() && all[1..].iter().all(|s| s.estimator.is_none()));
+    }
+
+    #[test]
+    fn a_holdout_fits_on_a_quarter_first_and_stops_there_when_it_clearly_loses() {
+        let ds = titanic();
+        let folds = encode_folds(&ds, &[(0..ds.inputs.rows).step_by(5).collect()]).unwrap();
+        let rung = folds[0].rung.as_ref().expect("a holdout split has a rung");
+        assert_eq!(rung.train.n, folds[0].train.n / RUNG_SHARE);
+        assert_eq!(rung.target.rows(), rung.train.n);
+        let (spec, cancel) = (linear_spec(&ds), Cancel::new());
+        let perfect = race(vec![-1.0, -1.0], 0.0);
+        match cross_validate(&spec, &folds, None, &cancel, Some(&perfect)) {
+            Err(FoldError::Pruned(Scored {
+                folds: scores,
+                rung,
+            })) => {
+                assert_eq!((scores.len(), rung.len()), (1, 2));
+                assert!(
+                    scores[0].estimator.is_none(),
+                    "a rung's model is never deployed"
+                );
+                assert!(rung.iter().all(|l| *l > -1.0));
+            }
+            other => panic!("expected a trial pruned on the rung, got {other:?}"),
+        }
+        let hopeless = race(vec![0.0, 0.0], 0.0);
+        let raced = cross_validate(&spec, &folds, None, &cancel, Some(&hopeless)).unwrap();
+        let plain = cross_validate(&spec, &folds, None, &cancel, None).unwrap();
+        assert_eq!(raced.rung, plain.rung);
+        assert_eq!(raced.folds[0].metrics, plain.folds[0].metrics);
+        assert!(
+            raced.folds[0].estimator.is_some(),
+            "the holdout's model is kept"
+        );
     }
 }

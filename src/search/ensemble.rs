@@ -275,7 +275,9 @@ mod tests {
             seed: 7,
             contamination: None,
         };
-        let mut scores = cross_validate(&spec, folds, None, &Cancel::new(), None).unwrap();
+        let mut scores = cross_validate(&spec, folds, None, &Cancel::new(), None)
+            .unwrap()
+            .folds;
         let mean = scores.iter().map(|s| s.metrics[0]).sum::<f64>() / scores.len() as f64;
         Kept {
             number,

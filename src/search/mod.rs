@@ -23,7 +23,7 @@ use crate::metrics::Metric;
 use crate::model::{Estimator, Predictions};
 pub use budget::Budget;
 use budget::{write_reserve, Finished, WRITE_RESERVE};
-use cv::{cross_validate, Fold, FoldError, FoldScore, Race, TrialSpec};
+use cv::{cross_validate, Fold, FoldError, FoldScore, Race, Scored, TrialSpec, RUNG_SHARE};
 use ensemble::{Kept, Library, Selection, PER_FAMILY};
 use strategy::FamilyState;
 
@@ -108,6 +108,10 @@ pub struct Trial {
     /// The primary metric's loss on each fold scored, in fold order.
     #[serde(skip)]
     pub fold_losses: Vec<f64>,
+    /// The primary metric's loss on each part a race compares: the first
+    /// folds, or the rung's model on each half of the holdout.
+    #[serde(skip)]
+    pub race_losses: Vec<f64>,
     /// Seconds spent fitting, summed over folds.
     pub fit_seconds: f64,
     /// Microseconds to score one row.
@@ -141,6 +145,7 @@ impl Trial {
             metrics: Vec::new(),
             primary_std: 0.0,
             fold_losses: Vec::new(),
+            race_losses: Vec::new(),
             fit_seconds: 0.0,
             predict_us_per_row: 0.0,
             model_bytes: 0,
@@ -277,6 +282,9 @@ pub struct SearchOutcome {
     /// decided once, here, so that the search's reserve and the final
     /// model agree (the refit still runs against the deadline).
     pub refit_fits: bool,
+    /// The estimated seconds of the best trial's refit (unpadded), if
+    /// known.
+    pub refit_seconds: Option<f64>,
     /// Seconds held back for writing the best trial's outputs.
     pub write_seconds: f64,
 }
@@ -385,6 +393,7 @@ pub fn run(
         trials: ctx.trials,
         best_fold_model: ctx.best_fold_model,
         refit_fits: !budget.stopped() && budget.affords_refit(refit_seconds, write_seconds),
+        refit_seconds,
         write_seconds,
     }
 }
@@ -479,27 +488,55 @@ impl Context<'_> {
     /// pruned.
     fn share_run(&self, t: &Trial) -> f64 {
         match t.status {
+            Status::Pruned(_) if self.rung() => 1.0 / RUNG_SHARE as f64,
             Status::Pruned(_) => t.fold_losses.len() as f64 / self.folds.len().max(1) as f64,
             _ => 1.0,
         }
     }
 
+    /// Whether trials are fitted on a rung first (one holdout split).
+    fn rung(&self) -> bool {
+        self.folds.first().is_some_and(|f| f.rung.is_some())
+    }
+
+    /// A whole trial's seconds over its folds' alone: the rung's fit
+    /// comes first.
+    fn rung_overhead(&self) -> f64 {
+        if self.rung() {
+            1.0 + 1.0 / RUNG_SHARE as f64
+        } else {
+            1.0
+        }
+    }
+
     /// The race a new trial of `family` runs, when there is one: on a
-    /// supervised task with enough folds, against the worst of its family's
-    /// best [`PER_FAMILY`] trials. A trial that clearly loses to it would
-    /// neither lead, nor move its family's local search, nor enter the
-    /// ensemble library, so its other folds would be wasted time.
+    /// supervised task with enough folds or a rung, against the worst of
+    /// its family's best [`PER_FAMILY`] trials. A trial that clearly loses
+    /// to it would neither lead, nor move its family's local search, nor
+    /// enter the ensemble library, so the rest of its fitting would be
+    /// wasted time. The margin is the rival's spread: over all its folds,
+    /// or between the holdout's halves on the rung.
     fn race(&self, family: Family) -> Option<Race> {
         let rival = self.rival(family)?;
-        let enough = self.folds.len() >= 2 * RACE_FOLDS;
-        // A rival has a loss on every fold (`raise_bar`), so at least
-        // RACE_FOLDS of them when there are enough folds.
+        let enough = self.rung() || self.folds.len() >= 2 * RACE_FOLDS;
+        let margin = if self.rung() {
+            spread(&rival.race_losses)
+        } else {
+            rival.primary_std
+        };
         (self.data.task.is_supervised() && enough).then(|| Race {
-            folds: RACE_FOLDS,
-            rival: rival.fold_losses[..RACE_FOLDS].to_vec(),
-            margin: rival.primary_std,
-            metric: self.config.metric,
+            rival: rival.race_losses.clone(),
+            margin,
         })
+    }
+
+    /// The losses a trial's race compares (see [`Trial::race_losses`]).
+    fn race_losses(&self, scored: &Scored) -> Vec<f64> {
+        if self.rung() {
+            return scored.rung.clone();
+        }
+        let first = &scored.folds[..RACE_FOLDS.min(scored.folds.len())];
+        first.iter().map(|s| s.loss(self.config.metric)).collect()
     }
 
     /// The trial a new trial of `family` races: the worst of its family's
@@ -516,7 +553,7 @@ impl Context<'_> {
         let (Some((family, _)), Status::Ok) = (t.learner(), &t.status) else {
             return;
         };
-        if t.fold_losses.len() != self.folds.len() {
+        if t.fold_losses.len() != self.folds.len() || t.race_losses.is_empty() {
             return;
         }
         let (trials, metric) = (&self.trials, self.config.metric);
@@ -545,6 +582,11 @@ impl Context<'_> {
             .unwrap_or(PRIOR_RATE);
         // Folds run two at a time on two cores.
         cost * rate / (self.folds.len().min(2) as f64)
+    }
+
+    /// Time to run a trial of `cost`, its rung included.
+    fn trial_seconds(&self, family: Family, cost: f64) -> f64 {
+        self.seconds(family, cost) * self.rung_overhead()
     }
 
     /// Time to refit a trial's configuration on all rows; an ensemble's
@@ -630,7 +672,7 @@ impl Context<'_> {
         // trial wins and its own refit would not fit, the final model falls
         // back to the trial's first-fold model.
         let budget = &self.config.budget;
-        let seconds = |c: &Candidate| self.seconds(states[c.index].family, c.cost);
+        let seconds = |c: &Candidate| self.trial_seconds(states[c.index].family, c.cost);
         pick(candidates.clone(), |c| {
             budget.affords(seconds(c), best_reserve)
         })
@@ -649,7 +691,7 @@ impl Context<'_> {
             let Some(params) = s.upcoming().cloned() else {
                 return;
             };
-            let seconds = self.seconds(s.family, self.cost(s.family, &params));
+            let seconds = self.trial_seconds(s.family, self.cost(s.family, &params));
             if self.config.budget.affords(seconds, reserve) {
                 return;
             }
@@ -714,8 +756,8 @@ impl Context<'_> {
         let mut trial = Trial::new(number, family, params, seed, Status::Ok);
         let (mut model, mut predictions) = (None, Vec::new());
         match result {
-            Some(Ok(scores)) => (model, predictions) = self.scored(&mut trial, scores, seconds),
-            Some(Err(FoldError::Pruned(scores))) => self.pruned(&mut trial, &scores, seconds),
+            Some(Ok(scored)) => (model, predictions) = self.scored(&mut trial, scored, seconds),
+            Some(Err(FoldError::Pruned(scored))) => self.pruned(&mut trial, &scored, seconds),
             Some(Err(FoldError::Failed(e))) => trial.status = Status::Failed(e),
             Some(Err(FoldError::OutOfTime)) | None => {
                 self.out_of_time = true;
@@ -734,18 +776,20 @@ impl Context<'_> {
     fn scored(
         &mut self,
         trial: &mut Trial,
-        mut scores: Vec<FoldScore>,
+        mut scored: Scored,
         seconds: f64,
     ) -> (Option<Estimator>, Vec<Predictions>) {
         if let Some((family, params)) = trial.learner() {
-            self.learn_rate(family, params, seconds);
+            self.learn_rate(family, params, seconds / self.rung_overhead());
         }
+        trial.race_losses = self.race_losses(&scored);
+        let scores = &mut scored.folds;
         let model = scores.first_mut().and_then(|s| s.estimator.take());
         let predictions = scores
             .iter_mut()
             .filter_map(|s| s.predictions.take())
             .collect();
-        summarise(trial, &self.metrics, &scores);
+        summarise(trial, &self.metrics, scores);
         if !trial.metrics[0].1.is_finite() {
             trial.status =
                 Status::Failed(format!("{} is undefined for this model", self.metrics[0]));
@@ -754,20 +798,28 @@ impl Context<'_> {
         (model, predictions)
     }
 
-    /// Records a trial that lost its race after `scores`' folds, its rate
-    /// measured as if it had run them all.
-    fn pruned(&mut self, trial: &mut Trial, scores: &[FoldScore], seconds: f64) {
-        let k = self.folds.len();
+    /// Records a trial that lost its race after `scored`'s folds or on the
+    /// rung, its rate measured as if it had run them all.
+    fn pruned(&mut self, trial: &mut Trial, scored: &Scored, seconds: f64) {
+        let (k, done) = (self.folds.len(), scored.folds.len());
         let Some((family, params)) = trial.learner() else {
             return;
         };
-        self.learn_rate(family, params, seconds * k as f64 / scores.len() as f64);
-        summarise(trial, &self.metrics, scores);
+        let whole = if self.rung() {
+            RUNG_SHARE as f64
+        } else {
+            k as f64 / done as f64
+        };
+        self.learn_rate(family, params, seconds * whole);
+        summarise(trial, &self.metrics, &scored.folds);
+        trial.race_losses = self.race_losses(scored);
         let rival = self.rival(family).map_or("", |t| t.model_id.as_str());
-        trial.status = Status::Pruned(format!(
-            "stopped after {} of {k} folds, clearly worse than {rival} on them",
-            scores.len()
-        ));
+        let why = if self.rung() {
+            format!("stopped after fitting on 1/{RUNG_SHARE} of the rows, clearly worse than {rival} there")
+        } else {
+            format!("stopped after {done} of {k} folds, clearly worse than {rival} on them")
+        };
+        trial.status = Status::Pruned(why);
     }
 
     /// Offers a scored trial's held-out predictions and first-fold model
@@ -965,6 +1017,14 @@ fn pick(mut candidates: Vec<Candidate>, affords: impl Fn(&Candidate) -> bool) ->
     candidates.iter().find(|c| affords(c)).map(|c| c.index)
 }
 
+/// The sample standard deviation of `values`.
+fn spread(values: &[f64]) -> f64 {
+    let k = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / k.max(1.0);
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (k - 1.0).max(1.0);
+    var.sqrt()
+}
+
 fn summarise(trial: &mut Trial, metrics: &[Metric], scores: &[FoldScore]) {
     let k = scores.len().max(1) as f64;
     trial.metrics = metrics
@@ -972,13 +1032,8 @@ fn summarise(trial: &mut Trial, metrics: &[Metric], scores: &[FoldScore]) {
         .enumerate()
         .map(|(i, m)| (*m, scores.iter().map(|s| s.metrics[i]).sum::<f64>() / k))
         .collect();
-    let mean = trial.metrics[0].1;
-    let var = scores
-        .iter()
-        .map(|s| (s.metrics[0] - mean).powi(2))
-        .sum::<f64>()
-        / (k - 1.0).max(1.0);
-    trial.primary_std = var.sqrt();
+    let primary: Vec<f64> = scores.iter().map(|s| s.metrics[0]).collect();
+    trial.primary_std = spread(&primary);
     trial.fold_losses = scores.iter().map(|s| s.loss(metrics[0])).collect();
     trial.fit_seconds = scores.iter().map(|s| s.fit_seconds).sum();
     let rows: usize = scores.iter().map(|s| s.rows).sum();

@@ -97,6 +97,8 @@ fn run(
     on_event(Event::Phase(Phase::Search));
     let outcome = search::run(&plan.dataset, Arc::clone(&folds), &config, on_event);
     timings.search = budget.elapsed() - timings.load;
+    timings.refit_estimate = outcome.refit_seconds;
+    timings.write_reserve = outcome.write_seconds;
     let (task, labelled) = (plan.dataset.task, plan.dataset.labelled());
     let leaderboard = Leaderboard::new(task, plan.metric, labelled, &outcome.trials);
     let best = final_model::winner(&outcome.trials, &leaderboard, budget)?;

@@ -33,8 +33,13 @@ pub struct Timings {
     pub search: f64,
     /// Refitting the winner on all rows.
     pub refit: f64,
+    /// What the search estimated the refit would take (before padding),
+    /// when it had an estimate: the time held back for it was sized by it.
+    pub refit_estimate: Option<f64>,
     /// Writing outputs.
     pub write: f64,
+    /// The time held back for writing.
+    pub write_reserve: f64,
     /// Whole command.
     pub total: f64,
 }

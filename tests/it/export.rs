@@ -69,7 +69,7 @@ fn harness(output: Output) -> String {
         Output::Value => r#"println!("prediction");"#,
         Output::Cluster | Output::Noise => r#"println!("cluster");"#,
         Output::Mixture => {
-            r#"let k = model::predict_row(&[0.0; N]).probabilities.len();
+            r#"let k = model::predict_row(&[0.0; model::FEATURES]).probabilities.len();
     let head: Vec<String> = (0..k).map(|c| format!("p_{c}")).collect();
     println!("cluster,{}", head.join(","));"#
         }
@@ -104,13 +104,21 @@ fn main() {{
         .map(|c| names.iter().position(|n| n == c).expect("column"))
         .collect();
     {header}
-    for line in lines {{
-        let cells: Vec<&str> = line.split('\u{{1f}}').collect();
-        let values: [model::Value<'_>; model::INPUT_COLUMNS.len()] = std::array::from_fn(|i| {{
-            let cell = cells[index[i]];
-            if cell.is_empty() {{ model::Value::Missing }} else {{ model::Value::Text(cell) }}
-        }});
-        let p = model::predict(&values).expect("row scores");
+    let rows: Vec<[model::Value<'_>; model::INPUT_COLUMNS.len()]> = lines
+        .map(|line| {{
+            let cells: Vec<&str> = line.split('\u{{1f}}').collect();
+            std::array::from_fn(|i| {{
+                let cell = cells[index[i]];
+                if cell.is_empty() {{ model::Value::Missing }} else {{ model::Value::Text(cell) }}
+            }})
+        }})
+        .collect();
+    let mut batch = vec![None; rows.len()];
+    model::predict_batch(&rows, |i, p| batch[i] = Some(format!("{{p:?}}")));
+    for (values, batched) in rows.iter().zip(&batch) {{
+        let p = model::predict(values);
+        assert_eq!(batched.as_deref(), Some(format!("{{p:?}}").as_str()), "predict_batch");
+        let p = p.expect("row scores");
         {row}
     }}
 }}
@@ -128,18 +136,7 @@ fn unit_separated(csv: &str) -> String {
 
 /// Compiles `model.rs` + a harness in `dir` with clippy as the compiler.
 pub fn compile(dir: &Path, output: Output, extra: &[&str]) -> PathBuf {
-    let mut main = harness(output);
-    if output == Output::Mixture {
-        let source = std::fs::read_to_string(dir.join("model.rs")).unwrap();
-        let width = source
-            .split("pub fn predict_row(x: &[f64; ")
-            .nth(1)
-            .and_then(|s| s.split(']').next())
-            .unwrap()
-            .to_string();
-        main = main.replace("[0.0; N]", &format!("[0.0; {width}]"));
-    }
-    std::fs::write(dir.join("main.rs"), main).unwrap();
+    std::fs::write(dir.join("main.rs"), harness(output)).unwrap();
     let bin = dir.join("harness");
     let out = Command::new("clippy-driver")
         .current_dir(dir)

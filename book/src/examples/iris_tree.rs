@@ -3,8 +3,9 @@
 //!
 //! `predict` takes raw input values — the cells of a CSV row or the fields
 //! of a JSON record — applies the model's preprocessing and estimator, and
-//! returns exactly what `automl predict` returns for the same values.
-//! std only, no `unsafe`, no allocation per call. The scoring maths is
+//! returns exactly what `automl predict` returns for the same values;
+//! `predict_batch` does the same for many rows, scoring them a block at a
+//! time. std only, no `unsafe`, no allocation per call. The scoring maths is
 //! automl's own kernels, copied verbatim at the end of this file; what comes
 //! before them is this model's tables.
 #![forbid(unsafe_code)]
@@ -26,6 +27,13 @@ pub const INPUT_COLUMNS: [&str; 4] = ["sepal_length_cm", "sepal_width_cm", "peta
 pub const CLASSES: [&str; 3] = ["setosa", "versicolor", "virginica"];
 
 pub use cell::Value;
+
+/// Encoded features per row: the length of `predict_row`'s input.
+pub const FEATURES: usize = 4;
+/// Outputs per row (class probabilities, a value, a cluster, a score).
+pub const OUTPUTS: usize = 3;
+/// Rows scored together by `predict_rows` and `predict_batch`.
+const BLOCK_ROWS: usize = kernels::block_rows(FEATURES);
 
 /// A value that can't be read as its column's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,9 +131,57 @@ pub fn predict(values: &[Value<'_>; 4]) -> Result<Prediction, InputError> {
 }
 
 /// Scores an already encoded (and scaled) feature vector.
-pub fn predict_row(x: &[f64; 4]) -> Prediction {
-    let mut out = [0.0f64; 3];
+pub fn predict_row(x: &[f64; FEATURES]) -> Prediction {
+    let mut out = [0.0f64; OUTPUTS];
     score(x, &mut out);
+    prediction(out)
+}
+
+/// Scores many rows of raw values, each in `INPUT_COLUMNS` order, calling
+/// `each(i, result)` once for every row `i` (a block's refused rows before
+/// its scored ones): the same results as `predict` row by row, to the bit.
+/// Rows are encoded and scored a block at a time, tree by tree for tree
+/// models, so the tables stay in cache.
+pub fn predict_batch(
+    values: &[[Value<'_>; 4]],
+    mut each: impl FnMut(usize, Result<Prediction, InputError>),
+) {
+    let mut x = [[0.0f64; FEATURES]; BLOCK_ROWS];
+    let mut row_of = [0usize; BLOCK_ROWS];
+    for (b, block) in values.chunks(BLOCK_ROWS).enumerate() {
+        let mut n = 0;
+        for (i, v) in block.iter().enumerate() {
+            let row = b * BLOCK_ROWS + i;
+            // Encoding sets only the one-hot features that are on.
+            x[n] = [0.0; FEATURES];
+            match encode(v, &mut x[n]) {
+                Ok(()) => {
+                    row_of[n] = row;
+                    n += 1;
+                }
+                Err(e) => each(row, Err(e)),
+            }
+        }
+        predict_rows(&x[..n], |i, p| each(row_of[i], Ok(p)));
+    }
+}
+
+/// Scores many already encoded (and scaled) feature vectors, calling
+/// `each(i, prediction)` for every row `i` in order: the same predictions
+/// as `predict_row`, to the bit, a block of rows at a time.
+pub fn predict_rows(x: &[[f64; FEATURES]], mut each: impl FnMut(usize, Prediction)) {
+    let mut out = [[0.0f64; OUTPUTS]; BLOCK_ROWS];
+    for (b, rows) in x.chunks(BLOCK_ROWS).enumerate() {
+        let out = &mut out[..rows.len()];
+        score_batch(rows.as_flattened(), FEATURES, out.as_flattened_mut(), OUTPUTS);
+        for (i, o) in out.iter().enumerate() {
+            each(b * BLOCK_ROWS + i, prediction(*o));
+        }
+    }
+}
+
+/// The prediction of a row's outputs.
+fn prediction(out: [f64; OUTPUTS]) -> Prediction {
     Prediction {
         class: CLASSES[kernels::argmax(&out)],
         probabilities: out,
@@ -154,7 +210,7 @@ impl Input {
 
 static MISSING: [&str; 0] = [];
 
-fn encode(values: &[Value<'_>; 4], x: &mut [f64; 4]) -> Result<(), InputError> {
+fn encode(values: &[Value<'_>; 4], x: &mut [f64; FEATURES]) -> Result<(), InputError> {
     // sepal_length_cm
     let v = cell::read_number(values[0], &MISSING).map_err(refused(0))?;
     encode::number(v, 5.8, false, &mut x[0..1]);
@@ -203,8 +259,12 @@ static TREES: kernels::FlatTrees<'static> = kernels::FlatTrees {
 const COMBINE: kernels::Combine = kernels::Combine::Mean;
 const LINK: kernels::Link = kernels::Link::Identity;
 
-fn score(x: &[f64; 4], out: &mut [f64; 3]) {
+fn score(x: &[f64], out: &mut [f64]) {
     kernels::tree_ensemble(&TREES, &BASE, COMBINE, LINK, x, out);
+}
+
+fn score_batch(x: &[f64], d: usize, out: &mut [f64], w: usize) {
+    kernels::tree_ensemble_batch(&TREES, &BASE, COMBINE, LINK, x, d, out, w);
 }
 
 // automl's `data/cell.rs`, copied verbatim.
@@ -619,6 +679,41 @@ mod kernels {
         }
     }
 
+    /// Rows the batch kernels score together, at most: tree by tree over a
+    /// block of rows, so a tree's nodes stay in cache across the block.
+    pub const BLOCK: usize = 64;
+
+    /// Rows per block for rows of `d` values: [`BLOCK`], fewer for wide rows,
+    /// so a block of encoded rows stays within 32 KiB (one row at least).
+    pub const fn block_rows(d: usize) -> usize {
+        let rows = 4096 / if d == 0 { 1 } else { d };
+        if rows == 0 {
+            1
+        } else if rows > BLOCK {
+            BLOCK
+        } else {
+            rows
+        }
+    }
+
+    /// Adds tree `t`'s leaf for `x` into `out`.
+    fn add_leaf<T: TreeSet + ?Sized>(trees: &T, t: usize, x: &[f64], out: &mut [f64]) {
+        let (at, values) = trees.leaf_values(t, x);
+        for (o, v) in out[at..at + values.len()].iter_mut().zip(values) {
+            *o += v;
+        }
+    }
+
+    /// The end of a tree ensemble's row: the mean of `count` trees for `Mean`,
+    /// then the link.
+    fn finish_trees(combine: Combine, count: usize, raw: usize, link: Link, out: &mut [f64]) {
+        if combine == Combine::Mean && count > 0 {
+            let n = count as f64;
+            out[..raw].iter_mut().for_each(|o| *o /= n);
+        }
+        apply_link(link, out);
+    }
+
     /// A tree ensemble: `base` plus every tree's leaf, averaged for `Mean`,
     /// then the link. Raw outputs live in `out` itself.
     pub fn tree_ensemble<T: TreeSet + ?Sized>(
@@ -629,20 +724,42 @@ mod kernels {
         x: &[f64],
         out: &mut [f64],
     ) {
-        let raw = base.len();
-        out[..raw].copy_from_slice(base);
-        let count = trees.count();
-        for t in 0..count {
-            let (at, values) = trees.leaf_values(t, x);
-            for (o, v) in out[at..at + values.len()].iter_mut().zip(values) {
-                *o += v;
+        out[..base.len()].copy_from_slice(base);
+        for t in 0..trees.count() {
+            add_leaf(trees, t, x, out);
+        }
+        finish_trees(combine, trees.count(), base.len(), link, out);
+    }
+
+    /// [`tree_ensemble`] over many rows: `x` holds them row-major, `d` values
+    /// each, `out` their outputs, `w` each. Tree by tree over blocks of rows;
+    /// each row's leaves are added in the same order as one row at a time, so
+    /// the outputs are the same to the bit.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tree_ensemble_batch<T: TreeSet + ?Sized>(
+        trees: &T,
+        base: &[f64],
+        combine: Combine,
+        link: Link,
+        x: &[f64],
+        d: usize,
+        out: &mut [f64],
+        w: usize,
+    ) {
+        let rows = block_rows(d);
+        for (x, out) in x.chunks(rows * d.max(1)).zip(out.chunks_mut(rows * w)) {
+            for o in out.chunks_exact_mut(w) {
+                o[..base.len()].copy_from_slice(base);
+            }
+            for t in 0..trees.count() {
+                for (x, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(w)) {
+                    add_leaf(trees, t, x, o);
+                }
+            }
+            for o in out.chunks_exact_mut(w) {
+                finish_trees(combine, trees.count(), base.len(), link, o);
             }
         }
-        if combine == Combine::Mean && count > 0 {
-            let n = count as f64;
-            out[..raw].iter_mut().for_each(|o| *o /= n);
-        }
-        apply_link(link, out);
     }
 
     /// An isolation forest's score `2^(-mean path length / normalizer)` and
@@ -657,14 +774,46 @@ mod kernels {
         x: &[f64],
         out: &mut [f64],
     ) {
-        let count = trees.count();
-        let mut total = 0.0;
-        for t in 0..count {
-            total += trees.leaf_values(t, x).1[0];
+        out[0] = 0.0;
+        for t in 0..trees.count() {
+            out[0] += trees.leaf_values(t, x).1[0];
         }
-        let mean = total / count.max(1) as f64;
+        finish_isolation(trees.count(), normalizer, threshold, out);
+    }
+
+    /// The score and flag of a row whose path lengths over `count` trees are
+    /// summed in `out[0]`.
+    fn finish_isolation(count: usize, normalizer: f64, threshold: f64, out: &mut [f64]) {
+        let mean = out[0] / count.max(1) as f64;
         out[0] = (-(mean / normalizer) * core::f64::consts::LN_2).exp();
         out[1] = flag(out[0], threshold);
+    }
+
+    /// [`isolation`] over many rows (`x` row-major, `d` values each; `out`
+    /// `w` values each, the score and the flag first), tree by tree over
+    /// blocks of rows, path lengths summed in the same order as one row at a
+    /// time.
+    pub fn isolation_batch<T: TreeSet + ?Sized>(
+        trees: &T,
+        normalizer: f64,
+        threshold: f64,
+        x: &[f64],
+        d: usize,
+        out: &mut [f64],
+        w: usize,
+    ) {
+        let rows = block_rows(d);
+        for (x, out) in x.chunks(rows * d.max(1)).zip(out.chunks_mut(rows * w)) {
+            out.iter_mut().step_by(w).for_each(|o| *o = 0.0);
+            for t in 0..trees.count() {
+                for (x, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(w)) {
+                    o[0] += trees.leaf_values(t, x).1[0];
+                }
+            }
+            for o in out.chunks_exact_mut(w) {
+                finish_isolation(trees.count(), normalizer, threshold, o);
+            }
+        }
     }
 
     /// `out[o] = intercept[o] + sum_j weights[o * d + j] * x[j]`, then the link.
@@ -855,7 +1004,8 @@ mod kernels {
     /// A weighted ensemble: `out` is the sum over members of `weights[i]`
     /// times member `i`'s outputs, added in member order. `member(i, part)`
     /// writes member `i`'s outputs into `part`, scratch as long as `out`, which
-    /// is cleared before each member.
+    /// is cleared before each member. `out` may hold many rows' outputs, their
+    /// members scored in one batch: each value is the same sum.
     pub fn ensemble(
         weights: &[f64],
         part: &mut [f64],

@@ -72,6 +72,22 @@ impl Kind for Ensemble {
         });
     }
 
+    fn score_batch(&self, x: &[f64], d: usize, out: &mut [f64], w: usize) {
+        let z = self.scaler.as_ref().map(|s| {
+            let mut z = x.to_vec();
+            for row in z.chunks_exact_mut(d.max(1)) {
+                standardise(row, &s.mean, &s.scale);
+            }
+            z
+        });
+        let mut part = vec![0.0; out.len()];
+        kernels::ensemble(&self.weights, &mut part, out, |i, part| {
+            let m = &self.members[i];
+            let input = Ensemble::input(m, x, z.as_deref());
+            m.estimator.as_kind().score_batch(input, d, part, w);
+        });
+    }
+
     fn check(&self, d: usize, w: usize) -> Result<(), String> {
         ensure(
             !self.members.is_empty() && self.weights.len() == self.members.len(),
@@ -122,29 +138,60 @@ impl Kind for Ensemble {
 
     fn lower(&self) -> Lowered {
         let mut tables = vec![("WEIGHTS", Table::F64s(self.weights.clone()))];
-        let mut call = String::new();
+        let mut call = String::from("let mut part = [0.0f64; OUTPUTS];\n");
+        let mut batch = String::from("let mut part = [0.0f64; BLOCK_ROWS * OUTPUTS];\n");
         if let Some(s) = &self.scaler {
             tables.push(("MEMBER_MEAN", Table::F64s(s.mean.clone())));
             tables.push(("MEMBER_SCALE", Table::F64s(s.scale.clone())));
-            call.push_str("let mut z = *x;\n");
+            call.push_str("let mut z = [0.0f64; FEATURES];\nz.copy_from_slice(x);\n");
             call.push_str("encode::standardise(&mut z, &MEMBER_MEAN, &MEMBER_SCALE);\n");
         }
-        call.push_str("let mut part = *out;\n");
-        call.push_str(&member_calls(&self.members));
+        if self.scaler.is_some() && self.members.iter().any(|m| m.scaled) {
+            batch.push_str("let mut z = [0.0f64; BLOCK_ROWS * FEATURES];\n");
+        }
+        call.push_str(&member_calls(&self.members, "score(", "&z", "part", "&mut part"));
+        batch.push_str("for (x, out) in x.chunks(BLOCK_ROWS * d).zip(out.chunks_mut(BLOCK_ROWS * w)) {\n");
+        if self.scaler.is_some() && self.members.iter().any(|m| m.scaled) {
+            batch.push_str(concat!(
+                "    let z = &mut z[..x.len()];\n    z.copy_from_slice(x);\n",
+                "    for row in z.chunks_exact_mut(d) {\n",
+                "        encode::standardise(row, &MEMBER_MEAN, &MEMBER_SCALE);\n    }\n",
+                "    let z: &[f64] = z;\n",
+            ));
+        }
+        batch.push_str("    let part = &mut part[..out.len()];\n");
+        let calls = member_calls(&self.members, "score_batch(", "z", "d, part, w", "part");
+        batch.push_str(&format!("{}}}\n", indent(&calls)));
         Lowered {
             tables,
             call,
+            batch: Some(batch),
             members: self.members.iter().map(|m| m.estimator.as_kind().lower()).collect(),
         }
     }
 }
 
-/// The `kernels::ensemble` call, each member scored by its own module.
-fn member_calls(members: &[Member]) -> String {
-    let arg = |m: &Member| if m.scaled { "&z" } else { "x" };
+/// Each line of `text` indented by four spaces.
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+/// The `kernels::ensemble` call (its scratch passed as `scratch`), each
+/// member scored by its own module's `function` (its name and open
+/// parenthesis) on `x` or, for a member reading standardised features,
+/// `scaled`, then `rest` of the arguments.
+fn member_calls(
+    members: &[Member],
+    function: &str,
+    scaled: &str,
+    rest: &str,
+    scratch: &str,
+) -> String {
+    let arg = |m: &Member| if m.scaled { scaled } else { "x" };
+    let call = format!("kernels::ensemble(&WEIGHTS, {scratch}, out, ");
     if let [only] = members {
         return format!(
-            "kernels::ensemble(&WEIGHTS, &mut part, out, |_, part| member_0::score({}, part));\n",
+            "{call}|_, part| member_0::{function}{}, {rest}));\n",
             arg(only)
         );
     }
@@ -155,9 +202,9 @@ fn member_calls(members: &[Member]) -> String {
         } else {
             i.to_string()
         };
-        arms.push_str(&format!("    {pattern} => member_{i}::score({}, part),\n", arg(m)));
+        arms.push_str(&format!("    {pattern} => member_{i}::{function}{}, {rest}),\n", arg(m)));
     }
-    format!("kernels::ensemble(&WEIGHTS, &mut part, out, |i, part| match i {{\n{arms}}});\n")
+    format!("{call}|i, part| match i {{\n{arms}}});\n")
 }
 
 #[cfg(test)]

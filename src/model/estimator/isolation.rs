@@ -31,6 +31,11 @@ impl Kind for Isolation {
         kernels::isolation(trees, self.normalizer, self.threshold, x, out);
     }
 
+    fn score_batch(&self, x: &[f64], d: usize, out: &mut [f64], w: usize) {
+        let trees = self.trees.as_slice();
+        kernels::isolation_batch(trees, self.normalizer, self.threshold, x, d, out, w);
+    }
+
     fn check(&self, d: usize, _w: usize) -> Result<(), String> {
         ensure(!self.trees.is_empty(), || "no trees".into())?;
         ensure(
@@ -63,6 +68,7 @@ impl Kind for Isolation {
             ],
             "kernels::isolation(&TREES, NORMALIZER, THRESHOLD, x, out);",
         )
+        .with_batch("kernels::isolation_batch(&TREES, NORMALIZER, THRESHOLD, x, d, out, w);")
     }
 
     fn set_threshold(&mut self, threshold: f64) -> Result<(), String> {

@@ -78,8 +78,14 @@ pub struct Lowered {
     /// The body of `fn score(x: &[f64; D], out: &mut [f64; W])`: one call
     /// into `kernels` naming the tables.
     pub call: String,
+    /// The body of `fn score_batch(x: &[f64], out: &mut [f64])` with `d`
+    /// and `w` (values per row in and out) in scope, for kinds with a batch
+    /// kernel; without one, rows are scored one by one.
+    pub batch: Option<String>,
     /// An ensemble's members, each written as `mod member_I` with its own
-    /// tables and `fn score(x: &[f64], out: &mut [f64])`; empty for others.
+    /// tables, `fn score(x: &[f64], out: &mut [f64])` and
+    /// `fn score_batch(x: &[f64], d: usize, out: &mut [f64], w: usize)`;
+    /// empty for others.
     pub members: Vec<Lowered>,
 }
 
@@ -89,8 +95,15 @@ impl Lowered {
         Lowered {
             tables,
             call: call.into(),
+            batch: None,
             members: Vec::new(),
         }
+    }
+
+    /// The same, scoring many rows with `batch`.
+    pub fn with_batch(mut self, batch: impl Into<String>) -> Lowered {
+        self.batch = Some(batch.into());
+        self
     }
 }
 
@@ -100,6 +113,14 @@ pub trait Kind {
     fn shape(&self) -> Shape;
     /// Writes one encoded row's outputs into `out` (of the shape's width).
     fn score(&self, x: &[f64], out: &mut [f64]);
+    /// Writes many encoded rows' outputs: `x` row-major, `d` values a row,
+    /// into `out`, `w` a row; the same values as [`Kind::score`] row by
+    /// row, to the bit. Kinds with a batch kernel (trees) override it.
+    fn score_batch(&self, x: &[f64], d: usize, out: &mut [f64], w: usize) {
+        for (x, out) in x.chunks_exact(d.max(1)).zip(out.chunks_exact_mut(w)) {
+            self.score(x, out);
+        }
+    }
     /// Checks sizes and indices against `d` features and `w` outputs, so a
     /// hand-edited file fails on load rather than while scoring.
     fn check(&self, d: usize, w: usize) -> Result<(), String>;
@@ -203,10 +224,7 @@ impl Estimator {
     pub fn score_rows(&self, x: &[f64], d: usize, width: usize) -> Predictions {
         let rows = x.len().checked_div(d).unwrap_or(0);
         let mut outputs = vec![0.0; rows * width];
-        let kind = self.as_kind();
-        for (row, out) in x.chunks(d.max(1)).zip(outputs.chunks_mut(width)) {
-            kind.score(row, out);
-        }
+        self.as_kind().score_batch(x, d, &mut outputs, width);
         Predictions { outputs, width }
     }
 
@@ -293,4 +311,94 @@ enum RuleDef {
 enum WeightingDef {
     Uniform,
     Distance,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prep::Scaler;
+
+    /// A depth-two tree on features 0 and 1 adding `width` values at
+    /// `output`, its leaves distinct by `scale`.
+    fn tree(output: usize, width: usize, rule: Rule, scale: f64) -> Tree {
+        let leaf = |v: f64| vec![v * scale; width];
+        Tree {
+            output,
+            width,
+            rule,
+            feature: vec![0, 1, -1, -1, -1],
+            threshold: vec![0.1, -0.3, 0.0, 0.0, 0.0],
+            left: vec![1, 3, 0, 0, 0],
+            right: vec![2, 4, 0, 0, 0],
+            values: [vec![0.0; 2 * width], leaf(0.7), leaf(-0.2), leaf(0.4)].concat(),
+        }
+    }
+
+    fn boosted() -> Estimator {
+        Estimator::Trees(TreeEnsemble {
+            base: vec![0.2, -0.1],
+            trees: (0..7)
+                .map(|t| tree(t % 2, 1, Rule::Less, 1.0 + t as f64))
+                .collect(),
+            combine: Combine::Sum,
+            link: Link::Softmax,
+        })
+    }
+
+    fn forest() -> Estimator {
+        Estimator::Trees(TreeEnsemble {
+            base: vec![0.0, 0.0],
+            trees: (0..5)
+                .map(|t| tree(0, 2, Rule::LessOrEqual, 0.3 * t as f64))
+                .collect(),
+            combine: Combine::Mean,
+            link: Link::Identity,
+        })
+    }
+
+    #[test]
+    fn batches_score_as_rows_do_to_the_bit() {
+        let d = 3;
+        // 150 rows: two full blocks and a partial one.
+        let x: Vec<f64> = (0..150 * d)
+            .map(|i| ((i * 37) % 101) as f64 / 50.0 - 1.0)
+            .collect();
+        let isolation = Estimator::Isolation(Isolation {
+            trees: (0..4)
+                .map(|t| tree(0, 1, Rule::Less, 2.0 + t as f64))
+                .collect(),
+            normalizer: 3.1,
+            threshold: 0.5,
+        });
+        let members = vec![
+            Member {
+                scaled: true,
+                estimator: boosted(),
+            },
+            Member {
+                scaled: false,
+                estimator: forest(),
+            },
+        ];
+        let scaler = Scaler {
+            mean: vec![0.1, -0.2, 0.0],
+            scale: vec![2.0, 0.5, 1.0],
+        };
+        let ensemble = Ensemble::of(vec![0.4, 0.6], members, Some(scaler));
+        for (what, e) in [
+            ("boosted", boosted()),
+            ("forest", forest()),
+            ("isolation", isolation),
+            ("ensemble", ensemble),
+        ] {
+            let w = e.width(2);
+            let batch = e.score_rows(&x, d, w);
+            let mut out = vec![0.0; w];
+            for (r, row) in x.chunks(d).enumerate() {
+                e.score(row, &mut out);
+                let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(batch.row(r)), bits(&out), "{what}, row {r}");
+            }
+        }
+    }
 }

@@ -152,6 +152,11 @@ impl Kind for TreeEnsemble {
         );
     }
 
+    fn score_batch(&self, x: &[f64], d: usize, out: &mut [f64], w: usize) {
+        let (trees, base) = (self.trees.as_slice(), &self.base);
+        kernels::tree_ensemble_batch(trees, base, self.combine, self.link, x, d, out, w);
+    }
+
     fn check(&self, d: usize, w: usize) -> Result<(), String> {
         link_fits(self.link, self.base.len(), w)?;
         check_trees(&self.trees, d, self.base.len())
@@ -182,6 +187,7 @@ impl Kind for TreeEnsemble {
             ],
             "kernels::tree_ensemble(&TREES, &BASE, COMBINE, LINK, x, out);",
         )
+        .with_batch("kernels::tree_ensemble_batch(&TREES, &BASE, COMBINE, LINK, x, d, out, w);")
     }
 }
 
