@@ -1,7 +1,8 @@
 //! Scores a Kafka topic with the automl model in `model.rs` (see
-//! README.md): `settings` reads the flags, `record` turns one input record
-//! into its output, `delivery` keeps the at-least-once ledger, and this file
-//! runs the loop.
+//! README.md): `settings` reads the flags, `record` turns a batch of input
+//! records into their outputs (scored together by the model's
+//! `predict_batch`), `delivery` keeps the at-least-once ledger, and this
+//! file runs the loop.
 //!
 //! At least once: records are read in batches; a batch's offsets are
 //! committed only once every output, dead-letter and alert write of it and of
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::ClientContext;
 
@@ -290,9 +291,9 @@ fn redeliver(
     Ok(())
 }
 
-/// Polls up to `BATCH` records and sends each one's output or dead letter,
-/// tagged with the batch `number`; returns the next offset to commit per
-/// partition and the number of writes sent.
+/// Polls up to `BATCH` records, scores them together and sends each one's
+/// output or dead letter, tagged with the batch `number`; returns the next
+/// offset to commit per partition and the number of writes sent.
 fn consume_batch(
     consumer: &Scorer,
     s: &Settings,
@@ -301,30 +302,20 @@ fn consume_batch(
     stop: &AtomicBool,
     number: usize,
 ) -> Result<(HashMap<i32, i64>, i64), String> {
+    let messages = poll_batch(consumer, stop);
+    counters.read += messages.len() as u64;
+    let records: Vec<(Option<&[u8]>, serde_json::Value)> = messages
+        .iter()
+        .map(|m| {
+            let source = serde_json::json!({"topic": m.topic(), "partition": m.partition(), "offset": m.offset()});
+            (m.payload(), source)
+        })
+        .collect();
+    let scored = record::score_batch(&records);
     let mut next: HashMap<i32, i64> = HashMap::new();
     let mut sent = 0;
-    let (started, mut taken) = (Instant::now(), 0);
-    while taken < BATCH
-        && started.elapsed() < Duration::from_millis(200)
-        && !stop.load(Ordering::SeqCst)
-    {
-        let Some(message) = consumer.poll(Duration::from_millis(50)) else {
-            continue;
-        };
-        let m = match message {
-            Ok(m) => m,
-            // librdkafka reports a lost broker connection here and recovers
-            // by itself; nothing was read, so there is nothing to lose.
-            Err(e) => {
-                eprintln!("consume: {e} (retrying)");
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        };
-        counters.read += 1;
-        taken += 1;
-        let source = serde_json::json!({"topic": m.topic(), "partition": m.partition(), "offset": m.offset()});
-        match record::score(m.payload(), &source) {
+    for (m, result) in messages.iter().zip(scored) {
+        match result {
             Ok((out, alert)) => {
                 let write = |kind| {
                     Box::new(Write {
@@ -364,6 +355,28 @@ fn consume_batch(
         next.insert(m.partition(), m.offset() + 1);
     }
     Ok((next, sent))
+}
+
+/// Up to `BATCH` records, polled for at most 200 ms or until a stop.
+fn poll_batch<'c>(consumer: &'c Scorer, stop: &AtomicBool) -> Vec<BorrowedMessage<'c>> {
+    let mut messages = Vec::new();
+    let started = Instant::now();
+    while messages.len() < BATCH
+        && started.elapsed() < Duration::from_millis(200)
+        && !stop.load(Ordering::SeqCst)
+    {
+        match consumer.poll(Duration::from_millis(50)) {
+            None => {}
+            Some(Ok(m)) => messages.push(m),
+            // librdkafka reports a lost broker connection here and recovers
+            // by itself; nothing was read, so there is nothing to lose.
+            Some(Err(e)) => {
+                eprintln!("consume: {e} (retrying)");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    messages
 }
 
 fn lag(consumer: &Scorer) -> i64 {
