@@ -19,6 +19,15 @@ if ! grep -q '"tansu 0.6.0 [^}]*"libsql"' "$HOME/.cargo/.crates2.json" 2>/dev/nu
   cargo install tansu --version 0.6.0 --locked --features dynostore,libsql --force
 fi
 
+# ONNX Runtime (PyPI) in a virtual environment under target/, for the ONNX
+# parity tests.
+venv=target/onnx-venv
+if ! "$venv/bin/python" -c 'import onnxruntime' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet onnxruntime==1.32.0 numpy
+fi
+export AUTOML_ONNX_PYTHON="$PWD/$venv/bin/python"
+
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target
 tansu broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \

@@ -43,13 +43,14 @@ pub enum Command {
     Leaderboard(LeaderboardArgs),
     /// Describe a model file.
     Inspect(InspectArgs),
-    /// Export a model as dependency-free Rust source.
+    /// Export a model as dependency-free Rust source, a Kafka consumer
+    /// project or an ONNX file.
     Export(ExportArgs),
 }
 
 /// `automl export`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("format").required(true).args(["rust", "kafka_consumer"])))]
+#[command(group(clap::ArgGroup::new("format").required(true).args(["rust", "kafka_consumer", "onnx"])))]
 pub struct ExportArgs {
     /// Model file written by `automl train`.
     #[arg(long)]
@@ -60,7 +61,11 @@ pub struct ExportArgs {
     /// Write a Kafka consumer project (Cargo) into the new folder --out.
     #[arg(long)]
     pub kafka_consumer: bool,
-    /// Output file (--rust) or folder (--kafka-consumer).
+    /// Write the whole pipeline (preprocessing, estimator, label map) as an
+    /// ONNX file to --out, for ONNX Runtime and other ONNX-ML runtimes.
+    #[arg(long)]
+    pub onnx: bool,
+    /// Output file (--rust, --onnx) or folder (--kafka-consumer).
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -404,6 +409,8 @@ fn run_export(args: &ExportArgs) -> Result<()> {
     })?;
     if args.kafka_consumer {
         crate::export::kafka::write_project(&model, &bytes, &args.out)
+    } else if args.onnx {
+        crate::export::write_onnx(&model, &args.out)
     } else {
         crate::export::write_rust(&model, &bytes, &args.out)
     }

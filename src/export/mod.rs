@@ -1,10 +1,14 @@
 //! Last stage: exports of the portable model. `rust` writes a
 //! dependency-free Rust module that predicts exactly what the model
 //! predicts (skeleton: `templates/model.rs.j2`); `kafka` wraps it in a
-//! consumer project (`templates/kafka-consumer/`).
+//! consumer project (`templates/kafka-consumer/`); `onnx` writes the whole
+//! pipeline as an ONNX file for ONNX Runtime and other runtimes.
 
 pub mod kafka;
+pub mod onnx;
 pub mod rust;
+
+pub use onnx::write_onnx;
 
 use std::path::Path;
 

@@ -286,11 +286,28 @@ pub(crate) fn calibrate(mut est: Estimator, data: &TrainSet<'_>) -> Result<Estim
     }
     scores.sort_by(|a, b| b.total_cmp(a));
     let flagged = ((share * scores.len() as f64).floor() as usize).min(scores.len() - 1);
-    let threshold = scores[flagged];
+    let threshold = halfway_up(&scores, flagged);
     est.as_kind_mut()
         .set_threshold(threshold)
         .map_err(|e| format!("a {} model: {e}", est.kind()))?;
     Ok(est)
+}
+
+/// A threshold halfway between descending `scores[at]` and the next higher
+/// score: the same training rows score above it as above `scores[at]`, but
+/// none sits on it, where a scorer whose arithmetic differs in the last bit
+/// (ONNX Runtime's `exp` and sums) would flag it differently.
+fn halfway_up(scores: &[f64], at: usize) -> f64 {
+    let low = scores[at];
+    let Some(&high) = scores[..at].iter().rev().find(|s| **s > low) else {
+        return low;
+    };
+    let mid = low + (high - low) / 2.0;
+    if mid > low && mid < high {
+        mid
+    } else {
+        low
+    }
 }
 
 impl std::fmt::Display for Family {
@@ -593,6 +610,22 @@ pub(crate) mod testdata {
 mod tests {
     use super::*;
     use crate::learners::space::{preset_point, Param, Range};
+
+    /// The threshold flags exactly the rows above `scores[at]`, and no
+    /// score equals it.
+    #[test]
+    fn a_detector_threshold_lies_strictly_between_two_training_scores() {
+        let scores = [9.0, 7.0, 7.0, 5.0, 5.0, 5.0, 1.0];
+        for at in 0..scores.len() {
+            let t = halfway_up(&scores, at);
+            let above = |limit: f64| scores.iter().filter(|s| **s > limit).count();
+            assert_eq!(above(t), above(scores[at]), "at {at}");
+            assert!(at == 0 || !scores.contains(&t), "at {at}: {t}");
+        }
+        assert_eq!(halfway_up(&scores, 3), 6.0);
+        let tight = [f64::from_bits(1.0f64.to_bits() + 1), 1.0];
+        assert_eq!(halfway_up(&tight, 1), 1.0);
+    }
 
     /// Every family's presets name dimensions of every task it serves, and
     /// decode to the values they give.

@@ -323,19 +323,25 @@ pub fn naive_bayes(prior: &[f64], mean: &[f64], variance: &[f64], x: &[f64], out
     for (c, p) in prior.iter().enumerate() {
         let mean = &mean[c * d..(c + 1) * d];
         let var = &variance[c * d..(c + 1) * d];
-        let norm: f64 = var
-            .iter()
-            .map(|v| (2.0 * core::f64::consts::PI * v).ln())
-            .sum();
         let dist: f64 = x
             .iter()
             .zip(mean)
             .zip(var)
             .map(|((x, m), v)| (x - m).powi(2) / v)
             .sum();
-        out[c] = p.ln() - 0.5 * norm - 0.5 * dist;
+        out[c] = class_constant(*p, var) - 0.5 * dist;
     }
     softmax(&mut out[..prior.len()]);
+}
+
+/// The part of a class's naive Bayes log-likelihood that does not depend
+/// on the row: its log prior less half the log-normalisers.
+pub fn class_constant(prior: f64, variance: &[f64]) -> f64 {
+    let norm: f64 = variance
+        .iter()
+        .map(|v| (2.0 * core::f64::consts::PI * v).ln())
+        .sum();
+    prior.ln() - 0.5 * norm
 }
 
 /// k nearest neighbours by exhaustive search; `best` (of length k) keeps
@@ -427,11 +433,17 @@ pub struct Gaussians<'a> {
 }
 
 impl Gaussians<'_> {
+    /// The part of component `c`'s log-density that does not depend on
+    /// the row, given [`half_d_ln_2pi`] of the feature count.
+    pub fn constant(&self, c: usize, half_d_ln_2pi: f64) -> f64 {
+        self.weights[c].ln() + 0.5 * self.log_det[c] - half_d_ln_2pi
+    }
+
     /// Each component's weighted log-density of `x` into `log_p`; returns
     /// the mixture's log-density (log-sum-exp of them).
     pub fn log_densities(&self, x: &[f64], log_p: &mut [f64]) -> f64 {
         let d = x.len();
-        let half_d_ln_2pi = 0.5 * d as f64 * (2.0 * core::f64::consts::PI).ln();
+        let half_d_ln_2pi = half_d_ln_2pi(d);
         for (c, lp) in log_p.iter_mut().enumerate() {
             let mean = &self.means[c * d..(c + 1) * d];
             let p = &self.precisions[c * d * d..(c + 1) * d * d];
@@ -443,12 +455,17 @@ impl Gaussians<'_> {
                 }
                 q += (x[i] - mean[i]) * s;
             }
-            *lp = self.weights[c].ln() + 0.5 * self.log_det[c] - half_d_ln_2pi - 0.5 * q;
+            *lp = self.constant(c, half_d_ln_2pi) - 0.5 * q;
         }
         let max = log_p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let sum: f64 = log_p.iter().map(|l| (l - max).exp()).sum();
         max + sum.ln()
     }
+}
+
+/// `0.5 d ln(2 pi)`, the Gaussian normaliser of `d` features.
+pub fn half_d_ln_2pi(d: usize) -> f64 {
+    0.5 * d as f64 * (2.0 * core::f64::consts::PI).ln()
 }
 
 /// A mixture: the most likely component and every membership probability,

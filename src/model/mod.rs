@@ -5,6 +5,7 @@
 //! load it, and exports are tested against it row by row.
 
 pub mod estimator;
+pub mod graph;
 pub mod kernels;
 
 use std::collections::BTreeMap;

@@ -12,7 +12,7 @@ use crate::support::{automl, dataset, predict, train, train_unsupervised};
 use automl::model::estimator::Shape;
 
 /// Bundled sets with their targets and whether they are classification.
-const SETS: [(&str, &str, bool); 8] = [
+pub const SETS: [(&str, &str, bool); 8] = [
     ("iris.csv", "species", true),
     ("penguins.csv", "species", true),
     ("titanic.csv", "survived", true),
@@ -236,12 +236,12 @@ fn same_lines(expected: &str, generated: &str, what: &str) -> usize {
 }
 
 /// Clustering sets with their known groups, and anomaly sets with labels.
-const CLUSTER_SETS: [(&str, &str); 3] = [
+pub const CLUSTER_SETS: [(&str, &str); 3] = [
     ("iris.csv", "species"),
     ("wine.csv", "cultivar"),
     ("penguins.csv", "species"),
 ];
-const ANOMALY_SETS: [(&str, &str); 2] = [
+pub const ANOMALY_SETS: [(&str, &str); 2] = [
     ("annthyroid.csv", "is_anomaly"),
     ("titanic.csv", "survived"),
 ];
@@ -356,6 +356,23 @@ fn knn_export_matches_predict_bit_for_bit() {
     assert!(parity("knn") > 10_000);
 }
 
+/// Trains on bundled `file` into `run` until a weighted ensemble of
+/// boosting, linear models and kNN (and naive Bayes for classes) wins, so
+/// that members read raw and standardised features.
+pub fn train_ensemble(file: &str, target: &str, classification: bool, run: &Path) {
+    let families = if classification {
+        "gbdt,linear,knn,naive_bayes"
+    } else {
+        "gbdt,linear,knn"
+    };
+    // One cut of the folds: on three (`auto` below 500 rows), a kNN alone
+    // wins penguins, and these tests need an ensemble.
+    let extra = ["--include", families, "--repeats", "1"];
+    train(&dataset(file), target, run, 16, &extra);
+    let model = automl::Model::load(run.join("model.json")).unwrap();
+    assert_eq!(model.estimator.kind(), "ensemble", "{file}");
+}
+
 /// A weighted ensemble wins on every bundled set (boosting, linear models
 /// and kNN, so members read raw and standardised features), and its
 /// generated module — each member a module of its own — scores every row as
@@ -366,17 +383,7 @@ fn ensemble_export_matches_predict_bit_for_bit() {
     for (file, target, classification) in SETS {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
-        let families = if classification {
-            "gbdt,linear,knn,naive_bayes"
-        } else {
-            "gbdt,linear,knn"
-        };
-        // One cut of the folds: on three (`auto` below 500 rows), a kNN
-        // alone wins penguins, and this test needs an ensemble.
-        let extra = ["--include", families, "--repeats", "1"];
-        train(&dataset(file), target, &run, 16, &extra);
-        let model = automl::Model::load(run.join("model.json")).unwrap();
-        assert_eq!(model.estimator.kind(), "ensemble", "{file}");
+        train_ensemble(file, target, classification, &run);
         rows += compare_every_row(dir.path(), &run, file, "ensemble");
     }
     eprintln!("ensemble: {rows} rows compared, 0 mismatches");
@@ -386,7 +393,7 @@ fn ensemble_export_matches_predict_bit_for_bit() {
 /// Titanic with `-999` for some ages (a `--na-values` marker) and a few fares
 /// that are not numbers (so `fare` is mostly numeric): the generated code
 /// must read both as missing, as `automl predict` does.
-fn damaged_titanic() -> String {
+pub fn damaged_titanic() -> String {
     let csv = std::fs::read_to_string(dataset("titanic.csv")).unwrap();
     let mut lines = csv.lines();
     let header = lines.next().unwrap();

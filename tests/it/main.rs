@@ -9,6 +9,8 @@
 //! - `snapshots`: help, inspect and leaderboard text (insta).
 //! - `export`: generated Rust compiles cleanly and predicts bit for bit
 //!   what `automl predict` does.
+//! - `onnx`: the ONNX file scored by ONNX Runtime agrees with `automl
+//!   predict` on every row.
 //! - `kafka`: the generated consumer against a real broker.
 //! - `notes`: what the tool decided about the data is said, not hidden.
 //! - `unsupervised`: clustering and anomaly detection.
@@ -19,6 +21,7 @@ mod errors;
 mod export;
 mod kafka;
 mod notes;
+mod onnx;
 mod snapshots;
 mod support;
 mod train;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ensure, threshold_note, Kind, Lowered, Network, Shape, Table};
+use crate::model::graph::Graph;
 use crate::model::kernels::{self, Link};
 
 /// The reconstructing network (identity link, as many outputs as
@@ -51,6 +52,18 @@ impl Kind for Autoencoder {
     fn lower(&self) -> Lowered {
         let threshold = ("THRESHOLD", Table::F64(self.threshold));
         self.network.lower_into("autoencoder", threshold)
+    }
+
+    /// [`kernels::autoencoder`]: the mean squared difference between the
+    /// row and its reconstruction.
+    fn graph(&self, g: &mut Graph, x: &str, _w: usize) -> Result<String, String> {
+        let back = self.network.graph_layers(g, x);
+        let diff = g.op("Sub", &[&back, x]);
+        let square = g.op("Mul", &[&diff, &diff]);
+        let total = g.reduce("ReduceSum", &square, 1, true);
+        let d = g.scalar(self.network.sizes[0].max(1) as f64);
+        let score = g.op("Div", &[&total, &d]);
+        Ok(g.score_and_flag(&score, self.threshold))
     }
 
     fn set_threshold(&mut self, threshold: f64) -> Result<(), String> {

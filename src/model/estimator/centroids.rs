@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{all_finite, ensure, threshold_note, Kind, Lowered, Shape, Table};
+use crate::model::graph::Graph;
 use crate::model::kernels;
 
 /// k-means centroids. A row's cluster is its nearest centroid (squared
@@ -64,6 +65,21 @@ impl Kind for Centroids {
             ],
             "kernels::centroids(&CENTROIDS, THRESHOLD, x, out);",
         )
+    }
+
+    /// [`kernels::centroids`]: the first nearest centroid, or the distance
+    /// to it and the flag.
+    fn graph(&self, g: &mut Graph, x: &str, _w: usize) -> Result<String, String> {
+        let d = self.centroids.len() / self.k.max(1);
+        let dist = g.squared_distances(x, &self.centroids, d);
+        Ok(match self.threshold {
+            Some(t) => {
+                let nearest = g.reduce("ReduceMin", &dist, 1, true);
+                let score = g.op("Sqrt", &[&nearest]);
+                g.score_and_flag(&score, t)
+            }
+            None => g.first_index("ArgMin", &dist),
+        })
     }
 
     fn set_threshold(&mut self, threshold: f64) -> Result<(), String> {

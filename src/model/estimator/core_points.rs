@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{all_finite, ensure, Kind, Lowered, Shape, Table};
+use crate::model::graph::{Attr, Graph};
 use crate::model::kernels;
 
 /// DBSCAN's core points and their clusters. A row belongs to the cluster of
@@ -67,5 +68,32 @@ impl Kind for CorePoints {
             ],
             "kernels::core_points(&POINTS, &CLUSTERS, EPS, x, out);",
         )
+    }
+
+    /// [`kernels::core_points`]: the cluster of the first nearest core
+    /// point within `eps`, else -1.
+    fn graph(&self, g: &mut Graph, x: &str, _w: usize) -> Result<String, String> {
+        let noise = {
+            let first = g.slice(x, 0, 1);
+            let zero = g.scalar(0.0);
+            let zeros = g.op("Mul", &[&first, &zero]);
+            let minus = g.scalar(-1.0);
+            g.op("Add", &[&zeros, &minus])
+        };
+        if self.clusters.is_empty() {
+            return Ok(noise);
+        }
+        let d = self.points.len() / self.clusters.len();
+        let dist = g.squared_distances(x, &self.points, d);
+        let limit = g.scalar(self.eps * self.eps);
+        let inside = g.op("LessOrEqual", &[&dist, &limit]);
+        let beyond = g.scalar(f64::INFINITY);
+        let masked = g.op("Where", &[&inside, &dist, &beyond]);
+        let nearest = g.node("", "ArgMin", &[&masked], vec![("axis", Attr::Int(1))]);
+        let clusters = g.doubles(&[self.clusters.len()], self.clusters.iter().map(|&c| f64::from(c)).collect());
+        let cluster = g.op("Gather", &[&clusters, &nearest]);
+        let closest = g.reduce("ReduceMin", &masked, 1, true);
+        let found = g.op("LessOrEqual", &[&closest, &limit]);
+        Ok(g.op("Where", &[&found, &cluster, &noise]))
     }
 }

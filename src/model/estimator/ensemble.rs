@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{all_finite, ensure, Estimator, Kind, Lowered, Shape, Table};
+use crate::model::graph::Graph;
 use crate::model::kernels;
 use crate::prep::kernels::standardise;
 use crate::prep::Scaler;
@@ -168,6 +169,27 @@ impl Kind for Ensemble {
             batch: Some(batch),
             members: self.members.iter().map(|m| m.estimator.as_kind().lower()).collect(),
         }
+    }
+
+    /// [`kernels::ensemble`]: the members' weighted outputs added in
+    /// member order (the kernel's leading zero changes no sum).
+    fn graph(&self, g: &mut Graph, x: &str, w: usize) -> Result<String, String> {
+        let z = self.scaler.as_ref().map(|s| g.standardise(x, &s.mean, &s.scale));
+        let mut total: Option<String> = None;
+        for (m, weight) in self.members.iter().zip(&self.weights) {
+            let input = match (&z, m.scaled) {
+                (Some(z), true) => z.as_str(),
+                _ => x,
+            };
+            let part = m.estimator.graph(g, input, w)?;
+            let weight = g.scalar(*weight);
+            let weighted = g.op("Mul", &[&weight, &part]);
+            total = Some(match total {
+                Some(t) => g.op("Add", &[&t, &weighted]),
+                None => weighted,
+            });
+        }
+        total.ok_or_else(|| "no members".into())
     }
 }
 

@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::trees::{check_trees, FlatTables, Tree};
+use super::trees::{check_trees, tree_sum, FlatTables, Tree};
 use super::{ensure, threshold_note, Kind, Lowered, Shape, Table};
+use crate::model::graph::Graph;
 use crate::model::kernels;
 
 /// An isolation forest. Each tree's leaf holds the path length of a row
@@ -69,6 +70,21 @@ impl Kind for Isolation {
             "kernels::isolation(&TREES, NORMALIZER, THRESHOLD, x, out);",
         )
         .with_batch("kernels::isolation_batch(&TREES, NORMALIZER, THRESHOLD, x, d, out, w);")
+    }
+
+    /// [`kernels::isolation`]: `exp(-(mean / normalizer) * ln 2)` of the
+    /// path lengths' mean, in the kernel's order of operations.
+    fn graph(&self, g: &mut Graph, x: &str, _w: usize) -> Result<String, String> {
+        let sum = tree_sum(g, &self.trees, &[], x);
+        let count = g.scalar(self.trees.len().max(1) as f64);
+        let mean = g.op("Div", &[&sum, &count]);
+        let normalizer = g.scalar(self.normalizer);
+        let relative = g.op("Div", &[&mean, &normalizer]);
+        let minus = g.op("Neg", &[&relative]);
+        let ln_2 = g.scalar(core::f64::consts::LN_2);
+        let exponent = g.op("Mul", &[&minus, &ln_2]);
+        let score = g.op("Exp", &[&exponent]);
+        Ok(g.score_and_flag(&score, self.threshold))
     }
 
     fn set_threshold(&mut self, threshold: f64) -> Result<(), String> {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{all_finite, ensure, link_fits, Kind, LinkDef, Lowered, Shape, Table};
+use crate::model::graph::{Attr, Graph};
 use crate::model::kernels::{self, Link};
 
 /// `outputs[o] = intercept[o] + sum_j weights[o * d + j] * x[j]`, then a link.
@@ -60,5 +61,14 @@ impl Kind for Linear {
             ],
             "kernels::linear(&WEIGHTS, &INTERCEPT, LINK, x, out);",
         )
+    }
+
+    fn graph(&self, g: &mut Graph, x: &str, _w: usize) -> Result<String, String> {
+        let o = self.intercept.len();
+        let d = self.weights.len() / o.max(1);
+        let w = g.doubles(&[o, d], self.weights.clone());
+        let b = g.doubles(&[o], self.intercept.clone());
+        let raw = g.node("", "Gemm", &[x, &w, &b], vec![("transB", Attr::Int(1))]);
+        Ok(g.link(self.link, &raw))
     }
 }

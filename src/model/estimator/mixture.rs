@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{all_finite, ensure, threshold_note, Kind, Lowered, Shape, Table};
+use crate::model::graph::Graph;
 use crate::model::kernels::{self, Gaussians};
 
 /// A Gaussian mixture with full covariances (see `kernels::Gaussians` for
@@ -117,6 +118,57 @@ impl Kind for Mixture {
 };
 kernels::mixture(&gaussians, THRESHOLD, &mut [0.0; COMPONENTS], x, out);",
         )
+    }
+
+    /// [`kernels::mixture`]: each component's log-density (its constant
+    /// less half the quadratic form of the precision), their log-sum-exp,
+    /// then the memberships and the most likely component, or the negative
+    /// log-density and the flag.
+    fn graph(&self, g: &mut Graph, x: &str, _w: usize) -> Result<String, String> {
+        let k = self.k();
+        let d = self.means.len() / k.max(1);
+        let gaussians = self.gaussians();
+        let half = kernels::half_d_ln_2pi(d);
+        let constants = (0..k).map(|c| gaussians.constant(c, half)).collect();
+        let constants = g.doubles(&[k], constants);
+        let means = g.doubles(&[1, k, d], self.means.clone());
+        // P' per component, so that a row vector times it is P times the
+        // column vector.
+        let transposed = (0..k * d * d)
+            .map(|at| {
+                let (c, i, j) = (at / (d * d), at / d % d, at % d);
+                self.precisions[c * d * d + j * d + i]
+            })
+            .collect();
+        let precisions = g.doubles(&[k, d, d], transposed);
+        let rows = g.unsqueeze(x, 1);
+        let diff = g.op("Sub", &[&rows, &means]);
+        let diff_rows = g.unsqueeze(&diff, 2);
+        let product = g.op("MatMul", &[&diff_rows, &precisions]);
+        let product = g.reduce("ReduceSum", &product, 2, false);
+        let terms = g.op("Mul", &[&diff, &product]);
+        let q = g.reduce("ReduceSum", &terms, 2, false);
+        let half = g.scalar(0.5);
+        let part = g.op("Mul", &[&half, &q]);
+        let log_p = g.op("Sub", &[&constants, &part]);
+        let max = g.reduce("ReduceMax", &log_p, 1, true);
+        let shifted = g.op("Sub", &[&log_p, &max]);
+        let exp = g.op("Exp", &[&shifted]);
+        let sum = g.reduce("ReduceSum", &exp, 1, true);
+        let log_sum = g.op("Log", &[&sum]);
+        let log_total = g.op("Add", &[&max, &log_sum]);
+        Ok(match self.threshold {
+            Some(t) => {
+                let score = g.op("Neg", &[&log_total]);
+                g.score_and_flag(&score, t)
+            }
+            None => {
+                let relative = g.op("Sub", &[&log_p, &log_total]);
+                let memberships = g.op("Exp", &[&relative]);
+                let c = g.first_index("ArgMax", &log_p);
+                g.columns(&[&c, &memberships])
+            }
+        })
     }
 
     fn set_threshold(&mut self, threshold: f64) -> Result<(), String> {

@@ -14,6 +14,7 @@ pub use super::kernels::{Combine, Link, Rule, Weighting};
 pub use ensemble::Member;
 pub use trees::{FlatTables, Tree};
 
+use super::graph::Graph;
 use super::Predictions;
 
 /// What an estimator's outputs mean.
@@ -131,6 +132,11 @@ pub trait Kind {
     fn finite(&self) -> bool;
     /// The tables and the kernel call of the generated module.
     fn lower(&self) -> Lowered;
+    /// Writes into `g` the operators that compute [`Kind::score`]'s
+    /// outputs for every row of `x` (a `[rows, d]` double value) and
+    /// returns the `[rows, w]` value; a kind ONNX's operators can't
+    /// express says why.
+    fn graph(&self, g: &mut Graph, x: &str, w: usize) -> Result<String, String>;
     /// Sets a detector's threshold; other kinds refuse.
     fn set_threshold(&mut self, _threshold: f64) -> Result<(), String> {
         Err("not a detector".into())
@@ -218,6 +224,15 @@ impl Estimator {
     /// Values `score` writes per row, given the model's class count.
     pub fn width(&self, classes: usize) -> usize {
         self.shape().width(classes)
+    }
+
+    /// The ONNX operators computing [`Estimator::score`] for every row of
+    /// `x`: the `[rows, width]` value, or why this estimator has no ONNX
+    /// form.
+    pub fn graph(&self, g: &mut Graph, x: &str, w: usize) -> Result<String, String> {
+        self.as_kind()
+            .graph(g, x, w)
+            .map_err(|e| format!("{} estimator: {e}", self.kind()))
     }
 
     /// Scores encoded rows (row-major, `d` features), `width` outputs each.

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{all_finite, ensure, Kind, Lowered, Shape, Table};
-use crate::model::kernels;
+use crate::model::graph::Graph;
+use crate::model::kernels::{self, Link};
 
 /// Per class: prior, per-feature mean and variance. The class log-score is
 /// `ln prior - 0.5 * sum ln(2 pi var) - 0.5 * sum (x - mean)^2 / var`.
@@ -58,5 +59,27 @@ impl Kind for NaiveBayes {
             ],
             "kernels::naive_bayes(&PRIOR, &MEAN, &VARIANCE, x, out);",
         )
+    }
+
+    /// [`kernels::naive_bayes`]: each class's constant less half the
+    /// variance-scaled squared distance, then a softmax.
+    fn graph(&self, g: &mut Graph, x: &str, _w: usize) -> Result<String, String> {
+        let k = self.prior.len();
+        let d = self.mean.len() / k.max(1);
+        let constants = (0..k)
+            .map(|c| kernels::class_constant(self.prior[c], &self.variance[c * d..(c + 1) * d]))
+            .collect();
+        let constants = g.doubles(&[k], constants);
+        let mean = g.doubles(&[1, k, d], self.mean.clone());
+        let variance = g.doubles(&[1, k, d], self.variance.clone());
+        let rows = g.unsqueeze(x, 1);
+        let diff = g.op("Sub", &[&rows, &mean]);
+        let square = g.op("Mul", &[&diff, &diff]);
+        let scaled = g.op("Div", &[&square, &variance]);
+        let dist = g.reduce("ReduceSum", &scaled, 2, false);
+        let half = g.scalar(0.5);
+        let part = g.op("Mul", &[&half, &dist]);
+        let log_p = g.op("Sub", &[&constants, &part]);
+        Ok(g.link(Link::Softmax, &log_p))
     }
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{all_finite, ensure, Kind, Lowered, Shape, Table, WeightingDef};
+use crate::model::graph::{Attr, Graph};
 use crate::model::kernels::{self, Weighting};
 
 /// Stored training rows; the k nearest by Euclidean distance vote (classes)
@@ -76,5 +77,53 @@ impl Kind for Neighbors {
             ],
             "kernels::neighbors(&POINTS, &TARGETS, WEIGHTING, &mut [(0.0, 0); K], x, out);",
         )
+    }
+
+    /// [`kernels::neighbors`]: the k nearest rows (`TopK` breaks ties to
+    /// the earlier row, as the kernel does), their weights, then the
+    /// weighted mean of their values or their weighted class shares.
+    fn graph(&self, g: &mut Graph, x: &str, w: usize) -> Result<String, String> {
+        let n = self.targets.len();
+        let d = self.points.len() / n.max(1);
+        let dist = g.squared_distances(x, &self.points, d);
+        let k = g.ints(&[1], vec![self.kept() as i64]);
+        let smallest = vec![("axis", Attr::Int(1)), ("largest", Attr::Int(0)), ("sorted", Attr::Int(1))];
+        let (near, index) = g.node_pair("TopK", &[&dist, &k], smallest);
+        let weight = match self.weighting {
+            Weighting::Uniform => {
+                let zero = g.scalar(0.0);
+                let zeros = g.op("Mul", &[&near, &zero]);
+                let one = g.scalar(1.0);
+                g.op("Add", &[&zeros, &one])
+            }
+            Weighting::Distance => {
+                let zero = g.scalar(0.0);
+                let is_exact = g.op("Equal", &[&near, &zero]);
+                let exact = g.to_double(&is_exact);
+                let any = g.reduce("ReduceMax", &exact, 1, true);
+                let some = g.op("Greater", &[&any, &zero]);
+                let root = g.op("Sqrt", &[&near]);
+                let one = g.scalar(1.0);
+                let inverse = g.op("Div", &[&one, &root]);
+                g.op("Where", &[&some, &exact, &inverse])
+            }
+        };
+        let total = g.reduce("ReduceSum", &weight, 1, true);
+        if w == 1 {
+            let targets = g.doubles(&[n], self.targets.clone());
+            let values = g.op("Gather", &[&targets, &index]);
+            let weighted = g.op("Mul", &[&weight, &values]);
+            let sum = g.reduce("ReduceSum", &weighted, 1, true);
+            return Ok(g.op("Div", &[&sum, &total]));
+        }
+        let one_hot = (0..n * w)
+            .map(|at| f64::from(u8::from(self.targets[at / w] as usize == at % w)))
+            .collect();
+        let one_hot = g.doubles(&[n, w], one_hot);
+        let votes = g.op("Gather", &[&one_hot, &index]);
+        let share = g.op("Div", &[&weight, &total]);
+        let share = g.unsqueeze(&share, 2);
+        let weighted = g.op("Mul", &[&votes, &share]);
+        Ok(g.reduce("ReduceSum", &weighted, 1, false))
     }
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{all_finite, ensure, link_fits, Kind, LinkDef, Lowered, Shape, Table};
+use crate::model::graph::{Attr, Graph};
 use crate::model::kernels::{self, Link};
 
 /// Layer sizes (inputs first, outputs last) and every layer's weights and
@@ -53,6 +54,22 @@ impl Network {
 );"
             ),
         )
+    }
+
+    /// [`kernels::layers`] as ONNX operators over `x`: each layer a `Gemm`
+    /// with its bias, ReLU between layers; the last layer's raw values.
+    pub fn graph_layers(&self, g: &mut Graph, x: &str) -> String {
+        let (mut a, mut w_at, mut b_at) = (x.to_string(), 0, 0);
+        let count = self.sizes.len() - 1;
+        for (l, (inputs, outputs)) in self.layer_pairs().enumerate() {
+            let w = g.doubles(&[outputs, inputs], self.weights[w_at..w_at + inputs * outputs].to_vec());
+            let b = g.doubles(&[outputs], self.biases[b_at..b_at + outputs].to_vec());
+            let z = g.node("", "Gemm", &[&a, &w, &b], vec![("transB", Attr::Int(1))]);
+            a = if l + 1 < count { g.op("Relu", &[&z]) } else { z };
+            w_at += inputs * outputs;
+            b_at += outputs;
+        }
+        a
     }
 
     fn layer_pairs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
@@ -110,5 +127,10 @@ impl Kind for Network {
 
     fn lower(&self) -> Lowered {
         self.lower_into("network", ("LINK", Table::Link(self.link)))
+    }
+
+    fn graph(&self, g: &mut Graph, x: &str, _w: usize) -> Result<String, String> {
+        let last = self.graph_layers(g, x);
+        Ok(g.link(self.link, &last))
     }
 }

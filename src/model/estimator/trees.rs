@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{all_finite, ensure, link_fits, CombineDef, Kind, LinkDef, Lowered, RuleDef, Shape, Table};
+use crate::model::graph::{Attr, Graph, Tensor, ML};
 use crate::model::kernels::{self, Combine, Link, Nodes, Rule, TreeSet};
 
 /// One tree as flat arrays indexed by node; node 0 is the root. A node whose
@@ -188,6 +189,142 @@ impl Kind for TreeEnsemble {
             "kernels::tree_ensemble(&TREES, &BASE, COMBINE, LINK, x, out);",
         )
         .with_batch("kernels::tree_ensemble_batch(&TREES, &BASE, COMBINE, LINK, x, d, out, w);")
+    }
+
+    fn graph(&self, g: &mut Graph, x: &str, _w: usize) -> Result<String, String> {
+        let sum = tree_sum(g, &self.trees, &self.base, x);
+        let raw = match self.combine {
+            Combine::Sum => sum,
+            Combine::Mean if self.trees.is_empty() => sum,
+            Combine::Mean => {
+                let n = g.scalar(self.trees.len() as f64);
+                g.op("Div", &[&sum, &n])
+            }
+        };
+        Ok(g.link(self.link, &raw))
+    }
+}
+
+/// One ONNX `TreeEnsemble` summing `start` and then every tree's leaf
+/// values, tree by tree as [`kernels::tree_ensemble`] adds them: a
+/// `[rows, start.len()]` value. An ONNX leaf adds one value to one
+/// output, so a tree with wider leaves becomes one ONNX tree per value;
+/// `start` goes first as one-leaf trees, since the runtime would add a
+/// base value after the trees rather than before.
+pub(super) fn tree_sum(g: &mut Graph, trees: &[Tree], start: &[f64], x: &str) -> String {
+    let mut onnx = OnnxTrees::default();
+    for (output, value) in start.iter().enumerate() {
+        onnx.push_leaf_tree(output, *value);
+    }
+    for tree in trees {
+        for c in 0..tree.width {
+            onnx.push(tree, c);
+        }
+    }
+    let attrs = onnx.attrs(start.len().max(1));
+    g.node(ML, "TreeEnsemble", &[x], attrs)
+}
+
+/// The parallel arrays of ONNX's `TreeEnsemble` (ai.onnx.ml version 5):
+/// split nodes and leaves numbered separately, each split naming whether
+/// its branches lead to a split or to a leaf.
+#[derive(Default)]
+struct OnnxTrees {
+    roots: Vec<i64>,
+    features: Vec<i64>,
+    modes: Vec<u8>,
+    splits: Vec<f64>,
+    true_ids: Vec<i64>,
+    true_leaf: Vec<i64>,
+    false_ids: Vec<i64>,
+    false_leaf: Vec<i64>,
+    targets: Vec<i64>,
+    weights: Vec<f64>,
+}
+
+/// ONNX's split modes: `BRANCH_LEQ` and `BRANCH_LT`, true going left.
+fn mode(rule: Rule) -> u8 {
+    match rule {
+        Rule::LessOrEqual => 0,
+        Rule::Less => 1,
+    }
+}
+
+impl OnnxTrees {
+    /// A tree that adds `value` to `output` for every row: one split whose
+    /// branches both reach the one leaf (ONNX trees start at a split).
+    fn push_leaf_tree(&mut self, output: usize, value: f64) {
+        let leaf = self.leaf(output, value);
+        self.split_node(0, mode(Rule::Less), 0.0, (leaf, true), (leaf, true));
+    }
+
+    /// Tree `tree`'s value `c` of each leaf as an ONNX tree. Children come
+    /// after their parent, so numbering in node order knows each child's
+    /// number before its parent is written.
+    fn push(&mut self, tree: &Tree, c: usize) {
+        if tree.feature[0] < 0 {
+            return self.push_leaf_tree(tree.output + c, tree.values[c]);
+        }
+        let (mut splits, mut leaves) = (self.features.len() as i64, self.weights.len() as i64);
+        let number: Vec<(i64, bool)> = (0..tree.len())
+            .map(|i| {
+                let is_leaf = tree.feature[i] < 0;
+                let counter = if is_leaf { &mut leaves } else { &mut splits };
+                *counter += 1;
+                (*counter - 1, is_leaf)
+            })
+            .collect();
+        self.roots.push(self.features.len() as i64);
+        for i in 0..tree.len() {
+            if tree.feature[i] < 0 {
+                self.leaf(tree.output + c, tree.values[i * tree.width + c]);
+            } else {
+                let (left, right) = (number[tree.left[i] as usize], number[tree.right[i] as usize]);
+                self.split(tree.feature[i], mode(tree.rule), tree.threshold[i], left, right);
+            }
+        }
+    }
+
+    fn leaf(&mut self, output: usize, value: f64) -> i64 {
+        self.targets.push(output as i64);
+        self.weights.push(value);
+        self.weights.len() as i64 - 1
+    }
+
+    /// A split node that is a tree's root.
+    fn split_node(&mut self, feature: i32, mode: u8, at: f64, yes: (i64, bool), no: (i64, bool)) {
+        self.roots.push(self.features.len() as i64);
+        self.split(feature, mode, at, yes, no);
+    }
+
+    fn split(&mut self, feature: i32, mode: u8, at: f64, yes: (i64, bool), no: (i64, bool)) {
+        self.features.push(i64::from(feature));
+        self.modes.push(mode);
+        self.splits.push(at);
+        self.true_ids.push(yes.0);
+        self.true_leaf.push(i64::from(yes.1));
+        self.false_ids.push(no.0);
+        self.false_leaf.push(i64::from(no.1));
+    }
+
+    /// The operator's attributes, summing into `targets` outputs.
+    fn attrs(self, targets: usize) -> Vec<(&'static str, Attr)> {
+        let n = |v: &[f64]| vec![v.len() as i64];
+        vec![
+            ("aggregate_function", Attr::Int(1)),
+            ("n_targets", Attr::Int(targets as i64)),
+            ("post_transform", Attr::Int(0)),
+            ("tree_roots", Attr::Ints(self.roots)),
+            ("nodes_featureids", Attr::Ints(self.features)),
+            ("nodes_modes", Attr::Tensor(Tensor::Bytes(vec![self.modes.len() as i64], self.modes))),
+            ("nodes_splits", Attr::Tensor(Tensor::Doubles(n(&self.splits), self.splits))),
+            ("nodes_truenodeids", Attr::Ints(self.true_ids)),
+            ("nodes_trueleafs", Attr::Ints(self.true_leaf)),
+            ("nodes_falsenodeids", Attr::Ints(self.false_ids)),
+            ("nodes_falseleafs", Attr::Ints(self.false_leaf)),
+            ("leaf_targetids", Attr::Ints(self.targets)),
+            ("leaf_weights", Attr::Tensor(Tensor::Doubles(n(&self.weights), self.weights))),
+        ]
     }
 }
 
