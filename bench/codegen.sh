@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Generated Rust against the portable model's own scorer: per family, the
 # generated file's size, its release compile time and peak rustc memory, and
-# nanoseconds per row for both scorers, one row at a time and in one batch
-# of every row; then synthetic boosted models of 100, 500 and 1000 trees.
+# nanoseconds per row for both scorers, one row at a time and in batches
+# (of 1 000 rows generated, of every row through the portable model); then synthetic boosted models of 100, 500 and 1000 trees.
 # Prints a Markdown table.
 # Usage: bench/codegen.sh   (after cargo build --release --examples)
 set -euo pipefail
@@ -11,52 +11,14 @@ BIN=target/release/automl
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# A timing harness: parse every row once, then time predict over all rows,
-# then predict_batch over all of them at once; prints both, ns per row.
-harness() { # classification?
-  cat <<'RS'
-mod model;
-use std::hint::black_box;
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let text = std::fs::read_to_string(&args[1]).expect("csv");
-    let repeats: usize = args[2].parse().expect("repeats");
-    let mut lines = text.lines();
-    let names: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let index: Vec<usize> = model::INPUT_COLUMNS.iter().map(|c| names.iter().position(|n| n == c).expect("column")).collect();
-    let rows: Vec<[model::Value<'_>; model::INPUT_COLUMNS.len()]> = lines
-        .map(|line| {
-            let cells: Vec<&str> = line.split(',').collect();
-            std::array::from_fn(|i| if cells[index[i]].is_empty() { model::Value::Missing } else { model::Value::Text(cells[index[i]]) })
-        })
-        .collect();
-    let per_row = |t: std::time::Instant| t.elapsed().as_nanos() as f64 / (repeats * rows.len()) as f64;
-    let started = std::time::Instant::now();
-    for _ in 0..repeats {
-        for row in &rows {
-            let _ = black_box(model::predict(black_box(row)));
-        }
-    }
-    let single = per_row(started);
-    let started = std::time::Instant::now();
-    for _ in 0..repeats {
-        model::predict_batch(black_box(&rows), |i, p| {
-            black_box((i, p.is_ok()));
-        });
-    }
-    println!("{single:.1} {:.1}", per_row(started));
-}
-RS
-}
+source bench/scorers.sh
 
 measure() { # label model.json data.csv repeats
   local label=$1 model=$2 data=$3 repeats=$4 dir="$work/$1"
   mkdir -p "$dir"
-  "$BIN" export --rust --model "$model" --out "$dir/model.rs"
-  harness > "$dir/main.rs"
   local t0 t1 mem
   t0=$(date +%s.%N)
-  mem=$( { /usr/bin/time -f "%M" rustc --edition 2021 -C opt-level=3 -C codegen-units=1 "$dir/main.rs" -o "$dir/h" >/dev/null; } 2>&1 | tail -1 )
+  mem=$(compile_harness "$model" "$dir")
   t1=$(date +%s.%N)
   local gen gen_batch interp interp_batch size
   read -r gen gen_batch < <("$dir/h" "$data" "$repeats")

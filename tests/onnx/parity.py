@@ -36,11 +36,8 @@ def number(text):
         return math.nan
 
 
-def main():
-    model, data, predicted = sys.argv[1:]
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+def read_feeds(session, data):
+    """The rows of CSV file `data`, and the session's inputs for all of them."""
     with open(data, newline="") as f:
         rows = list(csv.DictReader(f))
     feeds = {}
@@ -50,6 +47,15 @@ def main():
             feeds[i.name] = np.array([c.strip() for c in cells], dtype=object)
         else:
             feeds[i.name] = np.array([number(c) for c in cells], dtype=np.float64)
+    return rows, feeds
+
+
+def main():
+    model, data, predicted = sys.argv[1:]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    rows, feeds = read_feeds(session, data)
     names = [o.name for o in session.get_outputs()]
     results = dict(zip(names, session.run(None, feeds)))
     with open(predicted, newline="") as f:

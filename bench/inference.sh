@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Scoring speed of one model in several runtimes, one thread, per row: one
+# row at a time and in batches of 1 000. For a trained titanic winner (the
+# default search, 40 trials), a trained adult booster and synthetic boosted
+# ensembles of 100 / 500 / 1 000 trees of depth 6 and 8 (20 features, 2 000
+# random rows): the generated Rust (`export --rust`, compiled as a release
+# build), the portable model (`automl predict`'s scorer; its batch is the
+# whole table) and ONNX Runtime on the `export --onnx` file (through its
+# Python API). Prints a Markdown table with each runtime's time over the
+# generated Rust's.
+# Not yet here: TL2cgen and LightGBM (issue 12).
+# Usage: bench/inference.sh   (after cargo build --release --examples)
+# Env: VENV, a Python virtual environment outside the repo with onnxruntime
+#   and numpy (default /tmp/onnx-venv); SHARED (default ../shared/bench).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=target/release/automl
+VENV=${VENV:-/tmp/onnx-venv}
+SHARED=${SHARED:-../shared/bench}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+source bench/scorers.sh
+export RAYON_NUM_THREADS=1
+
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.1f×'; }
+
+# What a model is: its estimator's kind and size, from `automl inspect`.
+what() { "$BIN" inspect "$1" | grep '^estimator' | grep -o -E 'weighted ensemble of [0-9]+ members|[0-9]+ trees' | head -1; }
+
+measure() { # label model.json data.csv repeats
+  local label=$1 model=$2 data=$3 repeats=$4 dir="$work/$1"
+  mkdir -p "$dir"
+  compile_harness "$model" "$dir" > /dev/null
+  "$BIN" export --onnx --model "$model" --out "$dir/model.onnx"
+  local gen gen_b port port_b ort ort_b
+  read -r gen gen_b < <(taskset -c 0 "$dir/h" "$data" "$repeats")
+  read -r port port_b < <(taskset -c 0 target/release/examples/score_speed "$model" "$data" "$repeats")
+  read -r ort ort_b < <(taskset -c 0 "$VENV/bin/python" bench/onnx_speed.py "$dir/model.onnx" "$data" 1)
+  printf '| %s | %s | %s | %s (%s) | %s (%s) | %s (%s) | %s (%s) |\n' "$label" "$gen" "$gen_b" \
+    "$port" "$(ratio "$port" "$gen")" "$port_b" "$(ratio "$port_b" "$gen_b")" \
+    "$ort" "$(ratio "$ort" "$gen")" "$ort_b" "$(ratio "$ort_b" "$gen_b")"
+}
+
+printf '| model | generated, ns/row | generated, batch | portable | portable, batch | ONNX Runtime | ONNX Runtime, batch |\n|---|---:|---:|---:|---:|---:|---:|\n'
+"$BIN" train --data datasets/titanic.csv --target survived --max-trials 40 --seed 1 --quiet --out "$work/titanic" >/dev/null
+measure "titanic winner: $(what "$work/titanic/model.json")" "$work/titanic/model.json" datasets/titanic.csv 100
+"$BIN" train --data "$SHARED/splits/adult.train.csv" --target income --include gbdt --no-ensemble --max-trials 6 --seed 1 --quiet --out "$work/adult" >/dev/null
+head -2001 "$SHARED/splits/adult.test.csv" > "$work/adult.csv"
+measure "adult gbdt: $(what "$work/adult/model.json")" "$work/adult/model.json" "$work/adult.csv" 20
+"$VENV/bin/python" - "$work/synthetic.csv" <<'PY'
+import random, sys
+random.seed(1)
+with open(sys.argv[1], "w") as f:
+    f.write(",".join(f"x{j}" for j in range(20)) + "\n")
+    for _ in range(2000):
+        f.write(",".join(f"{random.uniform(-3, 3):.4f}" for _ in range(20)) + "\n")
+PY
+for depth in 6 8; do
+  for trees in 100 500 1000; do
+    target/release/examples/large_model "$trees" "$depth" 20 "$work/gbdt-$trees-$depth.json"
+    measure "$trees trees of depth $depth" "$work/gbdt-$trees-$depth.json" "$work/synthetic.csv" 5
+  done
+done

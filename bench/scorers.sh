@@ -1,0 +1,50 @@
+# Shared by bench/codegen.sh and bench/inference.sh (sourced, with BIN set):
+# the generated module's timing harness and its compilation.
+
+# A timing harness: parse every row once, then time predict over all rows,
+# then predict_batch over them in batches of 1 000; prints both, ns per row.
+harness() {
+  cat <<'RS'
+mod model;
+use std::hint::black_box;
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let text = std::fs::read_to_string(&args[1]).expect("csv");
+    let repeats: usize = args[2].parse().expect("repeats");
+    let mut lines = text.lines();
+    let names: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let index: Vec<usize> = model::INPUT_COLUMNS.iter().map(|c| names.iter().position(|n| n == c).expect("column")).collect();
+    let rows: Vec<[model::Value<'_>; model::INPUT_COLUMNS.len()]> = lines
+        .map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            std::array::from_fn(|i| if cells[index[i]].is_empty() { model::Value::Missing } else { model::Value::Text(cells[index[i]]) })
+        })
+        .collect();
+    let per_row = |t: std::time::Instant| t.elapsed().as_nanos() as f64 / (repeats * rows.len()) as f64;
+    let started = std::time::Instant::now();
+    for _ in 0..repeats {
+        for row in &rows {
+            let _ = black_box(model::predict(black_box(row)));
+        }
+    }
+    let single = per_row(started);
+    let started = std::time::Instant::now();
+    for _ in 0..repeats {
+        for batch in rows.chunks(1000) {
+            model::predict_batch(black_box(batch), |i, p| {
+                black_box((i, p.is_ok()));
+            });
+        }
+    }
+    println!("{single:.1} {:.1}", per_row(started));
+}
+RS
+}
+
+# Exports model.json $1 as Rust into folder $2 with the harness, compiles it
+# to $2/h as a user's release build would; prints rustc's peak memory (KB).
+compile_harness() { # model.json dir
+  "$BIN" export --rust --model "$1" --out "$2/model.rs"
+  harness > "$2/main.rs"
+  { /usr/bin/time -f "%M" rustc --edition 2021 -C opt-level=3 -C codegen-units=1 "$2/main.rs" -o "$2/h" >/dev/null; } 2>&1 | tail -1
+}
