@@ -411,3 +411,112 @@ fn tensor(name: &str, t: Tensor) -> TensorProto {
     p.data_type = kind as i32;
     p
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+
+    use super::*;
+    use crate::model::estimator::{Estimator, Linear, Link};
+    use crate::model::{ModelMeta, FORMAT_VERSION};
+    use crate::prep::{ColumnKind, Prep};
+
+    fn model() -> Model {
+        let column = |name: &str, kind, encoding| ColumnPrep {
+            name: name.into(),
+            kind,
+            encoding,
+            missing_indicator: true,
+        };
+        Model {
+            format_version: FORMAT_VERSION,
+            task: Task::Binary,
+            target: "y".into(),
+            classes: vec!["no".into(), "yes".into()],
+            prep: Prep {
+                columns: vec![
+                    column("age", ColumnKind::Numeric, Encoding::Number { fill: 30.0 }),
+                    column(
+                        "town",
+                        ColumnKind::Categorical,
+                        Encoding::OneHot {
+                            levels: vec!["a".into(), "b".into()],
+                        },
+                    ),
+                ],
+                scaler: None,
+                missing_markers: vec!["-999".into()],
+            },
+            estimator: Estimator::Linear(Linear {
+                weights: vec![0.1, 0.5, -0.2, 0.3, 0.7],
+                intercept: vec![-1.0],
+                link: Link::Sigmoid,
+            }),
+            meta: ModelMeta {
+                family: "linear".into(),
+                params: BTreeMap::new(),
+                model_id: "linear-1".into(),
+                metric: "roc_auc".into(),
+                cv_score: 0.5,
+                trained_rows: 10,
+                seed: 1,
+                tool_version: "0".into(),
+            },
+        }
+    }
+
+    /// The typed inputs and outputs the book documents, and a graph whose
+    /// every node reads only inputs, constants and earlier nodes' outputs.
+    #[test]
+    fn the_file_has_the_documented_inputs_and_outputs_in_a_well_formed_graph() {
+        let bytes = to_onnx(&model()).unwrap();
+        let proto = ModelProto::parse_from_bytes(&bytes).unwrap();
+        let graph = proto.graph.as_ref().unwrap();
+        let typed = |v: &ValueInfoProto| {
+            let t = v.type_.tensor_type();
+            let dims = t.shape.dim.len();
+            (v.name.clone(), t.elem_type, dims)
+        };
+        let inputs: Vec<_> = graph.input.iter().map(typed).collect();
+        let outputs: Vec<_> = graph.output.iter().map(typed).collect();
+        let (double, string) = (DataType::DOUBLE as i32, DataType::STRING as i32);
+        assert_eq!(
+            inputs,
+            [("age".into(), double, 1), ("town".into(), string, 1)]
+        );
+        assert_eq!(
+            outputs,
+            [
+                ("prediction".into(), string, 1),
+                ("probabilities".into(), double, 2)
+            ]
+        );
+        let mut known: HashSet<&str> = graph.input.iter().map(|v| v.name.as_str()).collect();
+        known.extend(graph.initializer.iter().map(|t| t.name.as_str()));
+        for node in &graph.node {
+            for input in &node.input {
+                assert!(
+                    known.contains(input.as_str()),
+                    "{} reads unknown {input}",
+                    node.op_type
+                );
+            }
+            known.extend(node.output.iter().map(String::as_str));
+        }
+        assert!(graph.output.iter().all(|o| known.contains(o.name.as_str())));
+        let opsets: Vec<_> = proto
+            .opset_import
+            .iter()
+            .map(|o| (o.domain.as_str(), o.version))
+            .collect();
+        assert_eq!(opsets, [("", OPSET), (ML, ML_OPSET)]);
+    }
+
+    #[test]
+    fn a_column_named_like_an_output_is_refused() {
+        let mut m = model();
+        m.prep.columns[0].name = "prediction".into();
+        let e = to_onnx(&m).unwrap_err();
+        assert!(e.contains("input column 'prediction'"), "{e}");
+    }
+}
