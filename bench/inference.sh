@@ -5,13 +5,16 @@
 # ensembles of 100 / 500 / 1 000 trees of depth 6 and 8 (20 features, 2 000
 # random rows): the generated Rust (`export --rust`, compiled as a release
 # build), the portable model (`automl predict`'s scorer; its batch is the
-# whole table) and ONNX Runtime on the `export --onnx` file (through its
-# Python API). Prints a Markdown table with each runtime's time over the
-# generated Rust's.
-# Not yet here: TL2cgen and LightGBM (issue 12).
+# whole table), ONNX Runtime on the `export --onnx` file (through its
+# Python API) and, for a model that is one tree ensemble, TL2cgen 1.0 on the
+# same trees rebuilt with Treelite's model builder (gcc; on the encoded
+# rows; bench/tl2cgen_speed.py). Prints a Markdown table with each runtime's
+# time over the generated Rust's.
+# Not yet here: LightGBM (issue 12).
 # Usage: bench/inference.sh   (after cargo build --release --examples)
-# Env: VENV, a Python virtual environment outside the repo with onnxruntime
-#   and numpy (default /tmp/onnx-venv); SHARED (default ../shared/bench).
+# Env: VENV, a Python virtual environment outside the repo with onnxruntime,
+#   numpy, treelite and tl2cgen (default /tmp/onnx-venv); SHARED (default
+#   ../shared/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release/automl
@@ -22,7 +25,7 @@ trap 'rm -rf "$work"' EXIT
 source bench/scorers.sh
 export RAYON_NUM_THREADS=1
 
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.1f×'; }
+ratio() { [ "$1" = n/a ] && echo n/a || echo "$1 / $2" | bc -l | xargs printf '%.1f×'; }
 
 # What a model is: its estimator's kind and size, from `automl inspect`.
 what() { "$BIN" inspect "$1" | grep '^estimator' | grep -o -E 'weighted ensemble of [0-9]+ members|[0-9]+ trees' | head -1; }
@@ -32,16 +35,19 @@ measure() { # label model.json data.csv repeats
   mkdir -p "$dir"
   compile_harness "$model" "$dir" > /dev/null
   "$BIN" export --onnx --model "$model" --out "$dir/model.onnx"
-  local gen gen_b port port_b ort ort_b
+  target/release/examples/score_speed "$model" "$data" --encode "$dir/encoded.csv"
+  local gen gen_b port port_b ort ort_b tl tl_b
   read -r gen gen_b < <(taskset -c 0 "$dir/h" "$data" "$repeats")
   read -r port port_b < <(taskset -c 0 target/release/examples/score_speed "$model" "$data" "$repeats")
   read -r ort ort_b < <(taskset -c 0 "$VENV/bin/python" bench/onnx_speed.py "$dir/model.onnx" "$data" 1)
-  printf '| %s | %s | %s | %s (%s) | %s (%s) | %s (%s) | %s (%s) |\n' "$label" "$gen" "$gen_b" \
+  read -r tl tl_b < <(taskset -c 0 "$VENV/bin/python" bench/tl2cgen_speed.py "$model" "$dir/encoded.csv" 1 "$dir" 2>/dev/null | tail -1)
+  printf '| %s | %s | %s | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) |\n' "$label" "$gen" "$gen_b" \
     "$port" "$(ratio "$port" "$gen")" "$port_b" "$(ratio "$port_b" "$gen_b")" \
-    "$ort" "$(ratio "$ort" "$gen")" "$ort_b" "$(ratio "$ort_b" "$gen_b")"
+    "$ort" "$(ratio "$ort" "$gen")" "$ort_b" "$(ratio "$ort_b" "$gen_b")" \
+    "$tl" "$(ratio "$tl" "$gen")" "$tl_b" "$(ratio "$tl_b" "$gen_b")"
 }
 
-printf '| model | generated, ns/row | generated, batch | portable | portable, batch | ONNX Runtime | ONNX Runtime, batch |\n|---|---:|---:|---:|---:|---:|---:|\n'
+printf '| model | generated, ns/row | generated, batch | portable | portable, batch | ONNX Runtime | ONNX Runtime, batch | TL2cgen | TL2cgen, batch |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 "$BIN" train --data datasets/titanic.csv --target survived --max-trials 40 --seed 1 --quiet --out "$work/titanic" >/dev/null
 measure "titanic winner: $(what "$work/titanic/model.json")" "$work/titanic/model.json" datasets/titanic.csv 100
 "$BIN" train --data "$SHARED/splits/adult.train.csv" --target income --include gbdt --no-ensemble --max-trials 6 --seed 1 --quiet --out "$work/adult" >/dev/null

@@ -2,10 +2,13 @@
 //! a time (`Model::predict_row`) and all rows in one batch
 //! (`Model::predict_table`, as `automl predict` scores); prints both,
 //! nanoseconds per row. Used by `bench/codegen.sh` to compare with the
-//! generated Rust. Usage:
+//! generated Rust. With `--encode OUT`, writes the rows encoded (and
+//! scaled) as the estimator reads them to OUT as CSV instead, for the tree
+//! compilers `bench/inference.sh` compares. Usage:
 //!
 //! ```sh
 //! cargo run --release --example score_speed -- model.json data.csv REPEATS
+//! cargo run --release --example score_speed -- model.json data.csv --encode OUT
 //! ```
 
 use std::hint::black_box;
@@ -15,11 +18,27 @@ use automl::{data, Model, Value};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        return Err("usage: score_speed MODEL DATA REPEATS".into());
+    if args.len() < 4 {
+        return Err("usage: score_speed MODEL DATA (REPEATS | --encode OUT)".into());
     }
     let model = Model::load(&args[1])?;
     let table = data::load(std::path::Path::new(&args[2]), &model.prep.missing_markers)?;
+    if args[3] == "--encode" {
+        let out = args.get(4).ok_or("--encode needs a file")?;
+        let (mut x, d) = model.prep.encode_table(&table)?;
+        model.prep.scale_matrix(&mut x, d);
+        let lines: Vec<String> = x
+            .chunks(d.max(1))
+            .map(|r| {
+                r.iter()
+                    .map(|v| format!("{v:?}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        std::fs::write(out, lines.join("\n") + "\n")?;
+        return Ok(());
+    }
     let repeats: usize = args[3].parse()?;
     let columns: Vec<&data::Column> = model
         .input_columns()
