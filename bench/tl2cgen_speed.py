@@ -20,9 +20,9 @@ import treelite.model_builder as mb
 BATCH = 1000
 
 
-def build(model):
+def build(model, d):
+    """The model's trees over `d` encoded features as a Treelite model."""
     est = model["estimator"]
-    d = model_width(model)
     raw = len(est["base"])
     builder = mb.ModelBuilder(
         threshold_type="float64",
@@ -61,24 +61,17 @@ def build(model):
     return builder.commit()
 
 
-def model_width(model):
-    return sum(
-        (len(c["encoding"]["levels"]) if c["encoding"]["type"] == "one_hot" else 1)
-        + int(c["missing_indicator"])
-        for c in model["prep"]["columns"]
-    )
-
-
 def main():
     path, data, repeats, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     model = json.load(open(path))
     if model["estimator"]["kind"] != "trees":
         print("n/a n/a")
         return
-    lib = f"{work}/tl2cgen.so"
-    tl2cgen.export_lib(build(model), toolchain="gcc", libpath=lib, params={"parallel_comp": 8}, nthread=1)
-    predictor = tl2cgen.Predictor(lib, nthread=1)
     x = np.loadtxt(data, delimiter=",", ndmin=2)
+    lib = f"{work}/tl2cgen.so"
+    tl2cgen.export_lib(build(model, x.shape[1]), toolchain="gcc", libpath=lib,
+                       params={"parallel_comp": 8}, nthread=1)
+    predictor = tl2cgen.Predictor(lib, nthread=1)
     n = len(x)
     rows = [tl2cgen.DMatrix(x[r:r + 1]) for r in range(n)]
     started = time.perf_counter_ns()

@@ -92,11 +92,11 @@ fn output_names(task: Task) -> &'static [&'static str] {
     }
 }
 
-/// An output: its name, element type and whether it has a column per value.
+/// An output: its name, element type and, for `[rows, k]`, its columns.
 struct Output {
     name: &'static str,
     elem: DataType,
-    columns: bool,
+    columns: Option<usize>,
 }
 
 /// Renames the estimator's `[rows, w]` outputs as `automl predict`'s
@@ -124,29 +124,35 @@ fn name_outputs(g: &mut Graph, model: &Model, out: &str) -> Vec<Output> {
             let classes = Tensor::Strings(vec![model.classes.len() as i64], model.classes.clone());
             let classes = g.constant(classes);
             let label = g.op("Gather", &[&classes, &index]);
-            emit(g, label, "prediction", DataType::STRING, false);
-            emit(g, out.to_string(), "probabilities", DataType::DOUBLE, true);
+            emit(g, label, "prediction", DataType::STRING, None);
+            emit(
+                g,
+                out.to_string(),
+                "probabilities",
+                DataType::DOUBLE,
+                Some(w),
+            );
         }
         Task::Regression => {
             let value = first(g);
-            emit(g, value, "prediction", DataType::DOUBLE, false);
+            emit(g, value, "prediction", DataType::DOUBLE, None);
         }
         Task::Cluster => {
             let value = first(g);
             let cluster = g.node("", "Cast", &[&value], vec![("to", Attr::Int(7))]);
-            emit(g, cluster, "cluster", DataType::INT64, false);
+            emit(g, cluster, "cluster", DataType::INT64, None);
             if w > 1 {
                 let memberships = g.slice(out, 1, w);
-                emit(g, memberships, "memberships", DataType::DOUBLE, true);
+                emit(g, memberships, "memberships", DataType::DOUBLE, Some(w - 1));
             }
         }
         Task::Anomaly => {
             let score = first(g);
-            emit(g, score, "score", DataType::DOUBLE, false);
+            emit(g, score, "score", DataType::DOUBLE, None);
             let column = g.slice(out, 1, 2);
             let flag = g.squeeze(&column);
             let flag = g.node("", "Cast", &[&flag], vec![("to", Attr::Int(9))]);
-            emit(g, flag, "is_anomaly", DataType::BOOL, false);
+            emit(g, flag, "is_anomaly", DataType::BOOL, None);
         }
     }
     named
@@ -275,13 +281,9 @@ fn model_proto(model: &Model, g: Graph, outputs: &[Output]) -> ModelProto {
             value_info(&c.name, elem, None)
         })
         .collect();
-    let w = model.output_width();
     graph.output = outputs
         .iter()
-        .map(|o| {
-            let width = if o.name == "memberships" { w - 1 } else { w };
-            value_info(o.name, o.elem, o.columns.then_some(width))
-        })
+        .map(|o| value_info(o.name, o.elem, o.columns))
         .collect();
     graph.initializer = g
         .constants

@@ -73,6 +73,8 @@ impl Kind for CorePoints {
     /// [`kernels::core_points`]: the cluster of the first nearest core
     /// point within `eps`, else -1.
     fn graph(&self, g: &mut Graph, x: &str, _w: usize) -> Result<String, String> {
+        // A `[rows, 1]` column of -1 needs the row count, so it is made
+        // from the rows' first (finite) feature.
         let noise = {
             let first = g.slice(x, 0, 1);
             let zero = g.scalar(0.0);

@@ -90,6 +90,7 @@ impl Kind for Neighbors {
         let smallest = vec![("axis", Attr::Int(1)), ("largest", Attr::Int(0)), ("sorted", Attr::Int(1))];
         let (near, index) = g.node_pair("TopK", &[&dist, &k], smallest);
         let weight = match self.weighting {
+            // Ones shaped like the distances (which are finite).
             Weighting::Uniform => {
                 let zero = g.scalar(0.0);
                 let zeros = g.op("Mul", &[&near, &zero]);
