@@ -8,12 +8,16 @@
 # whole table), ONNX Runtime on the `export --onnx` file (through its
 # Python API) and, for a model that is one tree ensemble, TL2cgen 1.0 on the
 # same trees rebuilt with Treelite's model builder (gcc; on the encoded
-# rows; bench/tl2cgen_speed.py). Prints a Markdown table with each runtime's
-# time over the generated Rust's.
-# Not yet here: LightGBM (issue 12).
+# rows; bench/tl2cgen_speed.py) and, for a boosted sum, LightGBM 4.7 on the
+# same trees written in its text model format (on the encoded rows, its
+# predictions checked against automl's first; bench/lightgbm_speed.py).
+# Prints a Markdown table with each runtime's time over the generated
+# Rust's fed what that runtime is fed: raw cells for the portable model and
+# ONNX Runtime (`predict`, `predict_batch`), encoded rows for TL2cgen and
+# LightGBM (`predict_row`, `predict_rows`).
 # Usage: bench/inference.sh   (after cargo build --release --examples)
 # Env: VENV, a Python virtual environment outside the repo with onnxruntime,
-#   numpy, treelite and tl2cgen (default /tmp/onnx-venv); SHARED (default
+#   numpy, treelite, tl2cgen and lightgbm (default /tmp/onnx-venv); SHARED (default
 #   ../shared/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,18 +40,20 @@ measure() { # label model.json data.csv repeats
   compile_harness "$model" "$dir" > /dev/null
   "$BIN" export --onnx --model "$model" --out "$dir/model.onnx"
   target/release/examples/score_speed "$model" "$data" --encode "$dir/encoded.csv"
-  local gen gen_b port port_b ort ort_b tl tl_b
-  read -r gen gen_b < <(taskset -c 0 "$dir/h" "$data" "$repeats")
+  local gen gen_b enc enc_b port port_b ort ort_b tl tl_b lg lg_b
+  read -r gen gen_b enc enc_b < <(taskset -c 0 "$dir/h" "$data" "$repeats" "$dir/encoded.csv")
   read -r port port_b < <(taskset -c 0 target/release/examples/score_speed "$model" "$data" "$repeats")
   read -r ort ort_b < <(taskset -c 0 "$VENV/bin/python" bench/onnx_speed.py "$dir/model.onnx" "$data" 1)
   read -r tl tl_b < <(taskset -c 0 "$VENV/bin/python" bench/tl2cgen_speed.py "$model" "$dir/encoded.csv" 1 "$dir" 2>/dev/null | tail -1)
-  printf '| %s | %s | %s | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) |\n' "$label" "$gen" "$gen_b" \
+  read -r lg lg_b < <(taskset -c 0 "$VENV/bin/python" bench/lightgbm_speed.py "$model" "$dir/encoded.csv" "$dir/encoded.csv.outputs.csv" 1)
+  printf '| %s | %s | %s | %s | %s | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) |\n' "$label" "$gen" "$gen_b" "$enc" "$enc_b" \
     "$port" "$(ratio "$port" "$gen")" "$port_b" "$(ratio "$port_b" "$gen_b")" \
     "$ort" "$(ratio "$ort" "$gen")" "$ort_b" "$(ratio "$ort_b" "$gen_b")" \
-    "$tl" "$(ratio "$tl" "$gen")" "$tl_b" "$(ratio "$tl_b" "$gen_b")"
+    "$tl" "$(ratio "$tl" "$enc")" "$tl_b" "$(ratio "$tl_b" "$enc_b")" \
+    "$lg" "$(ratio "$lg" "$enc")" "$lg_b" "$(ratio "$lg_b" "$enc_b")"
 }
 
-printf '| model | generated, ns/row | generated, batch | portable | portable, batch | ONNX Runtime | ONNX Runtime, batch | TL2cgen | TL2cgen, batch |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+printf '| model | generated, ns/row | generated, batch | generated, encoded rows | generated, encoded batch | portable | portable, batch | ONNX Runtime | ONNX Runtime, batch | TL2cgen | TL2cgen, batch | LightGBM | LightGBM, batch |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 "$BIN" train --data datasets/titanic.csv --target survived --max-trials 40 --seed 1 --quiet --out "$work/titanic" >/dev/null
 measure "titanic winner: $(what "$work/titanic/model.json")" "$work/titanic/model.json" datasets/titanic.csv 100
 "$BIN" train --data "$SHARED/splits/adult.train.csv" --target income --include gbdt --no-ensemble --max-trials 6 --seed 1 --quiet --out "$work/adult" >/dev/null

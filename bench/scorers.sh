@@ -3,6 +3,9 @@
 
 # A timing harness: parse every row once, then time predict over all rows,
 # then predict_batch over them in batches of 1 000; prints both, ns per row.
+# Given a third argument, a CSV of the same rows encoded (score_speed
+# --encode), also times predict_row and predict_rows (batches of 1 000) on
+# them and prints those two after, for runtimes fed encoded rows.
 harness() {
   cat <<'RS'
 mod model;
@@ -36,7 +39,35 @@ fn main() {
             });
         }
     }
-    println!("{single:.1} {:.1}", per_row(started));
+    let batch = per_row(started);
+    let Some(encoded) = args.get(3) else {
+        println!("{single:.1} {batch:.1}");
+        return;
+    };
+    let text = std::fs::read_to_string(encoded).expect("encoded csv");
+    let x: Vec<[f64; model::FEATURES]> = text
+        .lines()
+        .map(|line| {
+            let v: Vec<f64> = line.split(',').map(|c| c.parse().expect("number")).collect();
+            std::array::from_fn(|j| v[j])
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    for _ in 0..repeats {
+        for row in &x {
+            black_box(model::predict_row(black_box(row)));
+        }
+    }
+    let encoded_single = per_row(started);
+    let started = std::time::Instant::now();
+    for _ in 0..repeats {
+        for batch in x.chunks(1000) {
+            model::predict_rows(black_box(batch), |i, p| {
+                black_box((i, p));
+            });
+        }
+    }
+    println!("{single:.1} {batch:.1} {encoded_single:.1} {:.1}", per_row(started));
 }
 RS
 }

@@ -3,8 +3,9 @@
 //! (`Model::predict_table`, as `automl predict` scores); prints both,
 //! nanoseconds per row. Used by `bench/codegen.sh` to compare with the
 //! generated Rust. With `--encode OUT`, writes the rows encoded (and
-//! scaled) as the estimator reads them to OUT as CSV instead, for the tree
-//! compilers `bench/inference.sh` compares. Usage:
+//! scaled) as the estimator reads them to OUT as CSV instead, and the
+//! estimator's outputs for them to `OUT.outputs.csv`, for the tree
+//! compilers and LightGBM that `bench/inference.sh` compares. Usage:
 //!
 //! ```sh
 //! cargo run --release --example score_speed -- model.json data.csv REPEATS
@@ -27,16 +28,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let out = args.get(4).ok_or("--encode needs a file")?;
         let (mut x, d) = model.prep.encode_table(&table)?;
         model.prep.scale_matrix(&mut x, d);
-        let lines: Vec<String> = x
-            .chunks(d.max(1))
-            .map(|r| {
-                r.iter()
-                    .map(|v| format!("{v:?}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .collect();
-        std::fs::write(out, lines.join("\n") + "\n")?;
+        let outputs = model.predict_features(&x, d);
+        std::fs::write(out, csv(&x, d))?;
+        std::fs::write(
+            format!("{out}.outputs.csv"),
+            csv(&outputs.outputs, outputs.width),
+        )?;
         return Ok(());
     }
     let repeats: usize = args[3].parse()?;
@@ -62,4 +59,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("{single:.1} {:.1}", per_row(started));
     Ok(())
+}
+
+/// Rows of `d` values as CSV lines, each value to the bit.
+fn csv(values: &[f64], d: usize) -> String {
+    let lines: Vec<String> = values
+        .chunks(d.max(1))
+        .map(|r| {
+            r.iter()
+                .map(|v| format!("{v:?}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    lines.join("\n") + "\n"
 }

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use minijinja::{context, AutoEscape, Environment};
 
 use crate::error::{Error, Result};
-use crate::model::estimator::{FlatTables, Lowered, Table};
+use crate::model::estimator::{Lowered, PackedTrees, Table};
 use crate::model::Model;
 use crate::prep::{ColumnKind, ColumnPrep, Encoding};
 
@@ -393,38 +393,29 @@ fn ints<T: ToString>(v: &[T]) -> String {
     list(v.iter().map(ToString::to_string))
 }
 
-/// Flat tree tables `NAME_ROOT`, `NAME_FEATURE`, … and the
-/// `kernels::FlatTrees` view over them, named `NAME`.
-fn write_trees(out: &mut String, name: &str, t: &FlatTables) {
-    let (n, m) = (t.roots.len(), t.feature.len());
-    let rules = list(t.rules.iter().map(|r| format!("kernels::Rule::{r:?}")));
+/// Packed tree tables `NAME_NODES`, `NAME_ROOTS`, … and the
+/// `kernels::Trees` view over them, named `NAME`.
+fn write_trees(out: &mut String, name: &str, t: &PackedTrees) {
+    let m = t.nodes.len();
     let _ = writeln!(
         out,
-        "static {name}_ROOT: [u32; {n}] = [{}];",
-        ints(&t.roots)
+        "static {name}_NODES: [kernels::Node; {m}] = {{\n    use kernels::Node as N;\n    ["
     );
-    let _ = writeln!(
-        out,
-        "static {name}_OUTPUT: [u32; {n}] = [{}];",
-        ints(&t.outputs)
-    );
-    let _ = writeln!(out, "static {name}_RULE: [kernels::Rule; {n}] = [{rules}];");
-    let _ = writeln!(
-        out,
-        "static {name}_FEATURE: [i32; {m}] = [{}];",
-        ints(&t.feature)
-    );
-    write_table(
-        out,
-        &format!("{name}_THRESHOLD"),
-        &Table::F64s(t.threshold.clone()),
-    );
-    let _ = writeln!(out, "static {name}_LEFT: [u32; {m}] = [{}];", ints(&t.left));
-    let _ = writeln!(
-        out,
-        "static {name}_RIGHT: [u32; {m}] = [{}];",
-        ints(&t.right)
-    );
+    for n in &t.nodes {
+        let (threshold, feature, right) = (float(n.threshold), n.feature, n.right);
+        let _ = writeln!(
+            out,
+            "        N {{ threshold: {threshold}, feature: {feature}, right: {right} }},"
+        );
+    }
+    out.push_str("    ]\n};\n");
+    for (part, v) in [
+        ("ROOTS", &t.roots),
+        ("OUTPUTS", &t.outputs),
+        ("STEPS", &t.steps),
+    ] {
+        write_table(out, &format!("{name}_{part}"), &Table::U32s(v.clone()));
+    }
     write_table(
         out,
         &format!("{name}_VALUES"),
@@ -432,16 +423,11 @@ fn write_trees(out: &mut String, name: &str, t: &FlatTables) {
     );
     let _ = writeln!(
         out,
-        "static {name}: kernels::FlatTrees<'static> = kernels::FlatTrees {{
-    roots: &{name}_ROOT,
-    outputs: &{name}_OUTPUT,
-    rules: &{name}_RULE,
-    nodes: kernels::Nodes {{
-        feature: &{name}_FEATURE,
-        threshold: &{name}_THRESHOLD,
-        left: &{name}_LEFT,
-        right: &{name}_RIGHT,
-    }},
+        "static {name}: kernels::Trees<'static> = kernels::Trees {{
+    nodes: &{name}_NODES,
+    roots: &{name}_ROOTS,
+    outputs: &{name}_OUTPUTS,
+    steps: &{name}_STEPS,
     values: &{name}_VALUES,
     width: {},
 }};",
@@ -552,7 +538,7 @@ mod tests {
     fn depth_two_regression_tree() {
         let est = Estimator::Trees(TreeEnsemble {
             base: vec![0.0],
-            trees: vec![depth_two(0, 1.0)],
+            trees: vec![depth_two(0, 1.0)].into(),
             combine: Combine::Mean,
             link: Link::Identity,
         });
@@ -591,7 +577,7 @@ mod tests {
     fn two_tree_boosted_ensemble() {
         let est = Estimator::Trees(TreeEnsemble {
             base: vec![-0.2],
-            trees: vec![depth_two(0, 0.1), depth_two(0, -0.05)],
+            trees: vec![depth_two(0, 0.1), depth_two(0, -0.05)].into(),
             combine: Combine::Sum,
             link: Link::Sigmoid,
         });
@@ -646,7 +632,7 @@ mod tests {
         });
         let tree = Estimator::Trees(TreeEnsemble {
             base: vec![0.0],
-            trees: vec![depth_two(0, 1.0)],
+            trees: vec![depth_two(0, 1.0)].into(),
             combine: Combine::Mean,
             link: Link::Identity,
         });
@@ -674,7 +660,7 @@ mod tests {
         let mut tree = depth_two(0, 1.0);
         tree.values = vec![0.0, 0.0, 0.0, 2.0, 3.5, 1.0, 2.5];
         let est = Estimator::Isolation(Isolation {
-            trees: vec![tree.clone(), tree],
+            trees: vec![tree.clone(), tree].into(),
             normalizer: 3.748_880_484_475_505,
             threshold: 0.61,
         });

@@ -89,7 +89,7 @@ impl Adapter for ExtraTrees {
         }
         Ok(Estimator::Trees(TreeEnsemble {
             base: vec![0.0; k],
-            trees,
+            trees: trees.into(),
             combine: Combine::Mean,
             link: Link::Identity,
         }))

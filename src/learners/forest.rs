@@ -149,7 +149,7 @@ fn fit_regressor(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Estimator::Trees(TreeEnsemble {
         base: vec![0.0],
-        trees,
+        trees: trees.into(),
         combine: Combine::Mean,
         link: Link::Identity,
     }))

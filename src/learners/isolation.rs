@@ -76,7 +76,7 @@ impl Adapter for IsolationForest {
             trees.push(grower.tree);
         }
         let forest = Isolation {
-            trees,
+            trees: trees.into(),
             normalizer: average_path_length(psi),
             threshold: f64::INFINITY,
         };

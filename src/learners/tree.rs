@@ -67,7 +67,7 @@ impl Adapter for DecisionTree {
         };
         Ok(Estimator::Trees(TreeEnsemble {
             base: vec![0.0; data.width()],
-            trees: vec![tree],
+            trees: vec![tree].into(),
             combine: Combine::Mean,
             link: Link::Identity,
         }))

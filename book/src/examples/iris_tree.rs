@@ -235,24 +235,29 @@ fn refused(column: usize) -> impl Fn(cell::Refusal) -> InputError {
 }
 
 static BASE: [f64; 3] = [0.0, 0.0, 0.0];
-static TREES_ROOT: [u32; 1] = [0];
-static TREES_OUTPUT: [u32; 1] = [0];
-static TREES_RULE: [kernels::Rule; 1] = [kernels::Rule::LessOrEqual];
-static TREES_FEATURE: [i32; 9] = [2, -1, 3, 2, 0, -1, -1, -1, -1];
-static TREES_THRESHOLD: [f64; 9] = [2.45, 0.0, 1.75, 4.95, 5.95, 0.0, 0.0, 0.0, 0.0];
-static TREES_LEFT: [u32; 9] = [1, 0, 3, 5, 7, 0, 0, 0, 0];
-static TREES_RIGHT: [u32; 9] = [2, 0, 4, 6, 8, 0, 0, 0, 0];
-static TREES_VALUES: [f64; 27] = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9791666666666666, 0.020833333333333332, 0.0, 0.3333333333333333, 0.6666666666666666, 0.0, 0.14285714285714285, 0.8571428571428571, 0.0, 0.0, 1.0];
-static TREES: kernels::FlatTrees<'static> = kernels::FlatTrees {
-    roots: &TREES_ROOT,
-    outputs: &TREES_OUTPUT,
-    rules: &TREES_RULE,
-    nodes: kernels::Nodes {
-        feature: &TREES_FEATURE,
-        threshold: &TREES_THRESHOLD,
-        left: &TREES_LEFT,
-        right: &TREES_RIGHT,
-    },
+static TREES_NODES: [kernels::Node; 9] = {
+    use kernels::Node as N;
+    [
+        N { threshold: 2.4500000000000006, feature: 2, right: 2 },
+        N { threshold: f64::NAN, feature: 0, right: 1 },
+        N { threshold: 1.7500000000000002, feature: 3, right: 6 },
+        N { threshold: 4.950000000000001, feature: 2, right: 5 },
+        N { threshold: f64::NAN, feature: 0, right: 4 },
+        N { threshold: f64::NAN, feature: 0, right: 5 },
+        N { threshold: 5.950000000000001, feature: 0, right: 8 },
+        N { threshold: f64::NAN, feature: 0, right: 7 },
+        N { threshold: f64::NAN, feature: 0, right: 8 },
+    ]
+};
+static TREES_ROOTS: [u32; 1] = [0];
+static TREES_OUTPUTS: [u32; 1] = [0];
+static TREES_STEPS: [u32; 1] = [3];
+static TREES_VALUES: [f64; 27] = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9791666666666666, 0.020833333333333332, 0.0, 0.3333333333333333, 0.6666666666666666, 0.0, 0.0, 0.0, 0.0, 0.14285714285714285, 0.8571428571428571, 0.0, 0.0, 1.0];
+static TREES: kernels::Trees<'static> = kernels::Trees {
+    nodes: &TREES_NODES,
+    roots: &TREES_ROOTS,
+    outputs: &TREES_OUTPUTS,
+    steps: &TREES_STEPS,
     values: &TREES_VALUES,
     width: 3,
 };
@@ -538,15 +543,6 @@ mod kernels {
         Mean,
     }
 
-    /// Which way a split sends a value equal to its threshold.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Rule {
-        /// `x < threshold` goes left (linfa, gbdt).
-        Less,
-        /// `x <= threshold` goes left (smartcore).
-        LessOrEqual,
-    }
-
     /// How neighbours' votes are weighted.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Weighting {
@@ -607,80 +603,119 @@ mod kernels {
         a.iter().zip(b).map(|(a, b)| (a - b) * (a - b)).sum()
     }
 
-    /// Split nodes as parallel arrays. A node whose feature is negative is a
-    /// leaf; children are indices into the same arrays.
+    /// One node of packed trees, laid out in the order a walk visits them: a
+    /// split's left child is the node after it, its right child is `right`. A
+    /// leaf sends every row to itself (its `threshold` is NaN, which no value
+    /// is less than, and `right` is its own index), so a walk may take more
+    /// steps than its tree is deep and stays at the leaf. Sixteen bytes: four
+    /// nodes to a cache line, a split and its left child usually on one.
     #[derive(Debug, Clone, Copy)]
-    pub struct Nodes<'a> {
-        /// Split feature per node, -1 for a leaf.
-        pub feature: &'a [i32],
-        /// Split threshold per node.
-        pub threshold: &'a [f64],
-        /// Left child per node.
-        pub left: &'a [u32],
-        /// Right child per node.
-        pub right: &'a [u32],
+    pub struct Node {
+        /// `x[feature] < threshold` goes left; NaN for a leaf.
+        pub threshold: f64,
+        /// The feature a split reads (0 for a leaf).
+        pub feature: u32,
+        /// Index of the right child (a leaf's own index).
+        pub right: u32,
     }
 
-    /// The leaf a row reaches from `root`.
-    pub fn leaf(nodes: &Nodes<'_>, rule: Rule, root: usize, x: &[f64]) -> usize {
-        let mut node = root;
-        while nodes.feature[node] >= 0 {
-            let v = x[nodes.feature[node] as usize];
-            let t = nodes.threshold[node];
-            let left = match rule {
-                Rule::Less => v < t,
-                Rule::LessOrEqual => v <= t,
-            };
-            node = if left {
-                nodes.left[node]
-            } else {
-                nodes.right[node]
-            } as usize;
+    /// Nodes are equal bit for bit (a leaf's NaN equals itself).
+    impl PartialEq for Node {
+        fn eq(&self, other: &Node) -> bool {
+            self.threshold.to_bits() == other.threshold.to_bits()
+                && (self.feature, self.right) == (other.feature, other.right)
         }
-        node
     }
 
-    /// Trees however they are stored: the portable model keeps one set of
-    /// arrays per tree, generated code one set for all trees.
-    pub trait TreeSet {
-        /// Number of trees.
-        fn count(&self) -> usize;
-        /// Where tree `t` adds into the outputs, and the values of the leaf
-        /// that `x` reaches in it.
-        fn leaf_values(&self, t: usize, x: &[f64]) -> (usize, &[f64]);
-    }
+    /// Trees walked side by side, one row at a time: a group's walks do not
+    /// depend on each other, so the processor overlaps their loads instead of
+    /// waiting for one tree's path after another's.
+    pub const LANES: usize = 8;
 
-    /// Every tree's nodes in one set of arrays, with global child indices.
+    /// Many trees as one array of [`Node`]s. Every split compares `x < t`
+    /// (a `x <= t` split is stored as `x <` the next double above `t`, the
+    /// same comparison for every value).
     #[derive(Debug, Clone, Copy)]
-    pub struct FlatTrees<'a> {
+    pub struct Trees<'a> {
+        /// All nodes, tree after tree.
+        pub nodes: &'a [Node],
         /// Root node of each tree.
         pub roots: &'a [u32],
         /// First output each tree adds into.
         pub outputs: &'a [u32],
-        /// Split rule of each tree.
-        pub rules: &'a [Rule],
-        /// All nodes.
-        pub nodes: Nodes<'a>,
-        /// Leaf values, `width` per node.
+        /// Steps that take every tree of a group of [`LANES`] trees to its
+        /// leaf (the group's greatest depth), one per group.
+        pub steps: &'a [u32],
+        /// Leaf values, `width` per node (zeros for splits).
         pub values: &'a [f64],
         /// Values per leaf.
         pub width: usize,
     }
 
-    impl TreeSet for FlatTrees<'_> {
-        fn count(&self) -> usize {
+    impl Trees<'_> {
+        /// Number of trees.
+        pub fn count(&self) -> usize {
             self.roots.len()
         }
 
-        fn leaf_values(&self, t: usize, x: &[f64]) -> (usize, &[f64]) {
-            let n = leaf(&self.nodes, self.rules[t], self.roots[t] as usize, x);
+        /// The leaves `x` reaches in group `g`'s trees, walked in lockstep, and
+        /// how many trees the group has. A short last group walks its first
+        /// tree in the spare lanes, so every walk has [`LANES`] lanes.
+        fn walk(&self, g: usize, x: &[f64], at: &mut [usize; LANES]) -> usize {
+            let roots = &self.roots[g * LANES..self.count().min((g + 1) * LANES)];
+            for (lane, a) in at.iter_mut().enumerate() {
+                *a = roots[if lane < roots.len() { lane } else { 0 }] as usize;
+            }
+            for _ in 0..self.steps[g] {
+                for a in at.iter_mut() {
+                    let node = self.nodes[*a];
+                    *a = if x[node.feature as usize] < node.threshold {
+                        *a + 1
+                    } else {
+                        node.right as usize
+                    };
+                }
+            }
+            roots.len()
+        }
+
+        /// Adds the leaves of group `g`'s trees for `x` into `out`, tree by
+        /// tree in order.
+        fn add_group(&self, g: usize, x: &[f64], out: &mut [f64]) {
+            let mut at = [0; LANES];
+            let n = self.walk(g, x, &mut at);
             let w = self.width;
-            (self.outputs[t] as usize, &self.values[n * w..(n + 1) * w])
+            for (t, leaf) in (g * LANES..).zip(&at[..n]) {
+                let o = self.outputs[t] as usize;
+                let values = &self.values[leaf * w..(leaf + 1) * w];
+                for (o, v) in out[o..o + w].iter_mut().zip(values) {
+                    *o += v;
+                }
+            }
+        }
+
+        /// Adds every tree's leaf for `x` into `out`, in tree order.
+        fn add_all(&self, x: &[f64], out: &mut [f64]) {
+            for g in 0..self.steps.len() {
+                self.add_group(g, x, out);
+            }
+        }
+
+        /// [`Trees::add_all`] for many rows (`x` row-major, `d` values each;
+        /// `out` `w` values each): group by group over blocks of rows, so a
+        /// group's nodes stay in cache across the block. Each row's leaves are
+        /// added in the same order as one row at a time.
+        fn add_all_batch(&self, x: &[f64], d: usize, out: &mut [f64], w: usize) {
+            for g in 0..self.steps.len() {
+                for (x, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(w)) {
+                    self.add_group(g, x, o);
+                }
+            }
         }
     }
 
-    /// Rows the batch kernels score together, at most: tree by tree over a
-    /// block of rows, so a tree's nodes stay in cache across the block.
+    /// Rows the batch kernels score together, at most: group by group of
+    /// trees over a block of rows.
     pub const BLOCK: usize = 64;
 
     /// Rows per block for rows of `d` values: [`BLOCK`], fewer for wide rows,
@@ -696,14 +731,6 @@ mod kernels {
         }
     }
 
-    /// Adds tree `t`'s leaf for `x` into `out`.
-    fn add_leaf<T: TreeSet + ?Sized>(trees: &T, t: usize, x: &[f64], out: &mut [f64]) {
-        let (at, values) = trees.leaf_values(t, x);
-        for (o, v) in out[at..at + values.len()].iter_mut().zip(values) {
-            *o += v;
-        }
-    }
-
     /// The end of a tree ensemble's row: the mean of `count` trees for `Mean`,
     /// then the link.
     fn finish_trees(combine: Combine, count: usize, raw: usize, link: Link, out: &mut [f64]) {
@@ -716,8 +743,8 @@ mod kernels {
 
     /// A tree ensemble: `base` plus every tree's leaf, averaged for `Mean`,
     /// then the link. Raw outputs live in `out` itself.
-    pub fn tree_ensemble<T: TreeSet + ?Sized>(
-        trees: &T,
+    pub fn tree_ensemble(
+        trees: &Trees<'_>,
         base: &[f64],
         combine: Combine,
         link: Link,
@@ -725,19 +752,16 @@ mod kernels {
         out: &mut [f64],
     ) {
         out[..base.len()].copy_from_slice(base);
-        for t in 0..trees.count() {
-            add_leaf(trees, t, x, out);
-        }
+        trees.add_all(x, out);
         finish_trees(combine, trees.count(), base.len(), link, out);
     }
 
     /// [`tree_ensemble`] over many rows: `x` holds them row-major, `d` values
-    /// each, `out` their outputs, `w` each. Tree by tree over blocks of rows;
-    /// each row's leaves are added in the same order as one row at a time, so
-    /// the outputs are the same to the bit.
+    /// each, `out` their outputs, `w` each; the outputs are the same to the
+    /// bit as one row at a time.
     #[allow(clippy::too_many_arguments)]
-    pub fn tree_ensemble_batch<T: TreeSet + ?Sized>(
-        trees: &T,
+    pub fn tree_ensemble_batch(
+        trees: &Trees<'_>,
         base: &[f64],
         combine: Combine,
         link: Link,
@@ -751,11 +775,7 @@ mod kernels {
             for o in out.chunks_exact_mut(w) {
                 o[..base.len()].copy_from_slice(base);
             }
-            for t in 0..trees.count() {
-                for (x, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(w)) {
-                    add_leaf(trees, t, x, o);
-                }
-            }
+            trees.add_all_batch(x, d, out, w);
             for o in out.chunks_exact_mut(w) {
                 finish_trees(combine, trees.count(), base.len(), link, o);
             }
@@ -767,17 +787,9 @@ mod kernels {
     /// as `exp(-(mean / normalizer) * ln 2)`: `powf` with base 2 may be
     /// rewritten to `exp2` by an optimising compiler, and the two differ in the
     /// last bit.
-    pub fn isolation<T: TreeSet + ?Sized>(
-        trees: &T,
-        normalizer: f64,
-        threshold: f64,
-        x: &[f64],
-        out: &mut [f64],
-    ) {
+    pub fn isolation(trees: &Trees<'_>, normalizer: f64, threshold: f64, x: &[f64], out: &mut [f64]) {
         out[0] = 0.0;
-        for t in 0..trees.count() {
-            out[0] += trees.leaf_values(t, x).1[0];
-        }
+        trees.add_all(x, &mut out[..1]);
         finish_isolation(trees.count(), normalizer, threshold, out);
     }
 
@@ -790,11 +802,10 @@ mod kernels {
     }
 
     /// [`isolation`] over many rows (`x` row-major, `d` values each; `out`
-    /// `w` values each, the score and the flag first), tree by tree over
-    /// blocks of rows, path lengths summed in the same order as one row at a
-    /// time.
-    pub fn isolation_batch<T: TreeSet + ?Sized>(
-        trees: &T,
+    /// `w` values each, the score and the flag first), path lengths summed in
+    /// the same order as one row at a time.
+    pub fn isolation_batch(
+        trees: &Trees<'_>,
         normalizer: f64,
         threshold: f64,
         x: &[f64],
@@ -805,11 +816,7 @@ mod kernels {
         let rows = block_rows(d);
         for (x, out) in x.chunks(rows * d.max(1)).zip(out.chunks_mut(rows * w)) {
             out.iter_mut().step_by(w).for_each(|o| *o = 0.0);
-            for t in 0..trees.count() {
-                for (x, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(w)) {
-                    o[0] += trees.leaf_values(t, x).1[0];
-                }
-            }
+            trees.add_all_batch(x, d, out, w);
             for o in out.chunks_exact_mut(w) {
                 finish_isolation(trees.count(), normalizer, threshold, o);
             }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::trees::{check_trees, tree_sum, FlatTables, Tree};
+use super::trees::{check_trees, tree_sum, Tree, Trees};
 use super::{ensure, threshold_note, Kind, Lowered, Shape, Table};
 use crate::model::graph::Graph;
 use crate::model::kernels;
@@ -14,7 +14,7 @@ use crate::model::kernels;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Isolation {
     /// The trees (`x < threshold` goes left, one value per leaf).
-    pub trees: Vec<Tree>,
+    pub trees: Trees,
     /// Average path length of an unsuccessful search in a tree built on the
     /// sample size, `c(psi)`.
     pub normalizer: f64,
@@ -28,13 +28,13 @@ impl Kind for Isolation {
     }
 
     fn score(&self, x: &[f64], out: &mut [f64]) {
-        let trees = self.trees.as_slice();
-        kernels::isolation(trees, self.normalizer, self.threshold, x, out);
+        let trees = self.trees.view();
+        kernels::isolation(&trees, self.normalizer, self.threshold, x, out);
     }
 
     fn score_batch(&self, x: &[f64], d: usize, out: &mut [f64], w: usize) {
-        let trees = self.trees.as_slice();
-        kernels::isolation_batch(trees, self.normalizer, self.threshold, x, d, out, w);
+        let trees = self.trees.view();
+        kernels::isolation_batch(&trees, self.normalizer, self.threshold, x, d, out, w);
     }
 
     fn check(&self, d: usize, _w: usize) -> Result<(), String> {
@@ -63,7 +63,7 @@ impl Kind for Isolation {
     fn lower(&self) -> Lowered {
         Lowered::new(
             vec![
-                ("TREES", Table::Trees(FlatTables::of(&self.trees))),
+                ("TREES", Table::Trees(self.trees.packed().clone())),
                 ("NORMALIZER", Table::F64(self.normalizer)),
                 ("THRESHOLD", Table::F64(self.threshold)),
             ],

@@ -10,9 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::kernels::{Combine, Link, Rule, Weighting};
+pub use super::kernels::{Combine, Link, Weighting};
 pub use ensemble::Member;
-pub use trees::{FlatTables, Tree};
+pub use trees::{PackedTrees, Rule, Tree, Trees};
 
 use super::graph::Graph;
 use super::Predictions;
@@ -65,9 +65,9 @@ pub enum Table {
     Combine(Combine),
     /// `const NAME: kernels::Weighting`.
     Weighting(Weighting),
-    /// Trees as `NAME_ROOT`, `NAME_FEATURE`, … and a `static NAME:
-    /// kernels::FlatTrees` over them.
-    Trees(FlatTables),
+    /// Trees as `NAME_NODES`, `NAME_ROOTS`, … and a `static NAME:
+    /// kernels::Trees` over them.
+    Trees(PackedTrees),
 }
 
 /// An estimator as the generated module holds it: named tables, and the
@@ -312,13 +312,6 @@ enum LinkDef {
 enum CombineDef {
     Sum,
     Mean,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(remote = "Rule", rename_all = "snake_case")]
-enum RuleDef {
-    Less,
-    LessOrEqual,
 }
 
 #[derive(Serialize, Deserialize)]

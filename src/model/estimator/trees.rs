@@ -1,13 +1,26 @@
-//! Tree ensembles: boosted sums and forest means of decision trees, each
-//! tree stored as flat arrays. Also the flattening of many trees into one
-//! set of tables, which the generated module walks (the isolation forest
-//! uses it too).
+//! Tree ensembles: boosted sums and forest means of decision trees. Each
+//! tree is stored as flat arrays (the model file's form, which learners
+//! grow); a list of them is packed once into the node layout that the
+//! kernels walk, in the portable model and the generated module alike (the
+//! isolation forest uses it too).
 
-use serde::{Deserialize, Serialize};
+use std::ops::Deref;
 
-use super::{all_finite, ensure, link_fits, CombineDef, Kind, LinkDef, Lowered, RuleDef, Shape, Table};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{all_finite, ensure, link_fits, CombineDef, Kind, LinkDef, Lowered, Shape, Table};
 use crate::model::graph::{Attr, Graph, Tensor, ML};
-use crate::model::kernels::{self, Combine, Link, Nodes, Rule, TreeSet};
+use crate::model::kernels::{self, Combine, Link, Node, LANES};
+
+/// Which way a split sends a value equal to its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// `x < threshold` goes left (linfa, gbdt).
+    Less,
+    /// `x <= threshold` goes left (smartcore).
+    LessOrEqual,
+}
 
 /// One tree as flat arrays indexed by node; node 0 is the root. A node whose
 /// `feature` is negative is a leaf whose values are
@@ -19,7 +32,6 @@ pub struct Tree {
     /// Values per leaf.
     pub width: usize,
     /// Split comparison.
-    #[serde(with = "RuleDef")]
     pub rule: Rule,
     /// Split feature per node, -1 for a leaf.
     pub feature: Vec<i32>,
@@ -49,19 +61,44 @@ impl Tree {
         }
     }
 
-    /// The tree's split nodes, as the kernels take them.
-    pub fn nodes(&self) -> Nodes<'_> {
-        Nodes {
-            feature: &self.feature,
-            threshold: &self.threshold,
-            left: &self.left,
-            right: &self.right,
+    /// The node of the leaf a row falls into, walking these arrays (the
+    /// learners' view; scoring walks the packed form).
+    pub fn leaf(&self, x: &[f64]) -> usize {
+        let mut node = 0;
+        while self.feature[node] >= 0 {
+            let (v, t) = (x[self.feature[node] as usize], self.threshold[node]);
+            let left = match self.rule {
+                Rule::Less => v < t,
+                Rule::LessOrEqual => v <= t,
+            };
+            node = if left { self.left[node] } else { self.right[node] } as usize;
+        }
+        node
+    }
+
+    /// The split's threshold as a strict `x < t` comparison: a `x <= t`
+    /// split becomes `x <` the next double above `t`, which every value
+    /// (infinities and NaN included) compares the same way against.
+    fn strict_threshold(&self, node: usize) -> f64 {
+        let t = self.threshold[node];
+        match self.rule {
+            Rule::Less => t,
+            Rule::LessOrEqual if t.is_nan() || t == f64::INFINITY => t,
+            Rule::LessOrEqual if t == 0.0 => f64::from_bits(1),
+            Rule::LessOrEqual if t > 0.0 => f64::from_bits(t.to_bits() + 1),
+            Rule::LessOrEqual => f64::from_bits(t.to_bits() - 1),
         }
     }
 
-    /// The leaf a row falls into.
-    pub fn leaf(&self, x: &[f64]) -> usize {
-        kernels::leaf(&self.nodes(), self.rule, 0, x)
+    /// Whether node `i` splits with both children in range and after it
+    /// (so a walk always ends); anything else is packed as a leaf.
+    fn splits(&self, i: usize) -> bool {
+        let n = self.len();
+        let child = |c: Option<&u32>| c.is_some_and(|&c| (c as usize) < n && c as usize > i);
+        self.feature.get(i).is_some_and(|&f| f >= 0)
+            && self.threshold.len() > i
+            && child(self.left.get(i))
+            && child(self.right.get(i))
     }
 
     /// Every threshold and leaf value is finite.
@@ -107,18 +144,63 @@ impl Tree {
     }
 }
 
-impl TreeSet for [Tree] {
-    fn count(&self) -> usize {
-        self.len()
+/// A list of trees and its packed form, built once when the list is made:
+/// the list is what model.json holds and the learners grow, the packed
+/// form what scores. Serialised as the list alone.
+#[derive(Debug, Clone)]
+pub struct Trees {
+    list: Vec<Tree>,
+    packed: PackedTrees,
+}
+
+impl From<Vec<Tree>> for Trees {
+    fn from(list: Vec<Tree>) -> Trees {
+        let packed = PackedTrees::of(&list);
+        Trees { list, packed }
+    }
+}
+
+impl FromIterator<Tree> for Trees {
+    fn from_iter<I: IntoIterator<Item = Tree>>(trees: I) -> Trees {
+        Trees::from(trees.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl Deref for Trees {
+    type Target = [Tree];
+
+    fn deref(&self) -> &[Tree] {
+        &self.list
+    }
+}
+
+impl PartialEq for Trees {
+    fn eq(&self, other: &Trees) -> bool {
+        self.list == other.list
+    }
+}
+
+impl Serialize for Trees {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.list.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Trees {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Trees, D::Error> {
+        Vec::<Tree>::deserialize(d).map(Trees::from)
+    }
+}
+
+impl Trees {
+    /// The kernels' view of the packed trees.
+    pub fn view(&self) -> kernels::Trees<'_> {
+        self.packed.view()
     }
 
-    fn leaf_values(&self, t: usize, x: &[f64]) -> (usize, &[f64]) {
-        let tree = &self[t];
-        let n = tree.leaf(x);
-        (
-            tree.output,
-            &tree.values[n * tree.width..(n + 1) * tree.width],
-        )
+    /// The packed trees, for the generated module's tables.
+    pub fn packed(&self) -> &PackedTrees {
+        &self.packed
     }
 }
 
@@ -128,7 +210,7 @@ pub struct TreeEnsemble {
     /// Start value of each output.
     pub base: Vec<f64>,
     /// The trees, in the order their values are added.
-    pub trees: Vec<Tree>,
+    pub trees: Trees,
     /// Sum or mean.
     #[serde(with = "CombineDef")]
     pub combine: Combine,
@@ -143,19 +225,13 @@ impl Kind for TreeEnsemble {
     }
 
     fn score(&self, x: &[f64], out: &mut [f64]) {
-        kernels::tree_ensemble(
-            self.trees.as_slice(),
-            &self.base,
-            self.combine,
-            self.link,
-            x,
-            out,
-        );
+        let trees = self.trees.view();
+        kernels::tree_ensemble(&trees, &self.base, self.combine, self.link, x, out);
     }
 
     fn score_batch(&self, x: &[f64], d: usize, out: &mut [f64], w: usize) {
-        let (trees, base) = (self.trees.as_slice(), &self.base);
-        kernels::tree_ensemble_batch(trees, base, self.combine, self.link, x, d, out, w);
+        let (trees, base) = (self.trees.view(), &self.base);
+        kernels::tree_ensemble_batch(&trees, base, self.combine, self.link, x, d, out, w);
     }
 
     fn check(&self, d: usize, w: usize) -> Result<(), String> {
@@ -182,7 +258,7 @@ impl Kind for TreeEnsemble {
         Lowered::new(
             vec![
                 ("BASE", Table::F64s(self.base.clone())),
-                ("TREES", Table::Trees(FlatTables::of(&self.trees))),
+                ("TREES", Table::Trees(self.trees.packed().clone())),
                 ("COMBINE", Table::Combine(self.combine)),
                 ("LINK", Table::Link(self.link)),
             ],
@@ -340,119 +416,225 @@ pub(super) fn check_trees(trees: &[Tree], d: usize, outputs: usize) -> Result<()
     })
 }
 
-/// Many trees' nodes in one set of arrays with global child indices: the
-/// owned form of `kernels::FlatTrees`, which the exporter writes out.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FlatTables {
+/// Many trees packed into one array of [`Node`]s, each tree's nodes in the
+/// order a walk visits them (a split, its left subtree, its right
+/// subtree), with global indices: the owned form of `kernels::Trees`, which
+/// the portable model scores with and the exporter writes out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PackedTrees {
+    /// All nodes, tree after tree.
+    pub nodes: Vec<Node>,
     /// Root node of each tree.
     pub roots: Vec<u32>,
     /// First output of each tree.
     pub outputs: Vec<u32>,
-    /// Split rule of each tree.
-    pub rules: Vec<Rule>,
-    /// Split feature per node, -1 for a leaf.
-    pub feature: Vec<i32>,
-    /// Threshold per node.
-    pub threshold: Vec<f64>,
-    /// Left child per node (global index; 0 for leaves).
-    pub left: Vec<u32>,
-    /// Right child per node (global index; 0 for leaves).
-    pub right: Vec<u32>,
+    /// Steps that reach every leaf of each group of `LANES` trees.
+    pub steps: Vec<u32>,
     /// Leaf values, `width` per node.
     pub values: Vec<f64>,
     /// Values per leaf.
     pub width: usize,
 }
 
-impl FlatTables {
-    /// Flattens `trees` (of one leaf width) in order.
-    pub fn of(trees: &[Tree]) -> FlatTables {
-        let mut flat = FlatTables {
-            roots: Vec::with_capacity(trees.len()),
-            outputs: Vec::with_capacity(trees.len()),
-            rules: Vec::with_capacity(trees.len()),
-            feature: Vec::new(),
-            threshold: Vec::new(),
-            left: Vec::new(),
-            right: Vec::new(),
-            values: Vec::new(),
+impl PackedTrees {
+    /// Packs `trees` (of one leaf width) in order. A malformed tree (which
+    /// a model's check refuses before anything scores) still packs into
+    /// some tree without panicking.
+    pub fn of(trees: &[Tree]) -> PackedTrees {
+        let mut packed = PackedTrees {
             width: trees.first().map_or(1, |t| t.width),
+            ..PackedTrees::default()
         };
+        let mut depths = Vec::with_capacity(trees.len());
         for tree in trees {
-            let base = flat.feature.len() as u32;
-            flat.roots.push(base);
-            flat.outputs.push(tree.output as u32);
-            flat.rules.push(tree.rule);
-            for n in 0..tree.len() {
-                let leaf = tree.feature[n] < 0;
-                flat.feature.push(tree.feature[n]);
-                flat.threshold.push(tree.threshold[n]);
-                flat.left.push(if leaf { 0 } else { base + tree.left[n] });
-                flat.right.push(if leaf { 0 } else { base + tree.right[n] });
-            }
-            flat.values.extend_from_slice(&tree.values);
+            packed.roots.push(packed.nodes.len() as u32);
+            packed.outputs.push(tree.output as u32);
+            depths.push(packed.push(tree));
         }
-        flat
+        packed.steps = depths
+            .chunks(LANES)
+            .map(|g| g.iter().copied().max().unwrap_or(0))
+            .collect();
+        packed
+    }
+
+    /// The kernels' view.
+    pub fn view(&self) -> kernels::Trees<'_> {
+        kernels::Trees {
+            nodes: &self.nodes,
+            roots: &self.roots,
+            outputs: &self.outputs,
+            steps: &self.steps,
+            values: &self.values,
+            width: self.width,
+        }
+    }
+
+    /// Appends `tree`'s nodes in walk order; returns its depth.
+    fn push(&mut self, tree: &Tree) -> u32 {
+        const UNSEEN: u32 = u32::MAX;
+        let mut at = vec![UNSEEN; tree.len()];
+        let (mut stack, mut depth) = (vec![(0, 0)], 0);
+        while let Some((i, level)) = stack.pop() {
+            let here = self.nodes.len() as u32;
+            let first_visit = at.get(i) == Some(&UNSEEN);
+            if let Some(a) = at.get_mut(i) {
+                *a = here;
+            }
+            depth = depth.max(level);
+            if first_visit && tree.splits(i) {
+                let (threshold, feature) = (tree.strict_threshold(i), tree.feature[i] as u32);
+                self.nodes.push(Node { threshold, feature, right: 0 });
+                self.values.extend(std::iter::repeat_n(0.0, self.width));
+                stack.push((tree.right[i] as usize, level + 1));
+                stack.push((tree.left[i] as usize, level + 1));
+            } else {
+                self.push_leaf(tree, i, here);
+            }
+        }
+        for (i, &a) in at.iter().enumerate() {
+            if a != UNSEEN && tree.splits(i) && self.nodes[a as usize].threshold.is_finite() {
+                self.nodes[a as usize].right = at[tree.right[i] as usize];
+            }
+        }
+        depth
+    }
+
+    /// A leaf holding node `i`'s values (zeros where the tree has none),
+    /// looping to itself at index `here`.
+    fn push_leaf(&mut self, tree: &Tree, i: usize, here: u32) {
+        let values = tree.values.get(i * tree.width..(i + 1) * tree.width);
+        let values = values.unwrap_or_default().iter().copied();
+        self.values.extend(values.chain(std::iter::repeat(0.0)).take(self.width));
+        let (threshold, feature, right) = (f64::NAN, 0, here);
+        self.nodes.push(Node { threshold, feature, right });
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use rand::{Rng, SeedableRng};
+
     use super::*;
 
-    /// The generated module's view of flattened tables.
-    fn view(t: &FlatTables) -> kernels::FlatTrees<'_> {
-        kernels::FlatTrees {
-            roots: &t.roots,
-            outputs: &t.outputs,
-            rules: &t.rules,
-            nodes: Nodes {
-                feature: &t.feature,
-                threshold: &t.threshold,
-                left: &t.left,
-                right: &t.right,
-            },
-            values: &t.values,
-            width: t.width,
-        }
+    /// A random tree of up to `depth` levels over 3 features, leaves of
+    /// `width` values, nodes in depth-first order as the learners write
+    /// them. Thresholds come from a few values the test rows also take, so
+    /// rows land on thresholds exactly.
+    fn random_tree(rng: &mut impl Rng, depth: u32, width: usize, rule: Rule) -> Tree {
+        let mut tree = Tree::empty(width, rule);
+        grow(rng, &mut tree, depth);
+        tree
     }
 
-    /// A one-split tree; `scale` keeps every tree's leaves distinct, so a
-    /// walk that strays into another tree's nodes gives another value.
-    fn stump(output: usize, feature: i32, threshold: f64, rule: Rule, scale: f64) -> Tree {
-        Tree {
-            output,
-            width: 1,
-            rule,
-            feature: vec![feature, -1, -1],
-            threshold: vec![threshold, 0.0, 0.0],
-            left: vec![1, 0, 0],
-            right: vec![2, 0, 0],
-            values: vec![0.0, -0.25 * scale, 0.75 * scale],
+    fn grow(rng: &mut impl Rng, tree: &mut Tree, depth: u32) -> u32 {
+        let at = tree.len();
+        let split = depth > 0 && rng.gen_bool(0.75);
+        tree.feature.push(if split { rng.gen_range(0..3) } else { -1 });
+        tree.threshold.push(if split { [-1.0, -0.0, 0.5, 2.0][rng.gen_range(0..4)] } else { 0.0 });
+        tree.left.push(0);
+        tree.right.push(0);
+        for _ in 0..tree.width {
+            tree.values.push(if split { 0.0 } else { rng.gen_range(-1.0..1.0) });
+        }
+        if split {
+            tree.left[at] = grow(rng, tree, depth - 1);
+            tree.right[at] = grow(rng, tree, depth - 1);
+        }
+        at as u32
+    }
+
+    /// Rows that sit on, between and beyond the thresholds.
+    fn rows() -> Vec<[f64; 3]> {
+        let v = [-1.0, 0.0, -0.0, 0.5, 2.0, 0.7, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
+        (0..v.len() * v.len() * v.len())
+            .map(|i| [v[i % 9], v[(i / 9) % 9], v[i / 81]])
+            .collect()
+    }
+
+    /// What the packed walk must give: every tree walked by its own arrays,
+    /// leaves added in tree order.
+    fn by_arrays(trees: &[Tree], base: &[f64], x: &[f64]) -> Vec<f64> {
+        let mut out = base.to_vec();
+        for t in trees {
+            let leaf = t.leaf(x);
+            for c in 0..t.width {
+                out[t.output + c] += t.values[leaf * t.width + c];
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn packed_trees_score_as_their_arrays_walk_to_the_bit() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for (width, rule) in [(1, Rule::Less), (1, Rule::LessOrEqual), (2, Rule::LessOrEqual)] {
+            // 19 trees: two full groups of lanes and a short one, of mixed depth.
+            let trees: Trees = (0..19)
+                .map(|t| {
+                    let mut tree = random_tree(&mut rng, 1 + t % 7, width, rule);
+                    tree.output = if width == 1 { t as usize % 2 } else { 0 };
+                    tree
+                })
+                .collect();
+            let ensemble = TreeEnsemble {
+                base: vec![0.25, -0.5],
+                trees,
+                combine: Combine::Sum,
+                link: Link::Identity,
+            };
+            let rows = rows();
+            let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+            let mut batch = vec![0.0; rows.len() * 2];
+            ensemble.score_batch(&flat, 3, &mut batch, 2);
+            for (x, from_batch) in rows.iter().zip(batch.chunks(2)) {
+                let expected = by_arrays(&ensemble.trees, &ensemble.base, x);
+                let mut out = [0.0; 2];
+                ensemble.score(x, &mut out);
+                let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&out), bits(&expected), "{rule:?}, row {x:?}");
+                assert_eq!(bits(from_batch), bits(&expected), "{rule:?}, batch row {x:?}");
+            }
         }
     }
 
     #[test]
-    fn flat_tables_score_as_the_trees_they_come_from() {
-        // Two outputs, both split rules, thresholds met exactly by the rows.
-        let ensemble = TreeEnsemble {
-            base: vec![0.1, -0.1],
-            trees: vec![
-                stump(0, 0, 0.5, Rule::Less, 1.0),
-                stump(1, 1, 0.5, Rule::LessOrEqual, 2.0),
-                stump(0, 1, -1.0, Rule::LessOrEqual, 4.0),
-            ],
-            combine: Combine::Sum,
-            link: Link::Softmax,
-        };
-        let flat = FlatTables::of(&ensemble.trees);
-        assert_eq!(flat.roots, [0, 3, 6]);
-        for x in [[0.0, 0.0], [0.5, 0.5], [1.0, -1.0], [-2.0, 3.0]] {
-            let (mut from_trees, mut from_flat) = ([0.0; 2], [0.0; 2]);
-            ensemble.score(&x, &mut from_trees);
-            let (base, combine, link) = (&ensemble.base, ensemble.combine, ensemble.link);
-            kernels::tree_ensemble(&view(&flat), base, combine, link, &x, &mut from_flat);
-            assert_eq!(from_trees, from_flat, "row {x:?}");
+    fn packing_puts_each_left_child_next_and_counts_steps() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let trees: Vec<Tree> = (0..10).map(|_| random_tree(&mut rng, 6, 1, Rule::Less)).collect();
+        let packed = PackedTrees::of(&trees);
+        assert_eq!(packed.steps.len(), 2);
+        for (i, node) in packed.nodes.iter().enumerate() {
+            if node.threshold.is_nan() {
+                assert_eq!(node.right as usize, i, "a leaf loops to itself");
+            } else {
+                assert!(node.right as usize > i + 1, "the right child follows the left subtree");
+            }
         }
+        let depth = |t: &Tree| -> u32 {
+            let mut level = vec![0; t.len()];
+            for i in 0..t.len() {
+                if t.feature[i] >= 0 {
+                    level[t.left[i] as usize] = level[i] + 1;
+                    level[t.right[i] as usize] = level[i] + 1;
+                }
+            }
+            level.into_iter().max().unwrap_or(0)
+        };
+        let deepest = trees[..8].iter().map(depth).max();
+        assert_eq!(Some(packed.steps[0]), deepest);
+    }
+
+    #[test]
+    fn a_malformed_tree_packs_without_panicking() {
+        let mut tree = Tree::empty(1, Rule::Less);
+        tree.feature = vec![0, 0, -1];
+        tree.threshold = vec![0.5];
+        tree.left = vec![1, 0, 7];
+        tree.right = vec![2, 1, 0];
+        tree.values = vec![1.0];
+        let packed = PackedTrees::of(&[tree, Tree::empty(2, Rule::LessOrEqual)]);
+        assert_eq!(packed.roots.len(), 2);
+        assert!(Trees::from(vec![]).view().count() == 0);
     }
 }
