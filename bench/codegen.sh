@@ -7,7 +7,8 @@
 # Usage: bench/codegen.sh   (after cargo build --release --examples)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=target/release/automl
+BIN=${BIN:-target/release/automl}
+EXAMPLES=${EXAMPLES:-target/release/examples}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -22,7 +23,7 @@ measure() { # label model.json data.csv repeats
   t1=$(date +%s.%N)
   local gen gen_batch interp interp_batch size
   read -r gen gen_batch < <("$dir/h" "$data" "$repeats")
-  read -r interp interp_batch < <(target/release/examples/score_speed "$model" "$data" "$repeats")
+  read -r interp interp_batch < <("$EXAMPLES"/score_speed "$model" "$data" "$repeats")
   size=$(stat -c %s "$dir/model.rs")
   printf '| %s | %s KB | %.1f s | %s MB | %s | %s | %.1f× | %s | %s |\n' "$label" "$((size / 1024))" "$(echo "$t1 - $t0" | bc)" "$((mem / 1024))" \
     "$gen" "$interp" "$(echo "$interp / $gen" | bc -l)" "$gen_batch" "$interp_batch"
@@ -46,6 +47,6 @@ with open(sys.argv[1], "w") as f:
         f.write(",".join(f"{random.uniform(-3, 3):.4f}" for _ in range(20)) + "\n")
 PY
 for trees in 100 500 1000; do
-  target/release/examples/large_model "$trees" 8 20 "$work/gbdt-$trees.json"
+  "$EXAMPLES"/large_model "$trees" 8 20 "$work/gbdt-$trees.json"
   measure "boosted, $trees trees of depth 8" "$work/gbdt-$trees.json" "$work/synthetic.csv" 20
 done

@@ -393,26 +393,17 @@ fn ints<T: ToString>(v: &[T]) -> String {
     list(v.iter().map(ToString::to_string))
 }
 
-/// Packed tree tables `NAME_NODES`, `NAME_ROOTS`, … and the
+/// Tree tables `NAME_THRESHOLD`, `NAME_FEATURE`, … and the
 /// `kernels::Trees` view over them, named `NAME`.
 fn write_trees(out: &mut String, name: &str, t: &PackedTrees) {
-    let m = t.nodes.len();
-    let _ = writeln!(
-        out,
-        "static {name}_NODES: [kernels::Node; {m}] = {{\n    use kernels::Node as N;\n    ["
-    );
-    for n in &t.nodes {
-        let (threshold, feature, right) = (float(n.threshold), n.feature, n.right);
-        let _ = writeln!(
-            out,
-            "        N {{ threshold: {threshold}, feature: {feature}, right: {right} }},"
-        );
-    }
-    out.push_str("    ]\n};\n");
+    let threshold = Table::F64s(t.threshold.clone());
+    write_table(out, &format!("{name}_THRESHOLD"), &threshold);
     for (part, v) in [
+        ("FEATURE", &t.feature),
+        ("RIGHT", &t.right),
         ("ROOTS", &t.roots),
         ("OUTPUTS", &t.outputs),
-        ("STEPS", &t.steps),
+        ("DEPTHS", &t.depths),
     ] {
         write_table(out, &format!("{name}_{part}"), &Table::U32s(v.clone()));
     }
@@ -424,10 +415,12 @@ fn write_trees(out: &mut String, name: &str, t: &PackedTrees) {
     let _ = writeln!(
         out,
         "static {name}: kernels::Trees<'static> = kernels::Trees {{
-    nodes: &{name}_NODES,
+    threshold: &{name}_THRESHOLD,
+    feature: &{name}_FEATURE,
+    right: &{name}_RIGHT,
     roots: &{name}_ROOTS,
     outputs: &{name}_OUTPUTS,
-    steps: &{name}_STEPS,
+    depths: &{name}_DEPTHS,
     values: &{name}_VALUES,
     width: {},
 }};",

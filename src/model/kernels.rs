@@ -88,49 +88,33 @@ pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(a, b)| (a - b) * (a - b)).sum()
 }
 
-/// One node of packed trees, laid out in the order a walk visits them: a
-/// split's left child is the node after it, its right child is `right`. A
-/// leaf sends every row to itself (its `threshold` is NaN, which no value
-/// is less than, and `right` is its own index), so a walk may take more
-/// steps than its tree is deep and stays at the leaf. Sixteen bytes: four
-/// nodes to a cache line, a split and its left child usually on one.
-#[derive(Debug, Clone, Copy)]
-pub struct Node {
-    /// `x[feature] < threshold` goes left; NaN for a leaf.
-    pub threshold: f64,
-    /// The feature a split reads (0 for a leaf).
-    pub feature: u32,
-    /// Index of the right child (a leaf's own index).
-    pub right: u32,
-}
+/// Walks taken side by side: trees for one row, rows for one tree in a
+/// batch. The walks do not depend on each other, so the processor overlaps
+/// their loads instead of waiting for one path after another
+/// (bench/tree_lanes.sh chose 16).
+pub const LANES: usize = 16;
 
-/// Nodes are equal bit for bit (a leaf's NaN equals itself).
-impl PartialEq for Node {
-    fn eq(&self, other: &Node) -> bool {
-        self.threshold.to_bits() == other.threshold.to_bits()
-            && (self.feature, self.right) == (other.feature, other.right)
-    }
-}
-
-/// Trees walked side by side, one row at a time: a group's walks do not
-/// depend on each other, so the processor overlaps their loads instead of
-/// waiting for one tree's path after another's.
-pub const LANES: usize = 8;
-
-/// Many trees as one array of [`Node`]s. Every split compares `x < t`
-/// (a `x <= t` split is stored as `x <` the next double above `t`, the
-/// same comparison for every value).
+/// Many trees' nodes in one set of arrays, each tree's nodes in the order
+/// a walk visits them: a split's left child is the node after it, its
+/// right child is `right`. Every split compares `x < t` (a `x <= t` split
+/// is stored as `x <` the next double above `t`, the same comparison for
+/// every value). A leaf sends every row to itself (its threshold is NaN,
+/// which no value is less than, and `right` is its own index), so a walk
+/// may take more steps than its tree is deep and stays at the leaf.
 #[derive(Debug, Clone, Copy)]
 pub struct Trees<'a> {
-    /// All nodes, tree after tree.
-    pub nodes: &'a [Node],
+    /// `x[feature] < threshold` goes left; NaN for a leaf.
+    pub threshold: &'a [f64],
+    /// The feature a split reads (0 for a leaf).
+    pub feature: &'a [u32],
+    /// Index of the right child (a leaf's own index).
+    pub right: &'a [u32],
     /// Root node of each tree.
     pub roots: &'a [u32],
     /// First output each tree adds into.
     pub outputs: &'a [u32],
-    /// Steps that take every tree of a group of [`LANES`] trees to its
-    /// leaf (the group's greatest depth), one per group.
-    pub steps: &'a [u32],
+    /// Depth of each tree: the steps that take a walk to any of its leaves.
+    pub depths: &'a [u32],
     /// Leaf values, `width` per node (zeros for splits).
     pub values: &'a [f64],
     /// Values per leaf.
@@ -143,64 +127,124 @@ impl Trees<'_> {
         self.roots.len()
     }
 
-    /// The leaves `x` reaches in group `g`'s trees, walked in lockstep, and
-    /// how many trees the group has. A short last group walks its first
-    /// tree in the spare lanes, so every walk has [`LANES`] lanes.
-    fn walk(&self, g: usize, x: &[f64], at: &mut [usize; LANES]) -> usize {
-        let roots = &self.roots[g * LANES..self.count().min((g + 1) * LANES)];
-        for (lane, a) in at.iter_mut().enumerate() {
-            *a = roots[if lane < roots.len() { lane } else { 0 }] as usize;
-        }
-        for _ in 0..self.steps[g] {
+    /// One step of a walk: the node after `at` for row `x`. A branch here
+    /// is mispredicted about half the time, and each miss throws away the
+    /// other lanes' work, so the choice is a conditional move
+    /// (`select_unpredictable`; with the branch the compiler otherwise
+    /// picks, 100 trees of depth 6 took 2.6 times as long).
+    #[inline(always)]
+    fn step(&self, at: usize, x: &[f64]) -> usize {
+        let left = x[self.feature[at] as usize] < self.threshold[at];
+        core::hint::select_unpredictable(left, at + 1, self.right[at] as usize)
+    }
+
+    /// Walks `at` (nodes of `N` trees) `steps` steps for row `x`. Kept
+    /// out of line so that the lanes stay in registers whatever the caller
+    /// inlines.
+    #[inline(never)]
+    fn walk_trees<const N: usize>(&self, steps: u32, x: &[f64], at: &mut [usize; N]) {
+        for _ in 0..steps {
             for a in at.iter_mut() {
-                let node = self.nodes[*a];
-                *a = if x[node.feature as usize] < node.threshold {
-                    *a + 1
-                } else {
-                    node.right as usize
-                };
-            }
-        }
-        roots.len()
-    }
-
-    /// Adds the leaves of group `g`'s trees for `x` into `out`, tree by
-    /// tree in order.
-    fn add_group(&self, g: usize, x: &[f64], out: &mut [f64]) {
-        let mut at = [0; LANES];
-        let n = self.walk(g, x, &mut at);
-        let w = self.width;
-        for (t, leaf) in (g * LANES..).zip(&at[..n]) {
-            let o = self.outputs[t] as usize;
-            let values = &self.values[leaf * w..(leaf + 1) * w];
-            for (o, v) in out[o..o + w].iter_mut().zip(values) {
-                *o += v;
+                *a = self.step(*a, x);
             }
         }
     }
 
-    /// Adds every tree's leaf for `x` into `out`, in tree order.
+    /// Walks `at` (nodes of one tree) `steps` steps, lane `l` for row
+    /// `rows[l]`; out of line for the same reason.
+    #[inline(never)]
+    fn walk_rows<const N: usize>(&self, steps: u32, rows: &[&[f64]; N], at: &mut [usize; N]) {
+        for _ in 0..steps {
+            for (a, x) in at.iter_mut().zip(rows) {
+                *a = self.step(*a, x);
+            }
+        }
+    }
+
+    /// Adds tree `t`'s values at `leaf` into `out`.
+    fn add_leaf(&self, t: usize, leaf: usize, out: &mut [f64]) {
+        let (o, w) = (self.outputs[t] as usize, self.width);
+        let values = &self.values[leaf * w..(leaf + 1) * w];
+        for (o, v) in out[o..o + w].iter_mut().zip(values) {
+            *o += v;
+        }
+    }
+
+    /// Adds the leaves `x` reaches in trees `first..first + N` into `out`,
+    /// walking them side by side; returns `N`.
+    fn add_trees<const N: usize>(&self, first: usize, x: &[f64], out: &mut [f64]) -> usize {
+        let mut at: [usize; N] = core::array::from_fn(|l| self.roots[first + l] as usize);
+        let steps = self.depths[first..first + N]
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0);
+        self.walk_trees(steps, x, &mut at);
+        for (t, leaf) in (first..).zip(at) {
+            self.add_leaf(t, leaf, out);
+        }
+        N
+    }
+
+    /// Adds every tree's leaf for `x` into `out`, in tree order: [`LANES`]
+    /// trees at a time, the rest four or one at a time (a spare lane would
+    /// walk a tree for nothing).
     fn add_all(&self, x: &[f64], out: &mut [f64]) {
-        for g in 0..self.steps.len() {
-            self.add_group(g, x, out);
+        let mut first = 0;
+        while first < self.count() {
+            first += match self.count() - first {
+                n if n >= LANES => self.add_trees::<LANES>(first, x, out),
+                n if n >= 4 => self.add_trees::<4>(first, x, out),
+                _ => self.add_trees::<1>(first, x, out),
+            };
         }
+    }
+
+    /// Adds tree `t`'s leaves for rows `first..first + N` of `x` (`d`
+    /// values each) into their outputs in `out` (`w` each), walking the
+    /// rows side by side; returns `N`.
+    #[allow(clippy::too_many_arguments)]
+    fn add_rows<const N: usize>(
+        &self,
+        t: usize,
+        first: usize,
+        x: &[f64],
+        d: usize,
+        out: &mut [f64],
+        w: usize,
+    ) -> usize {
+        let rows: [&[f64]; N] = core::array::from_fn(|l| &x[(first + l) * d..(first + l + 1) * d]);
+        let mut at = [self.roots[t] as usize; N];
+        self.walk_rows(self.depths[t], &rows, &mut at);
+        for (r, leaf) in (first..).zip(at) {
+            self.add_leaf(t, leaf, &mut out[r * w..(r + 1) * w]);
+        }
+        N
     }
 
     /// [`Trees::add_all`] for many rows (`x` row-major, `d` values each;
-    /// `out` `w` values each): group by group over blocks of rows, so a
-    /// group's nodes stay in cache across the block. Each row's leaves are
-    /// added in the same order as one row at a time.
+    /// `out` `w` values each): tree by tree, so a tree's nodes stay in
+    /// cache across the rows, [`LANES`] rows at a time (the rest four or
+    /// one at a time). Each row's leaves are added in tree order, as one
+    /// row at a time.
     fn add_all_batch(&self, x: &[f64], d: usize, out: &mut [f64], w: usize) {
-        for g in 0..self.steps.len() {
-            for (x, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(w)) {
-                self.add_group(g, x, o);
+        let d = d.max(1);
+        let rows = (x.len() / d).min(out.len() / w.max(1));
+        for t in 0..self.count() {
+            let mut first = 0;
+            while first < rows {
+                first += match rows - first {
+                    n if n >= LANES => self.add_rows::<LANES>(t, first, x, d, out, w),
+                    n if n >= 4 => self.add_rows::<4>(t, first, x, d, out, w),
+                    _ => self.add_rows::<1>(t, first, x, d, out, w),
+                };
             }
         }
     }
 }
 
-/// Rows the batch kernels score together, at most: group by group of
-/// trees over a block of rows.
+/// Rows the batch kernels score together, at most: tree by tree over a
+/// block of rows.
 pub const BLOCK: usize = 64;
 
 /// Rows per block for rows of `d` values: [`BLOCK`], fewer for wide rows,

@@ -65,7 +65,7 @@ pub enum Table {
     Combine(Combine),
     /// `const NAME: kernels::Weighting`.
     Weighting(Weighting),
-    /// Trees as `NAME_NODES`, `NAME_ROOTS`, … and a `static NAME:
+    /// Trees as `NAME_THRESHOLD`, `NAME_FEATURE`, … and a `static NAME:
     /// kernels::Trees` over them.
     Trees(PackedTrees),
 }

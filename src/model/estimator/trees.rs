@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{all_finite, ensure, link_fits, CombineDef, Kind, LinkDef, Lowered, Shape, Table};
 use crate::model::graph::{Attr, Graph, Tensor, ML};
-use crate::model::kernels::{self, Combine, Link, Node, LANES};
+use crate::model::kernels::{self, Combine, Link};
 
 /// Which way a split sends a value equal to its threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -416,24 +416,39 @@ pub(super) fn check_trees(trees: &[Tree], d: usize, outputs: usize) -> Result<()
     })
 }
 
-/// Many trees packed into one array of [`Node`]s, each tree's nodes in the
-/// order a walk visits them (a split, its left subtree, its right
-/// subtree), with global indices: the owned form of `kernels::Trees`, which
-/// the portable model scores with and the exporter writes out.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Many trees' nodes in one set of arrays, each tree's nodes in the order
+/// a walk visits them (a split, its left subtree, its right subtree), with
+/// global indices: the owned form of `kernels::Trees`, which the portable
+/// model scores with and the exporter writes out.
+#[derive(Debug, Clone, Default)]
 pub struct PackedTrees {
-    /// All nodes, tree after tree.
-    pub nodes: Vec<Node>,
+    /// Split threshold per node (`x <` it goes left), NaN for a leaf.
+    pub threshold: Vec<f64>,
+    /// Split feature per node, 0 for a leaf.
+    pub feature: Vec<u32>,
+    /// Right child per node, a leaf's own index.
+    pub right: Vec<u32>,
     /// Root node of each tree.
     pub roots: Vec<u32>,
     /// First output of each tree.
     pub outputs: Vec<u32>,
-    /// Steps that reach every leaf of each group of `LANES` trees.
-    pub steps: Vec<u32>,
+    /// Depth of each tree.
+    pub depths: Vec<u32>,
     /// Leaf values, `width` per node.
     pub values: Vec<f64>,
     /// Values per leaf.
     pub width: usize,
+}
+
+/// Equal bit for bit (a leaf's NaN threshold equals itself).
+impl PartialEq for PackedTrees {
+    fn eq(&self, other: &PackedTrees) -> bool {
+        let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
+        bits(&self.threshold) == bits(&other.threshold)
+            && (&self.feature, &self.right, &self.roots) == (&other.feature, &other.right, &other.roots)
+            && (&self.outputs, &self.depths, self.width) == (&other.outputs, &other.depths, other.width)
+            && bits(&self.values) == bits(&other.values)
+    }
 }
 
 impl PackedTrees {
@@ -445,26 +460,24 @@ impl PackedTrees {
             width: trees.first().map_or(1, |t| t.width),
             ..PackedTrees::default()
         };
-        let mut depths = Vec::with_capacity(trees.len());
         for tree in trees {
-            packed.roots.push(packed.nodes.len() as u32);
+            packed.roots.push(packed.len());
             packed.outputs.push(tree.output as u32);
-            depths.push(packed.push(tree));
+            let depth = packed.push(tree);
+            packed.depths.push(depth);
         }
-        packed.steps = depths
-            .chunks(LANES)
-            .map(|g| g.iter().copied().max().unwrap_or(0))
-            .collect();
         packed
     }
 
     /// The kernels' view.
     pub fn view(&self) -> kernels::Trees<'_> {
         kernels::Trees {
-            nodes: &self.nodes,
+            threshold: &self.threshold,
+            feature: &self.feature,
+            right: &self.right,
             roots: &self.roots,
             outputs: &self.outputs,
-            steps: &self.steps,
+            depths: &self.depths,
             values: &self.values,
             width: self.width,
         }
@@ -476,15 +489,14 @@ impl PackedTrees {
         let mut at = vec![UNSEEN; tree.len()];
         let (mut stack, mut depth) = (vec![(0, 0)], 0);
         while let Some((i, level)) = stack.pop() {
-            let here = self.nodes.len() as u32;
+            let here = self.len();
             let first_visit = at.get(i) == Some(&UNSEEN);
             if let Some(a) = at.get_mut(i) {
                 *a = here;
             }
             depth = depth.max(level);
             if first_visit && tree.splits(i) {
-                let (threshold, feature) = (tree.strict_threshold(i), tree.feature[i] as u32);
-                self.nodes.push(Node { threshold, feature, right: 0 });
+                self.push_node(tree.strict_threshold(i), tree.feature[i] as u32, 0);
                 self.values.extend(std::iter::repeat_n(0.0, self.width));
                 stack.push((tree.right[i] as usize, level + 1));
                 stack.push((tree.left[i] as usize, level + 1));
@@ -493,8 +505,8 @@ impl PackedTrees {
             }
         }
         for (i, &a) in at.iter().enumerate() {
-            if a != UNSEEN && tree.splits(i) && self.nodes[a as usize].threshold.is_finite() {
-                self.nodes[a as usize].right = at[tree.right[i] as usize];
+            if a != UNSEEN && tree.splits(i) && self.threshold[a as usize].is_finite() {
+                self.right[a as usize] = at[tree.right[i] as usize];
             }
         }
         depth
@@ -506,8 +518,18 @@ impl PackedTrees {
         let values = tree.values.get(i * tree.width..(i + 1) * tree.width);
         let values = values.unwrap_or_default().iter().copied();
         self.values.extend(values.chain(std::iter::repeat(0.0)).take(self.width));
-        let (threshold, feature, right) = (f64::NAN, 0, here);
-        self.nodes.push(Node { threshold, feature, right });
+        self.push_node(f64::NAN, 0, here);
+    }
+
+    fn push_node(&mut self, threshold: f64, feature: u32, right: u32) {
+        self.threshold.push(threshold);
+        self.feature.push(feature);
+        self.right.push(right);
+    }
+
+    /// Number of nodes.
+    fn len(&self) -> u32 {
+        self.threshold.len() as u32
     }
 }
 
@@ -599,16 +621,15 @@ mod tests {
     }
 
     #[test]
-    fn packing_puts_each_left_child_next_and_counts_steps() {
+    fn packing_puts_each_left_child_next_and_counts_depths() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
         let trees: Vec<Tree> = (0..10).map(|_| random_tree(&mut rng, 6, 1, Rule::Less)).collect();
         let packed = PackedTrees::of(&trees);
-        assert_eq!(packed.steps.len(), 2);
-        for (i, node) in packed.nodes.iter().enumerate() {
-            if node.threshold.is_nan() {
-                assert_eq!(node.right as usize, i, "a leaf loops to itself");
+        for (i, (t, right)) in packed.threshold.iter().zip(&packed.right).enumerate() {
+            if t.is_nan() {
+                assert_eq!(*right as usize, i, "a leaf loops to itself");
             } else {
-                assert!(node.right as usize > i + 1, "the right child follows the left subtree");
+                assert!(*right as usize > i + 1, "the right child follows the left subtree");
             }
         }
         let depth = |t: &Tree| -> u32 {
@@ -621,8 +642,8 @@ mod tests {
             }
             level.into_iter().max().unwrap_or(0)
         };
-        let deepest = trees[..8].iter().map(depth).max();
-        assert_eq!(Some(packed.steps[0]), deepest);
+        let depths: Vec<u32> = trees.iter().map(depth).collect();
+        assert_eq!(packed.depths, depths);
     }
 
     #[test]
