@@ -680,7 +680,11 @@ mod kernels {
         /// walking them side by side; returns `N`.
         fn add_trees<const N: usize>(&self, first: usize, x: &[f64], out: &mut [f64]) -> usize {
             let mut at: [usize; N] = core::array::from_fn(|l| self.roots[first + l] as usize);
-            let steps = self.depths[first..first + N].iter().copied().max().unwrap_or(0);
+            let steps = self.depths[first..first + N]
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(0);
             self.walk_trees(steps, x, &mut at);
             for (t, leaf) in (first..).zip(at) {
                 self.add_leaf(t, leaf, out);
