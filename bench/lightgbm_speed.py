@@ -76,6 +76,8 @@ def tree_text(index, tree):
 
 def model_text(est, d):
     """The whole model, or None when LightGBM cannot hold it."""
+    if est["kind"] != "trees":
+        return None
     k, trees = len(est["base"]), est["trees"]
     boosted = est["combine"] == "sum" and est["link"] in OBJECTIVE
     if not boosted or any(t["width"] != 1 or t["output"] != i % k for i, t in enumerate(trees)):

@@ -318,7 +318,7 @@ fn print_train(
     }
     printer.result(&format!(
         "{}\nbest: {} ({} {} = {:.4}), {} trials in {:.1} s; wrote {}\n",
-        report.leaderboard.to_table(10),
+        report.leaderboard.to_summary(5, 100),
         report.model.meta.model_id,
         report.record.validation,
         report.model.meta.metric,

@@ -189,6 +189,85 @@ impl Leaderboard {
         table.to_string()
     }
 
+    /// The end-of-run tables for a terminal `width` columns wide: the best
+    /// trial of each family, then the `top` best trials overall, with the
+    /// primary metric, its spread and the fit time, and parameters cut to
+    /// fit (every column stays in the files and `automl leaderboard`).
+    pub fn to_summary(&self, top: usize, width: usize) -> String {
+        let mut families: Vec<&str> = Vec::new();
+        let best: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| {
+                let first = !families.contains(&r.family.as_str());
+                families.push(&r.family);
+                first
+            })
+            .collect();
+        let overall: Vec<&Row> = self.rows.iter().take(top).collect();
+        format!(
+            "best of each family\n{}\ntop {} overall\n{}",
+            self.summary_table(&best, width),
+            overall.len(),
+            self.summary_table(&overall, width)
+        )
+    }
+
+    /// One summary table of `rows`, at most `width` columns wide.
+    fn summary_table(&self, rows: &[&Row], width: usize) -> String {
+        let header = [
+            "rank".to_string(),
+            "model_id".into(),
+            "params".into(),
+            self.metric.name().to_string(),
+            "±".into(),
+            "fit s".into(),
+        ];
+        let cells: Vec<[String; 6]> = rows
+            .iter()
+            .map(|r| {
+                let num = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.4}"));
+                let value = r.metrics.first().and_then(|(_, v)| *v);
+                let status = if r.status == "ok" {
+                    num(value)
+                } else {
+                    r.status.clone()
+                };
+                [
+                    r.rank.to_string(),
+                    r.model_id.clone(),
+                    r.params.clone(),
+                    status,
+                    num(r.primary_std),
+                    format!("{:.2}", r.fit_seconds),
+                ]
+            })
+            .collect();
+        let column = |i: usize| {
+            let widest = cells.iter().map(|c| c[i].chars().count()).max();
+            widest.unwrap_or(0).max(header[i].chars().count())
+        };
+        // A condensed UTF-8 table takes 3 characters a column beyond its
+        // text, and one for the closing border.
+        let others: usize = (0..6).filter(|&i| i != 2).map(|i| column(i) + 3).sum();
+        let room = width.saturating_sub(others + 4).max(12);
+        let mut table = TextTable::new();
+        table.load_preset(UTF8_FULL_CONDENSED);
+        table.set_header(header);
+        for c in cells {
+            table.add_row(c.iter().enumerate().map(|(i, v)| {
+                if i == 2 {
+                    truncate(v, room)
+                } else if i == 3 && v.chars().count() > 40 {
+                    truncate(v, 40)
+                } else {
+                    v.clone()
+                }
+            }));
+        }
+        table.to_string()
+    }
+
     /// Writes `leaderboard.{csv,json,md}` into `dir`.
     pub fn write(&self, dir: &Path) -> Result<()> {
         let json = serde_json::to_string_pretty(self).map_err(|e| Error::output(dir, e))?;
@@ -224,13 +303,55 @@ pub fn csv_line(fields: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::learners::space::Params;
+    use crate::learners::space::{Param, Params};
     use crate::learners::Family;
 
     fn trial(number: usize, family: Family, auc: Option<f64>, status: Status) -> Trial {
         let mut t = Trial::new(number, family, Params::default(), 0, status);
         t.metrics = auc.map(|v| (Metric::RocAuc, v)).into_iter().collect();
         t
+    }
+
+    #[test]
+    fn the_summary_shows_each_familys_best_then_the_top_within_the_width() {
+        let params = Params(
+            [
+                ("some_long_parameter", Param::Float(123456.789)),
+                (
+                    "another_long_parameter",
+                    Param::Choice("a long value".into()),
+                ),
+                ("yet_another_parameter", Param::Int(1234567)),
+            ]
+            .map(|(k, v)| (k.to_string(), v))
+            .into(),
+        );
+        let scored = |n: usize, family, auc: f64| {
+            let mut t = Trial::new(n, family, params.clone(), 0, Status::Ok);
+            t.metrics = vec![(Metric::RocAuc, auc)];
+            t
+        };
+        let mut trials: Vec<Trial> = (1..=12)
+            .map(|n| scored(n, Family::Gbdt, 0.9 - 0.001 * n as f64))
+            .collect();
+        trials.push(scored(13, Family::Linear, 0.8));
+        let board = Leaderboard::new(Task::Binary, Metric::RocAuc, false, &trials);
+        let text = board.to_summary(5, 100);
+        assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+        let (families, top) = text.split_once("top 5 overall").unwrap();
+        assert!(
+            families.contains("gbdt-1 ") && families.contains("linear-13"),
+            "{text}"
+        );
+        assert!(!families.contains("gbdt-2 "), "{text}");
+        for n in 1..=5 {
+            assert!(top.contains(&format!("gbdt-{n} ")), "{text}");
+        }
+        assert!(
+            !top.contains("gbdt-6 ") && !top.contains("linear"),
+            "{text}"
+        );
+        assert!(text.contains('…'), "long parameters are cut: {text}");
     }
 
     #[test]

@@ -50,3 +50,25 @@ fn leaderboard_table_without_timing() {
         insta::assert_snapshot!(text);
     });
 }
+
+#[test]
+fn train_ends_with_each_familys_best_then_the_top_five_in_100_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let run = automl()
+        .args(["train", "--data"])
+        .arg(dataset("iris.csv"))
+        .args(["--target", "species", "--max-trials", "8", "--seed", "7"])
+        .args(["--include", "linear,naive_bayes,decision_tree", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&run.get_output().stdout).to_string();
+    assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+    insta::with_settings!({filters => vec![
+        (r"┆ [0-9]+\.[0-9]{2} +│", "┆ [TIME] │"),
+        (r"trials in [0-9.]+ s; wrote .*", "trials in [TIME] s; wrote [OUT]"),
+    ]}, {
+        insta::assert_snapshot!(text);
+    });
+}
