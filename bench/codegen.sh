@@ -38,14 +38,7 @@ done
 # forests, extra trees, a network, linear models: each its own tables).
 "$BIN" train --data datasets/titanic.csv --target survived --max-trials 40 --seed 1 --quiet --out "$work/run-ensemble" >/dev/null
 measure "ensemble of $("$BIN" inspect "$work/run-ensemble/model.json" | grep -o '[0-9]* members') (titanic)" "$work/run-ensemble/model.json" datasets/titanic.csv 200
-python3 - "$work/synthetic.csv" <<'PY'
-import random, sys
-random.seed(1)
-with open(sys.argv[1], "w") as f:
-    f.write(",".join(f"x{j}" for j in range(20)) + "\n")
-    for _ in range(2000):
-        f.write(",".join(f"{random.uniform(-3, 3):.4f}" for _ in range(20)) + "\n")
-PY
+synthetic_rows "$work/synthetic.csv"
 for trees in 100 500 1000; do
   "$EXAMPLES"/large_model "$trees" 8 20 "$work/gbdt-$trees.json"
   measure "boosted, $trees trees of depth 8" "$work/gbdt-$trees.json" "$work/synthetic.csv" 20

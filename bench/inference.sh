@@ -63,14 +63,7 @@ measure "titanic winner: $(what "$work/titanic/model.json")" "$work/titanic/mode
 "$BIN" train --data "$SHARED/splits/adult.train.csv" --target income --include gbdt --no-ensemble --max-trials 6 --seed 1 --quiet --out "$work/adult" >/dev/null
 head -2001 "$SHARED/splits/adult.test.csv" > "$work/adult.csv"
 measure "adult gbdt: $(what "$work/adult/model.json")" "$work/adult/model.json" "$work/adult.csv" 20
-"$VENV/bin/python" - "$work/synthetic.csv" <<'PY'
-import random, sys
-random.seed(1)
-with open(sys.argv[1], "w") as f:
-    f.write(",".join(f"x{j}" for j in range(20)) + "\n")
-    for _ in range(2000):
-        f.write(",".join(f"{random.uniform(-3, 3):.4f}" for _ in range(20)) + "\n")
-PY
+synthetic_rows "$work/synthetic.csv"
 for depth in 6 8; do
   for trees in 100 500 1000; do
     target/release/examples/large_model "$trees" "$depth" 20 "$work/gbdt-$trees-$depth.json"

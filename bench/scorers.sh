@@ -1,5 +1,7 @@
-# Shared by bench/codegen.sh and bench/inference.sh (sourced, with BIN set):
-# the generated module's timing harness and its compilation.
+# Shared by bench/codegen.sh, bench/inference.sh and bench/tree_lanes.sh
+# (sourced, with BIN set):
+# the generated module's timing harness, its compilation, and the synthetic
+# models' rows.
 
 # A timing harness: parse every row once, then time predict over all rows,
 # then predict_batch over them in batches of 1 000; prints both, ns per row.
@@ -78,4 +80,17 @@ compile_harness() { # model.json dir
   "$BIN" export --rust --model "$1" --out "$2/model.rs"
   harness > "$2/main.rs"
   { /usr/bin/time -f "%M" rustc --edition 2021 -C opt-level=3 -C codegen-units=1 "$2/main.rs" -o "$2/h" >/dev/null; } 2>&1 | tail -1
+}
+
+# The synthetic models' rows: 2 000 rows of 20 columns x0..x19, uniform on
+# [-3, 3], seeded, written to $1.
+synthetic_rows() {
+  python3 - "$1" <<'PY'
+import random, sys
+random.seed(1)
+with open(sys.argv[1], "w") as f:
+    f.write(",".join(f"x{j}" for j in range(20)) + "\n")
+    for _ in range(2000):
+        f.write(",".join(f"{random.uniform(-3, 3):.4f}" for _ in range(20)) + "\n")
+PY
 }

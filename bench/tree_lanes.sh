@@ -15,14 +15,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 source bench/scorers.sh
 
-python3 - "$work/synthetic.csv" <<'PY'
-import random, sys
-random.seed(1)
-with open(sys.argv[1], "w") as f:
-    f.write(",".join(f"x{j}" for j in range(20)) + "\n")
-    for _ in range(2000):
-        f.write(",".join(f"{random.uniform(-3, 3):.4f}" for _ in range(20)) + "\n")
-PY
+synthetic_rows "$work/synthetic.csv"
 printf '| model |%s\n|---|%s\n' "$(for l in $LANES; do printf ' %s lanes, single | batch |' "$l"; done)" "$(for l in $LANES; do printf -- '---:|---:|'; done)"
 for shape in "100 6" "500 6" "500 8" "1000 8"; do
   read -r trees depth <<< "$shape"
