@@ -1,28 +1,170 @@
 //! Records: each JSON value read into the model's inputs, a batch of them
 //! scored together, and each output JSON written (the prediction's part by
 //! the model itself).
+//!
+//! A record is read straight from its JSON text into one slot per input
+//! column, strings borrowed from the payload where they have no escapes:
+//! no map of every field is built, and fields the model does not use are
+//! skipped unread.
 
-use serde_json::{Map, Value as Json};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value as Json;
 
 use crate::model;
 
-/// The record's fields in `INPUT_COLUMNS` order, or why it can't be read.
-/// `bools` holds the texts a JSON `false` and `true` stand for.
+/// One input field as the record has it.
+#[derive(Debug, Clone, PartialEq)]
+enum Field<'a> {
+    Missing,
+    Number(f64),
+    Text(Cow<'a, str>),
+    Bool(bool),
+    /// An object or an array: not an input value.
+    Nested,
+}
+
+/// A record's fields in `INPUT_COLUMNS` order (the last of repeated keys).
+struct Row<'a>([Field<'a>; model::INPUT_COLUMNS.len()]);
+
+impl<'de> de::Deserialize<'de> for Row<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RowVisitor)
+    }
+}
+
+struct RowVisitor;
+
+impl<'de> Visitor<'de> for RowVisitor {
+    type Value = Row<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row<'de>, A::Error> {
+        let mut row = Row(std::array::from_fn(|_| Field::Missing));
+        while let Some(column) = map.next_key_seed(ColumnOf)? {
+            match column {
+                Some(i) => row.0[i] = map.next_value_seed(FieldSeed)?,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(row)
+    }
+}
+
+/// A key as the index of the input column it names, if any.
+struct ColumnOf;
+
+impl<'de> DeserializeSeed<'de> for ColumnOf {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ColumnOf {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(model::INPUT_COLUMNS.iter().position(|c| *c == key))
+    }
+}
+
+/// A field's value.
+struct FieldSeed;
+
+impl<'de> DeserializeSeed<'de> for FieldSeed {
+    type Value = Field<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Field<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldSeed {
+    type Value = Field<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number, a string or null")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Field<'de>, E> {
+        Ok(Field::Missing)
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Field<'de>, E> {
+        Ok(Field::Bool(b))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Field<'de>, E> {
+        Ok(Field::Number(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Field<'de>, E> {
+        Ok(Field::Number(v as f64))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Field<'de>, E> {
+        Ok(Field::Number(v as f64))
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Field<'de>, E> {
+        Ok(Field::Text(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Field<'de>, E> {
+        Ok(Field::Text(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Field::Nested)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Field::Nested)
+    }
+}
+
+/// A record value read into its row, or why it can't be: not JSON, or
+/// JSON but not an object.
+fn row(payload: Option<&[u8]>) -> Result<Row<'_>, String> {
+    let payload = payload.unwrap_or_default();
+    serde_json::from_slice(payload).map_err(|e| {
+        match serde_json::from_slice::<IgnoredAny>(payload) {
+            Ok(_) => "not a JSON object".to_string(),
+            Err(_) => format!("not JSON: {e}"),
+        }
+    })
+}
+
+/// The row's fields as the model's inputs, or the first field that is
+/// not an input value. `bools` holds the texts a JSON `false` and `true`
+/// stand for.
 fn values<'a>(
-    record: &'a Map<String, Json>,
+    row: &'a Row<'_>,
     bools: &'a [String; 2],
 ) -> Result<[model::Value<'a>; model::INPUT_COLUMNS.len()], String> {
     let mut out = [model::Value::Missing; model::INPUT_COLUMNS.len()];
-    for (slot, column) in out.iter_mut().zip(model::INPUT_COLUMNS) {
-        *slot = match record.get(column) {
-            None | Some(Json::Null) => model::Value::Missing,
-            Some(Json::Number(n)) => model::Value::Number(
-                n.as_f64()
-                    .ok_or(format!("field '{column}': number out of range"))?,
-            ),
-            Some(Json::String(t)) => model::Value::Text(t),
-            Some(Json::Bool(b)) => model::Value::Text(&bools[usize::from(*b)]),
-            Some(_) => {
+    for ((slot, field), column) in out.iter_mut().zip(&row.0).zip(model::INPUT_COLUMNS) {
+        *slot = match field {
+            Field::Missing => model::Value::Missing,
+            Field::Number(n) => model::Value::Number(*n),
+            Field::Text(t) => model::Value::Text(t),
+            Field::Bool(b) => model::Value::Text(&bools[usize::from(*b)]),
+            Field::Nested => {
                 return Err(format!(
                     "field '{column}': expected a number, a string or null"
                 ))
@@ -30,16 +172,6 @@ fn values<'a>(
         };
     }
     Ok(out)
-}
-
-/// A record value as a JSON object, or why it is not one.
-fn object(payload: Option<&[u8]>) -> Result<Map<String, Json>, String> {
-    let json: Json = serde_json::from_slice(payload.unwrap_or_default())
-        .map_err(|e| format!("not JSON: {e}"))?;
-    match json {
-        Json::Object(record) => Ok(record),
-        _ => Err("not a JSON object".into()),
-    }
 }
 
 /// The output JSON of a prediction for the record from `source`.
@@ -61,10 +193,8 @@ fn output(p: &model::Prediction, source: &Json) -> String {
 /// model's `predict_batch`, which gives what `predict` gives row by row.
 pub fn score_batch(records: &[(Option<&[u8]>, Json)]) -> Vec<Result<(String, bool), String>> {
     let bools = ["false".to_string(), "true".to_string()];
-    let objects: Vec<Result<Map<String, Json>, String>> = records
-        .iter()
-        .map(|(payload, _)| object(*payload))
-        .collect();
+    let objects: Vec<Result<Row<'_>, String>> =
+        records.iter().map(|(payload, _)| row(*payload)).collect();
     let mut results: Vec<Result<(String, bool), String>> =
         vec![Err("not scored".to_string()); records.len()];
     let (mut rows, mut row_of) = (Vec::new(), Vec::new());
@@ -108,11 +238,45 @@ mod tests {
         let refused = |v: &[u8]| score(Some(v), &source()).unwrap_err();
         assert!(refused(b"not json").starts_with("not JSON"));
         assert_eq!(refused(b"[1, 2]"), "not a JSON object");
-        let mut nested = Map::new();
+        let mut nested = serde_json::Map::new();
         let column = model::INPUT_COLUMNS[0].to_string();
-        nested.insert(column, serde_json::json!({"a": 1}));
+        nested.insert(column, serde_json::json!({"a": [1, {"b": 2}]}));
         let nested = Json::Object(nested).to_string();
         assert!(refused(nested.as_bytes()).contains("expected a number"));
+        assert!(refused(b"{\"a\": 1").starts_with("not JSON"));
+    }
+
+    fn owned(f: Field<'_>) -> Field<'static> {
+        match f {
+            Field::Missing => Field::Missing,
+            Field::Number(n) => Field::Number(n),
+            Field::Text(t) => Field::Text(Cow::Owned(t.into_owned())),
+            Field::Bool(b) => Field::Bool(b),
+            Field::Nested => Field::Nested,
+        }
+    }
+
+    #[test]
+    fn fields_read_as_a_map_of_them_would() {
+        let column = model::INPUT_COLUMNS[0];
+        let text =
+            |v: &str| format!("{{\"unused\": {{\"x\": [1]}}, \"{column}\": 0, \"{column}\": {v}}}");
+        let read = |v: &str| -> Result<Field<'static>, String> {
+            let payload = text(v);
+            row(Some(payload.as_bytes())).map(|r| owned(r.0[0].clone()))
+        };
+        assert_eq!(read("null"), Ok(Field::Missing));
+        assert_eq!(read("2.5"), Ok(Field::Number(2.5)));
+        assert_eq!(read("-3"), Ok(Field::Number(-3.0)));
+        assert_eq!(read("true"), Ok(Field::Bool(true)));
+        assert_eq!(
+            read("\"a\\\"b\""),
+            Ok(Field::Text(Cow::Owned("a\"b".into())))
+        );
+        assert_eq!(
+            read("\"plain\""),
+            Ok(Field::Text(Cow::Owned("plain".into())))
+        );
     }
 
     #[test]
