@@ -19,12 +19,12 @@ if ! grep -q '"tansu 0.6.0 [^}]*"libsql"' "$HOME/.cargo/.crates2.json" 2>/dev/nu
   cargo install tansu --version 0.6.0 --locked --features dynostore,libsql --force
 fi
 
-# ONNX Runtime (PyPI) in a virtual environment under target/, for the ONNX
-# parity tests.
+# ONNX Runtime and jsonschema (PyPI) in a virtual environment under
+# target/, for the ONNX parity tests and the JSON Schema test.
 venv=target/onnx-venv
-if ! "$venv/bin/python" -c 'import onnxruntime' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import onnxruntime, jsonschema' 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet onnxruntime==1.32.0 numpy
+  "$venv/bin/pip" install --quiet onnxruntime==1.32.0 numpy jsonschema==4.26.0
 fi
 export AUTOML_ONNX_PYTHON="$PWD/$venv/bin/python"
 

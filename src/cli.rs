@@ -50,7 +50,7 @@ pub enum Command {
 
 /// `automl export`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("format").required(true).args(["rust", "kafka_consumer", "onnx"])))]
+#[command(group(clap::ArgGroup::new("format").required(true).args(["rust", "kafka_consumer", "onnx", "schema"])))]
 pub struct ExportArgs {
     /// Model file written by `automl train`.
     #[arg(long)]
@@ -65,7 +65,11 @@ pub struct ExportArgs {
     /// ONNX file to --out, for ONNX Runtime and other ONNX-ML runtimes.
     #[arg(long)]
     pub onnx: bool,
-    /// Output file (--rust, --onnx) or folder (--kafka-consumer).
+    /// Write a JSON Schema of the input records (what a producer may send)
+    /// to --out.
+    #[arg(long)]
+    pub schema: bool,
+    /// Output file (--rust, --onnx, --schema) or folder (--kafka-consumer).
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -411,6 +415,8 @@ fn run_export(args: &ExportArgs) -> Result<()> {
         crate::export::kafka::write_project(&model, &bytes, &args.out)
     } else if args.onnx {
         crate::export::write_onnx(&model, &args.out)
+    } else if args.schema {
+        crate::export::write_schema(&model, &args.out)
     } else {
         crate::export::write_rust(&model, &bytes, &args.out)
     }

@@ -2,13 +2,16 @@
 //! dependency-free Rust module that predicts exactly what the model
 //! predicts (skeleton: `templates/model.rs.j2`); `kafka` wraps it in a
 //! consumer project (`templates/kafka-consumer/`); `onnx` writes the whole
-//! pipeline as an ONNX file for ONNX Runtime and other runtimes.
+//! pipeline as an ONNX file for ONNX Runtime and other runtimes; `schema`
+//! writes a JSON Schema of the input records.
 
 pub mod kafka;
 pub mod onnx;
 pub mod rust;
+pub mod schema;
 
 pub use onnx::write_onnx;
+pub use schema::write_schema;
 
 use std::path::Path;
 

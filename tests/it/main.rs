@@ -11,6 +11,8 @@
 //!   what `automl predict` does.
 //! - `onnx`: the ONNX file scored by ONNX Runtime agrees with `automl
 //!   predict` on every row.
+//! - `schema`: the JSON Schema of the input records against the
+//!   `jsonschema` package.
 //! - `kafka`: the generated consumer against a real broker.
 //! - `notes`: what the tool decided about the data is said, not hidden.
 //! - `unsupervised`: clustering and anomaly detection.
@@ -22,6 +24,7 @@ mod export;
 mod kafka;
 mod notes;
 mod onnx;
+mod schema;
 mod snapshots;
 mod support;
 mod train;

@@ -12,9 +12,10 @@ use std::process::Command;
 use crate::export::{damaged_titanic, train_ensemble, ANOMALY_SETS, CLUSTER_SETS, SETS};
 use crate::support::{automl, dataset, predict, train, train_unsupervised};
 
-fn python() -> String {
+/// The Python with onnxruntime and jsonschema that the tests use.
+pub fn python() -> String {
     std::env::var("AUTOML_ONNX_PYTHON").expect(
-        "AUTOML_ONNX_PYTHON is unset: run the tests with scripts/test.sh, which installs onnxruntime",
+        "AUTOML_ONNX_PYTHON is unset: run the tests with scripts/test.sh, which installs onnxruntime and jsonschema",
     )
 }
 
