@@ -194,15 +194,11 @@ impl Leaderboard {
     /// primary metric, its spread and the fit time, and parameters cut to
     /// fit (every column stays in the files and `automl leaderboard`).
     pub fn to_summary(&self, top: usize, width: usize) -> String {
-        let mut families: Vec<&str> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         let best: Vec<&Row> = self
             .rows
             .iter()
-            .filter(|r| {
-                let first = !families.contains(&r.family.as_str());
-                families.push(&r.family);
-                first
-            })
+            .filter(|r| seen.insert(r.family.as_str()))
             .collect();
         let overall: Vec<&Row> = self.rows.iter().take(top).collect();
         format!(

@@ -483,10 +483,13 @@ impl PackedTrees {
         }
     }
 
-    /// Appends `tree`'s nodes in walk order; returns its depth.
+    /// Appends `tree`'s nodes in walk order; returns its depth. A split's
+    /// right child is placed after its left subtree, so its index is set
+    /// once the walk has placed it.
     fn push(&mut self, tree: &Tree) -> u32 {
         const UNSEEN: u32 = u32::MAX;
         let mut at = vec![UNSEEN; tree.len()];
+        let mut splits = Vec::new();
         let (mut stack, mut depth) = (vec![(0, 0)], 0);
         while let Some((i, level)) = stack.pop() {
             let here = self.len();
@@ -498,16 +501,15 @@ impl PackedTrees {
             if first_visit && tree.splits(i) {
                 self.push_node(tree.strict_threshold(i), tree.feature[i] as u32, 0);
                 self.values.extend(std::iter::repeat_n(0.0, self.width));
+                splits.push((here, tree.right[i] as usize));
                 stack.push((tree.right[i] as usize, level + 1));
                 stack.push((tree.left[i] as usize, level + 1));
             } else {
                 self.push_leaf(tree, i, here);
             }
         }
-        for (i, &a) in at.iter().enumerate() {
-            if a != UNSEEN && tree.splits(i) && self.threshold[a as usize].is_finite() {
-                self.right[a as usize] = at[tree.right[i] as usize];
-            }
+        for (split, right) in splits {
+            self.right[split as usize] = at[right];
         }
         depth
     }
@@ -553,7 +555,7 @@ mod tests {
         let at = tree.len();
         let split = depth > 0 && rng.gen_bool(0.75);
         tree.feature.push(if split { rng.gen_range(0..3) } else { -1 });
-        tree.threshold.push(if split { [-1.0, -0.0, 0.5, 2.0][rng.gen_range(0..4)] } else { 0.0 });
+        tree.threshold.push(if split { [-1.0, -0.0, 0.5, 2.0, f64::MAX][rng.gen_range(0..5)] } else { 0.0 });
         tree.left.push(0);
         tree.right.push(0);
         for _ in 0..tree.width {
