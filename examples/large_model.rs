@@ -56,6 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             trained_rows: 0,
             seed: 1,
             tool_version: env!("CARGO_PKG_VERSION").into(),
+            importance: None,
         },
     };
     model.save(std::path::Path::new(&args[4]))?;
@@ -76,6 +77,7 @@ fn full_tree(rng: &mut impl Rng, depth: u32, features: usize) -> Tree {
         left: vec![0; nodes],
         right: vec![0; nodes],
         values: vec![0.0; nodes],
+        cover: Vec::new(),
     };
     for i in 0..nodes {
         if i < splits {

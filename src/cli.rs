@@ -161,6 +161,10 @@ pub struct PredictArgs {
     /// Output CSV [default: stdout].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Add each row's N input columns that most moved its score (reason
+    /// codes: exact contributions to the raw score, largest first).
+    #[arg(long, value_name = "N")]
+    pub explain: Option<usize>,
 }
 
 /// `automl leaderboard`.
@@ -356,14 +360,45 @@ fn run_predict(args: &PredictArgs, printer: Printer) -> Result<()> {
     let model = Model::load(&args.model)?;
     let table = data::load(&args.data, &model.prep.missing_markers)?;
     let pred = model.predict_table(&table)?;
-    let mut text = csv_line(&model.output_header());
+    let reasons = match args.explain {
+        Some(n) => Some((
+            n.min(model.prep.columns.len()),
+            model.explain_table(&table)?,
+        )),
+        None => None,
+    };
+    let mut header = model.output_header();
+    if let Some((n, _)) = &reasons {
+        header.extend(["explained", "raw", "base"].map(String::from));
+        header.extend((1..=*n).flat_map(|i| [format!("reason_{i}"), format!("contribution_{i}")]));
+    }
+    let mut text = csv_line(&header);
     for r in 0..pred.rows() {
-        text.push_str(&csv_line(&model.output_cells(pred.row(r))));
+        let mut cells = model.output_cells(pred.row(r));
+        if let Some((n, explained)) = &reasons {
+            cells.extend(reason_cells(&model, &explained[r], *n)?);
+        }
+        text.push_str(&csv_line(&cells));
     }
     match &args.out {
         Some(path) => write_atomic(path, text.as_bytes()),
         None => printer.result(&text),
     }
+}
+
+/// A row's reason-code cells: what is explained, its raw score and
+/// expected value, then the `n` largest contributions and their columns.
+fn reason_cells(model: &Model, e: &crate::model::Explanation, n: usize) -> Result<Vec<String>> {
+    let names = model.input_columns();
+    let mut cells = vec![
+        model.explained_name(e.output)?,
+        format!("{}", e.raw),
+        format!("{}", e.base),
+    ];
+    for (c, v) in e.top(n) {
+        cells.extend([names[c].to_string(), format!("{v}")]);
+    }
+    Ok(cells)
 }
 
 fn run_leaderboard(args: &LeaderboardArgs, printer: Printer) -> Result<()> {

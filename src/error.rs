@@ -44,6 +44,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A model asked for reason codes has none; the reason says why.
+    #[error("model {model} has no reason codes: {reason}")]
+    Explain {
+        /// The model's id.
+        model: String,
+        /// Why.
+        reason: String,
+    },
+
     /// The run was stopped by Ctrl-C or SIGTERM; the message says what was
     /// kept.
     #[error("interrupted: {0}")]
@@ -88,7 +97,7 @@ impl Error {
             Error::Data { .. } | Error::Schema(_) | Error::Input { .. } => exit::DATA,
             Error::Settings(_) => exit::USAGE,
             Error::Training(_) => exit::TRAINING,
-            Error::Model { .. } => exit::MODEL,
+            Error::Model { .. } | Error::Explain { .. } => exit::MODEL,
             Error::Output { .. } => exit::OUTPUT,
             Error::Internal(_) => exit::INTERNAL,
             Error::Interrupted(_) => exit::INTERRUPTED,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::model::{Importance, Model};
 use crate::search::{Event, Status};
 
 /// The output policy of one command.
@@ -215,6 +215,32 @@ pub fn describe_model(model: &Model) -> String {
             ""
         };
         out.push_str(&format!("  {:<24} {kind:<14} {enc}{ind}\n", c.name));
+    }
+    if let Some(importance) = &m.importance {
+        out.push_str(&describe_importance(importance));
+    }
+    out
+}
+
+/// Input columns shown by `inspect`, most important first; the rest are
+/// in the model file and `importance.json`.
+const IMPORTANCE_SHOWN: usize = 20;
+
+/// The importance section of `inspect`.
+fn describe_importance(importance: &Importance) -> String {
+    let mut out = format!(
+        "importance {} when shuffled ({} shuffles of {} held-out rows)\n",
+        importance.measure, importance.shuffles, importance.rows
+    );
+    for c in importance.columns.iter().take(IMPORTANCE_SHOWN) {
+        out.push_str(&format!(
+            "  {:<24} {:>10.6} ± {:.6}\n",
+            c.column, c.importance, c.std
+        ));
+    }
+    let more = importance.columns.len().saturating_sub(IMPORTANCE_SHOWN);
+    if more > 0 {
+        out.push_str(&format!("  … and {more} more (importance.json)\n"));
     }
     out
 }

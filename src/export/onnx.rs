@@ -463,6 +463,7 @@ mod tests {
                 trained_rows: 10,
                 seed: 1,
                 tool_version: "0".into(),
+                importance: None,
             },
         }
     }

@@ -477,6 +477,7 @@ mod tests {
                 trained_rows: 10,
                 seed: 0,
                 tool_version: "0.0.0".into(),
+                importance: None,
             },
         }
     }
@@ -495,6 +496,7 @@ mod tests {
                 .iter()
                 .map(|v| v * scale)
                 .collect(),
+            cover: Vec::new(),
         }
     }
 

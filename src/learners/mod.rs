@@ -441,6 +441,7 @@ impl RawTree {
             threshold: self.threshold,
             left: self.left,
             right: self.right,
+            cover: Vec::new(),
         }
     }
 
@@ -458,6 +459,7 @@ impl RawTree {
             threshold: self.threshold,
             left: self.left,
             right: self.right,
+            cover: Vec::new(),
         };
         for (row, &class) in data.x.chunks(data.d).zip(data.classes()) {
             let leaf = tree.leaf(row);
@@ -498,6 +500,7 @@ impl RawTree {
             threshold: self.threshold,
             left: self.left,
             right: self.right,
+            cover: Vec::new(),
         }
     }
 }

@@ -362,6 +362,23 @@ pub fn linear(weights: &[f64], intercept: &[f64], link: Link, x: &[f64], out: &m
     apply_link(link, out);
 }
 
+/// A linear model's exact contributions: `phi` gets `d + 1` values per
+/// output, `weights[o * d + j] * x[j]` for feature `j` and the intercept
+/// last, so each output's values sum to its raw score (before the link).
+/// With standardised features, whose training mean is zero, a feature's
+/// value is its Shapley value.
+pub fn linear_contributions(weights: &[f64], intercept: &[f64], x: &[f64], phi: &mut [f64]) {
+    let d = x.len();
+    for (o, b) in intercept.iter().enumerate() {
+        let w = &weights[o * d..(o + 1) * d];
+        let phi = &mut phi[o * (d + 1)..(o + 1) * (d + 1)];
+        for ((p, w), x) in phi.iter_mut().zip(w).zip(x) {
+            *p = w * x;
+        }
+        phi[d] = *b;
+    }
+}
+
 /// Gaussian naive Bayes: per class, log prior plus the features'
 /// log-densities, then a softmax.
 pub fn naive_bayes(prior: &[f64], mean: &[f64], variance: &[f64], x: &[f64], out: &mut [f64]) {
@@ -644,4 +661,211 @@ pub fn autoencoder(
     let total: f64 = back.iter().zip(x).map(|(r, v)| (r - v) * (r - v)).sum();
     out[0] = total / x.len().max(1) as f64;
     out[1] = flag(out[0], threshold);
+}
+
+/// One step of a TreeSHAP path: the feature split on, the share of the
+/// training rows (the trees' cover) that take the path's branch there
+/// (`zero`), whether the explained row takes it (`one`, 1 or 0), and the
+/// path's permutation weight.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PathStep {
+    feature: usize,
+    zero: f64,
+    one: f64,
+    weight: f64,
+}
+
+/// Path steps [`tree_contributions`] needs for trees at most `depth` deep:
+/// each level down copies the path so far.
+pub const fn path_steps(depth: usize) -> usize {
+    (depth + 2) * (depth + 3) / 2
+}
+
+/// Exact Shapley values of a tree ensemble's raw outputs (before the link)
+/// for row `x`, by path-dependent TreeSHAP (Lundberg et al., 2018,
+/// algorithm 2): the expectation over the training rows is taken along the
+/// trees' paths, weighted by `cover` (training rows reaching each packed
+/// node). `phi` gets `x.len() + 1` values per output, each feature's, then
+/// the expected output, so each output's values sum to its raw score.
+/// `path` is scratch of at least [`path_steps`] of the deepest tree.
+pub fn tree_contributions(
+    trees: &Trees<'_>,
+    cover: &[f64],
+    base: &[f64],
+    combine: Combine,
+    x: &[f64],
+    phi: &mut [f64],
+    path: &mut [PathStep],
+) {
+    let d1 = x.len() + 1;
+    phi.iter_mut().for_each(|p| *p = 0.0);
+    let scale = match combine {
+        Combine::Mean if trees.count() > 0 => 1.0 / trees.count() as f64,
+        _ => 1.0,
+    };
+    for t in 0..trees.count() {
+        let output = trees.outputs[t] as usize;
+        let tree = Explained {
+            trees,
+            cover,
+            x,
+            output,
+            scale,
+        };
+        let root = trees.roots[t] as usize;
+        let end = trees
+            .roots
+            .get(t + 1)
+            .map_or(trees.threshold.len(), |&r| r as usize);
+        tree.add_expected(root, end, phi);
+        tree.node(root, phi, path, 0, (1.0, 1.0, usize::MAX));
+    }
+    // A mean divides the base too (see `finish_trees`).
+    for (o, b) in base.iter().enumerate() {
+        phi[o * d1 + d1 - 1] += b * scale;
+    }
+}
+
+/// One tree of a [`tree_contributions`] call: its outputs and the row.
+struct Explained<'a> {
+    trees: &'a Trees<'a>,
+    cover: &'a [f64],
+    x: &'a [f64],
+    output: usize,
+    scale: f64,
+}
+
+impl Explained<'_> {
+    /// Adds `value` times leaf `leaf`'s values into column `j` of each of
+    /// the tree's outputs in `phi`.
+    fn add_leaf(&self, leaf: usize, value: f64, j: usize, phi: &mut [f64]) {
+        let (d1, w) = (self.x.len() + 1, self.trees.width);
+        for c in 0..w {
+            phi[(self.output + c) * d1 + j] += value * self.trees.values[leaf * w + c];
+        }
+    }
+
+    /// The tree's expected output (nodes `root..end`; each leaf weighted by
+    /// its share of the root's cover), into the last column.
+    fn add_expected(&self, root: usize, end: usize, phi: &mut [f64]) {
+        let total = self.cover[root];
+        for n in root..end {
+            if self.trees.right[n] as usize == n && total > 0.0 {
+                let share = self.cover[n] / total * self.scale;
+                self.add_leaf(n, share, self.x.len(), phi);
+            }
+        }
+    }
+
+    /// Visits node `at`, reached with `path[..depth]` and the step
+    /// `(zero, one, feature)` that led here.
+    fn node(
+        &self,
+        at: usize,
+        phi: &mut [f64],
+        path: &mut [PathStep],
+        depth: usize,
+        step: (f64, f64, usize),
+    ) {
+        extend_path(path, depth, step);
+        let t = self.trees;
+        let right = t.right[at] as usize;
+        if right == at {
+            for i in 1..=depth {
+                let s = path[i];
+                let value = unwound_sum(path, depth, i) * (s.one - s.zero) * self.scale;
+                self.add_leaf(at, value, s.feature, phi);
+            }
+            return;
+        }
+        let feature = t.feature[at] as usize;
+        let (hot, cold) = if self.x[feature] < t.threshold[at] {
+            (at + 1, right)
+        } else {
+            (right, at + 1)
+        };
+        let (mut depth, mut zero, mut one) = (depth, 1.0, 1.0);
+        // A feature split on again above: its earlier step is taken out and
+        // its fractions carried into this one.
+        if let Some(k) = (1..=depth).find(|&k| path[k].feature == feature) {
+            (zero, one) = (path[k].zero, path[k].one);
+            unwind_path(path, depth, k);
+            depth -= 1;
+        }
+        let share = |c: usize| {
+            if self.cover[at] > 0.0 {
+                self.cover[c] / self.cover[at]
+            } else {
+                0.0
+            }
+        };
+        let (mine, rest) = path.split_at_mut(depth + 1);
+        for (child, took) in [(hot, one), (cold, 0.0)] {
+            let step = (share(child) * zero, took, feature);
+            // No training row and not the row either: nothing below adds
+            // to any subset's value (and unwinding it would divide by 0).
+            if step.0 == 0.0 && step.1 == 0.0 {
+                continue;
+            }
+            rest[..=depth].copy_from_slice(mine);
+            self.node(child, phi, rest, depth + 1, step);
+        }
+    }
+}
+
+/// Adds step `(zero, one, feature)` at `path[depth]`, updating the
+/// permutation weights of the steps before it.
+fn extend_path(path: &mut [PathStep], depth: usize, (zero, one, feature): (f64, f64, usize)) {
+    let weight = if depth == 0 { 1.0 } else { 0.0 };
+    path[depth] = PathStep {
+        feature,
+        zero,
+        one,
+        weight,
+    };
+    let u = (depth + 1) as f64;
+    for i in (0..depth).rev() {
+        path[i + 1].weight += one * path[i].weight * (i + 1) as f64 / u;
+        path[i].weight = zero * path[i].weight * (depth - i) as f64 / u;
+    }
+}
+
+/// Takes step `k` out of `path[..=depth]`: the inverse of [`extend_path`].
+fn unwind_path(path: &mut [PathStep], depth: usize, k: usize) {
+    let (one, zero, u) = (path[k].one, path[k].zero, (depth + 1) as f64);
+    let mut next = path[depth].weight;
+    for i in (0..depth).rev() {
+        if one != 0.0 {
+            let kept = path[i].weight;
+            path[i].weight = next * u / ((i + 1) as f64 * one);
+            next = kept - path[i].weight * zero * (depth - i) as f64 / u;
+        } else {
+            path[i].weight = path[i].weight * u / (zero * (depth - i) as f64);
+        }
+    }
+    for i in k..depth {
+        let weight = path[i].weight;
+        path[i] = PathStep {
+            weight,
+            ..path[i + 1]
+        };
+    }
+}
+
+/// The total permutation weight of `path[..=depth]` with step `k` taken
+/// out, without changing the path.
+fn unwound_sum(path: &[PathStep], depth: usize, k: usize) -> f64 {
+    let (one, zero, u) = (path[k].one, path[k].zero, (depth + 1) as f64);
+    let mut next = path[depth].weight;
+    let mut total = 0.0;
+    for i in (0..depth).rev() {
+        if one != 0.0 {
+            let part = next * u / ((i + 1) as f64 * one);
+            total += part;
+            next = path[i].weight - part * zero * ((depth - i) as f64 / u);
+        } else if zero != 0.0 {
+            total += (path[i].weight / zero) / ((depth - i) as f64 / u);
+        }
+    }
+    total
 }

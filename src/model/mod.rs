@@ -5,6 +5,7 @@
 //! load it, and exports are tested against it row by row.
 
 pub mod estimator;
+pub mod explain;
 pub mod graph;
 pub mod kernels;
 
@@ -14,6 +15,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use estimator::Estimator;
+pub use explain::Explanation;
 pub use kernels::argmax;
 
 use crate::data::{Table, Task, Value};
@@ -43,6 +45,37 @@ pub struct ModelMeta {
     pub seed: u64,
     /// Version of automl that wrote the model.
     pub tool_version: String,
+    /// How much each input column matters to the model, when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub importance: Option<Importance>,
+}
+
+/// How much each input column matters to a model, measured on held-out
+/// rows by shuffling the column's values among them (permutation
+/// importance). Stored in the model's metadata and in `importance.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Importance {
+    /// What a column's importance is when it is shuffled: how much the
+    /// primary metric worsens (supervised), or the share of rows whose
+    /// cluster or anomaly flag changes.
+    pub measure: String,
+    /// Shuffles of each column: folds times repeats.
+    pub shuffles: usize,
+    /// Held-out rows each model scored per shuffle, summed over folds.
+    pub rows: usize,
+    /// Every input column, most important first.
+    pub columns: Vec<ColumnImportance>,
+}
+
+/// One input column's importance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnImportance {
+    /// The input column.
+    pub column: String,
+    /// The mean over shuffles.
+    pub importance: f64,
+    /// Its standard deviation over shuffles.
+    pub std: f64,
 }
 
 /// A deployable model: preprocessing plus estimator plus label map.
@@ -273,6 +306,7 @@ mod tests {
                 trained_rows: 150,
                 seed: 1,
                 tool_version: "0".into(),
+                importance: None,
             },
         };
         serde_json::to_string(&model).unwrap()

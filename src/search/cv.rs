@@ -181,9 +181,9 @@ pub struct FoldScore {
     pub rows: usize,
     /// Size of the lowered model in bytes (JSON).
     pub model_bytes: usize,
-    /// The lowered model of the first fold, kept so that the best trial can
-    /// be deployed as it was scored if refitting on all rows would overrun
-    /// the budget.
+    /// The lowered model this fold scored: the first fold's is deployed as
+    /// scored when refitting on all rows would overrun the budget, and every
+    /// fold's measures the winner's feature importance on its held-out rows.
     pub estimator: Option<Estimator>,
     /// For a detector: every dataset row this fold's model flags, sorted.
     pub flagged: Vec<usize>,
@@ -285,14 +285,14 @@ pub fn cross_validate(
                 rung: halves,
             }));
         }
-        let folds = score_folds(spec, folds, 0, deadline, cancel)?;
+        let folds = score_folds(spec, folds, deadline, cancel)?;
         return Ok(Scored {
             folds,
             rung: halves,
         });
     }
     let first = race.map_or(folds.len(), |r| r.rival.len().min(folds.len()));
-    let mut scores = score_folds(spec, &folds[..first], 0, deadline, cancel)?;
+    let mut scores = score_folds(spec, &folds[..first], deadline, cancel)?;
     let pruned = |scores: Vec<FoldScore>| {
         FoldError::Pruned(Scored {
             folds: scores,
@@ -304,7 +304,7 @@ pub fn cross_validate(
         if race.is_some_and(|r| r.lost(&losses)) {
             return Err(pruned(scores));
         }
-        scores.extend(score_folds(spec, &folds[first..], first, deadline, cancel)?);
+        scores.extend(score_folds(spec, &folds[first..], deadline, cancel)?);
     }
     if let Some(at) = spec.metrics.iter().position(|m| *m == Metric::Stability) {
         set_stability(&mut scores, at);
@@ -344,30 +344,23 @@ fn score_rung(
     Ok((score, halves))
 }
 
-/// Scores `folds` (the first of them fold number `offset`) in parallel;
-/// only fold 0 keeps its model.
+/// Scores `folds` in parallel, each keeping its model.
 fn score_folds(
     spec: &TrialSpec,
     folds: &[Fold],
-    offset: usize,
     deadline: Option<Instant>,
     cancel: &Cancel,
 ) -> Result<Vec<FoldScore>, FoldError> {
     folds
         .par_iter()
-        .enumerate()
-        .map(|(i, fold)| {
+        .map(|fold| {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(FoldError::OutOfTime);
             }
             if cancel.cancelled() {
                 return Err(FoldError::Stopped);
             }
-            let mut score = score_fold(spec, fold, cancel)?;
-            if offset + i > 0 {
-                score.estimator = None;
-            }
-            Ok(score)
+            score_fold(spec, fold, cancel)
         })
         .collect()
 }
@@ -616,7 +609,7 @@ mod tests {
         match cross_validate(&spec, &folds, None, &cancel, Some(&perfect)) {
             Err(FoldError::Pruned(Scored { folds: scores, .. })) => {
                 assert_eq!(scores.len(), 2);
-                assert!(scores[0].estimator.is_some() && scores[1].estimator.is_none());
+                assert!(scores.iter().all(|s| s.estimator.is_some()));
             }
             other => panic!("expected a pruned trial, got {other:?}"),
         }
@@ -630,7 +623,10 @@ mod tests {
         assert_eq!(all.len(), 5);
         let values = |s: &[FoldScore]| s.iter().map(|f| f.metrics[0]).collect::<Vec<_>>();
         assert_eq!(values(&all), values(&plain));
-        assert!(all[0].estimator.is_some() && all[1..].iter().all(|s| s.estimator.is_none()));
+        assert!(
+            all.iter().all(|s| s.estimator.is_some()),
+            "every fold's model"
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub const PER_FAMILY: usize = 3;
 /// Held-out predictions the library keeps at most, in bytes.
 pub const MAX_PREDICTION_BYTES: usize = 256 << 20;
 
-/// Lowered first-fold models the library keeps at most (JSON bytes).
+/// Lowered fold models the library keeps at most (JSON bytes).
 pub const MAX_MODEL_BYTES: usize = 512 << 20;
 
 /// Rounds of selection: the ensemble's weights are multiples of 1/ROUNDS.
@@ -40,9 +40,9 @@ pub struct Kept {
     pub loss: f64,
     /// Held-out predictions of each fold, in fold order.
     pub folds: Vec<Predictions>,
-    /// Its model from the first fold, as scored.
-    pub model: Estimator,
-    /// Size of that model (JSON bytes).
+    /// Its model from each fold, as scored, in fold order.
+    pub models: Vec<Estimator>,
+    /// Size of those models (JSON bytes).
     pub model_bytes: usize,
 }
 
@@ -186,10 +186,11 @@ impl Selection {
         Selection { members }
     }
 
-    /// The ensemble of the members' first-fold models, as scored on the
-    /// first fold: they read that fold's encoding, and those of them that
-    /// take standardised features its scaler.
-    pub fn first_fold_model(&self, library: &Library, fold: &Fold) -> Option<Estimator> {
+    /// The ensemble of the members' models from fold `f`, as scored on
+    /// that fold: they read its encoding, and those of them that take
+    /// standardised features its scaler.
+    pub fn fold_model(&self, library: &Library, folds: &[Fold], f: usize) -> Option<Estimator> {
+        let fold = folds.get(f)?;
         let members = self
             .members
             .iter()
@@ -197,7 +198,7 @@ impl Selection {
                 let k = library.get(*n)?;
                 Some(Member {
                     scaled: k.family.learner().scaled(),
-                    estimator: k.model.clone(),
+                    estimator: k.models.get(f)?.clone(),
                 })
             })
             .collect::<Option<Vec<Member>>>()?;
@@ -283,7 +284,10 @@ mod tests {
             number,
             family,
             loss: Metric::RocAuc.loss(mean),
-            model: scores[0].estimator.take().unwrap(),
+            models: scores
+                .iter_mut()
+                .map(|s| s.estimator.take().unwrap())
+                .collect(),
             folds: scores
                 .iter_mut()
                 .map(|s| s.predictions.take().unwrap())
@@ -322,12 +326,13 @@ mod tests {
             loss <= best_single,
             "ensemble {loss} vs best member {best_single}"
         );
-        // What is scored is what is saved: the first-fold ensemble, given the
+        // What is scored is what is saved: each fold's ensemble, given the
         // fold's raw features, predicts the blended predictions bit for bit.
-        let model = selection.first_fold_model(&library, &folds[0]).unwrap();
-        let valid = &folds[0].valid;
-        let pred = model.score_rows(&valid.raw, valid.d, 2);
-        assert_eq!(pred, blended(0));
+        for (f, fold) in folds.iter().enumerate() {
+            let model = selection.fold_model(&library, &folds, f).unwrap();
+            let pred = model.score_rows(&fold.valid.raw, fold.valid.d, 2);
+            assert_eq!(pred, blended(f), "fold {f}");
+        }
     }
 
     #[test]
@@ -344,7 +349,7 @@ mod tests {
                 family: Family::Linear,
                 loss,
                 folds: Vec::new(),
-                model: model.clone(),
+                models: vec![model.clone()],
                 model_bytes: 10,
             });
         }
@@ -353,7 +358,7 @@ mod tests {
             family: Family::Knn,
             loss: 0.9,
             folds: Vec::new(),
-            model,
+            models: vec![model],
             model_bytes: 10,
         });
         let kept: Vec<usize> = library.kept.iter().map(|k| k.number).collect();

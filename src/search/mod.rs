@@ -7,6 +7,7 @@
 pub mod budget;
 pub mod cv;
 pub mod ensemble;
+pub mod importance;
 pub mod strategy;
 
 use std::cmp::Ordering;
@@ -276,8 +277,9 @@ pub struct SearchConfig {
 pub struct SearchOutcome {
     /// All trials.
     pub trials: Vec<Trial>,
-    /// The best trial's model from the first fold, as it was scored.
-    pub best_fold_model: Option<Estimator>,
+    /// The best trial's model from each fold, as it was scored, in fold
+    /// order (empty if none was kept).
+    pub best_fold_models: Vec<Estimator>,
     /// Whether the best trial's refit on all rows fits in the time left:
     /// decided once, here, so that the search's reserve and the final
     /// model agree (the refit still runs against the deadline).
@@ -318,7 +320,7 @@ struct Context<'a> {
     rates: BTreeMap<Family, f64>,
     trials: Vec<Trial>,
     best: Option<usize>,
-    best_fold_model: Option<Estimator>,
+    best_fold_models: Vec<Estimator>,
     out_of_time: bool,
     /// The best trials' held-out predictions, for ensemble selection.
     library: Library,
@@ -355,7 +357,7 @@ pub fn run(
         rates: BTreeMap::new(),
         trials: Vec::new(),
         best: None,
-        best_fold_model: None,
+        best_fold_models: Vec::new(),
         out_of_time: false,
         library: Library::default(),
         first_fold_final: None,
@@ -380,8 +382,8 @@ pub fn run(
         ctx.skip_unaffordable(&mut states, on_event);
     }
     if ensemble && !config.budget.stopped() {
-        if let Some((trial, model)) = ctx.final_ensemble() {
-            ctx.push(trial, Some(model), on_event);
+        if let Some((trial, models)) = ctx.final_ensemble() {
+            ctx.push(trial, models, on_event);
         }
     }
     let refit_seconds = ctx.best.map(|b| ctx.refit(&ctx.trials[b]));
@@ -391,7 +393,7 @@ pub fn run(
     let budget = &config.budget;
     SearchOutcome {
         trials: ctx.trials,
-        best_fold_model: ctx.best_fold_model,
+        best_fold_models: ctx.best_fold_models,
         refit_fits: !budget.stopped() && budget.affords_refit(refit_seconds, write_seconds),
         refit_seconds,
         write_seconds,
@@ -422,13 +424,13 @@ impl Context<'_> {
             *started += 1;
             let family = states[pick].family;
             let cost = self.cost(family, &params);
-            let (trial, model, predictions) = self.run_trial(family, params, *started);
+            let (trial, models, predictions) = self.run_trial(family, params, *started);
             let loss = trial
                 .metric(config.metric)
                 .map_or(f64::INFINITY, |v| config.metric.loss(v));
             states[pick].record(point, loss, cost * self.share_run(&trial));
-            self.keep_for_ensemble(&trial, model.as_ref(), predictions);
-            self.push(trial, model, on_event);
+            self.keep_for_ensemble(&trial, &models, predictions);
+            self.push(trial, models, on_event);
             self.follow_ensemble();
         }
         false
@@ -625,8 +627,15 @@ impl Context<'_> {
     }
 
     /// Time to write a trial's model and the run's other outputs.
+    /// Seconds held back after the search for trial `t` as the winner:
+    /// measuring its importance and writing its outputs.
     fn write(&self, t: &Trial) -> f64 {
-        write_reserve(t.model_bytes)
+        let allowed = importance::allowed(&self.config.budget);
+        let measure = importance::plan_for(&self.folds, t, allowed).map_or(0.0, |p| p.seconds);
+        // Unpadded: the estimate, from the trial's scoring in parallel
+        // folds, ran about twice the measurement's time on adult and
+        // california.
+        write_reserve(t.model_bytes) + measure
     }
 
     /// Seconds held back for refitting the current leader and writing.
@@ -726,7 +735,7 @@ impl Context<'_> {
             let seed = self.config.seed.wrapping_add(number as u64);
             let why = Status::Skipped("would not finish within the time budget".into());
             let trial = Trial::new(number, s.family, params, seed, why);
-            self.push(trial, None, on_event);
+            self.push(trial, Vec::new(), on_event);
         }
     }
 
@@ -739,7 +748,7 @@ impl Context<'_> {
         family: Family,
         params: Params,
         number: usize,
-    ) -> (Trial, Option<Estimator>, Vec<Predictions>) {
+    ) -> (Trial, Vec<Estimator>, Vec<Predictions>) {
         let seed = self.config.seed.wrapping_add(number as u64);
         let started = Instant::now();
         let deadline = self.config.budget.deadline_before(self.best_reserve());
@@ -766,9 +775,9 @@ impl Context<'_> {
         };
         let seconds = started.elapsed().as_secs_f64();
         let mut trial = Trial::new(number, family, params, seed, Status::Ok);
-        let (mut model, mut predictions) = (None, Vec::new());
+        let (mut models, mut predictions) = (Vec::new(), Vec::new());
         match result {
-            Some(Ok(scored)) => (model, predictions) = self.scored(&mut trial, scored, seconds),
+            Some(Ok(scored)) => (models, predictions) = self.scored(&mut trial, scored, seconds),
             Some(Err(FoldError::Pruned(scored))) => self.pruned(&mut trial, &scored, seconds),
             Some(Err(FoldError::Failed(e))) => trial.status = Status::Failed(e),
             Some(Err(FoldError::OutOfTime)) | None => {
@@ -780,23 +789,26 @@ impl Context<'_> {
                 trial.status = Status::Skipped("stopped on request (Ctrl-C or SIGTERM)".into());
             }
         }
-        (trial, model, predictions)
+        (trial, models, predictions)
     }
 
     /// Records a trial scored on every fold (failed if its metric is
-    /// undefined): its first-fold model and held-out predictions.
+    /// undefined): its models and held-out predictions, fold by fold.
     fn scored(
         &mut self,
         trial: &mut Trial,
         mut scored: Scored,
         seconds: f64,
-    ) -> (Option<Estimator>, Vec<Predictions>) {
+    ) -> (Vec<Estimator>, Vec<Predictions>) {
         if let Some((family, params)) = trial.learner() {
             self.learn_rate(family, params, seconds / self.rung_overhead());
         }
         trial.race_losses = self.race_losses(&scored);
         let scores = &mut scored.folds;
-        let model = scores.first_mut().and_then(|s| s.estimator.take());
+        let models = scores
+            .iter_mut()
+            .filter_map(|s| s.estimator.take())
+            .collect();
         let predictions = scores
             .iter_mut()
             .filter_map(|s| s.predictions.take())
@@ -807,7 +819,7 @@ impl Context<'_> {
                 Status::Failed(format!("{} is undefined for this model", self.metrics[0]));
             trial.metrics.clear();
         }
-        (model, predictions)
+        (models, predictions)
     }
 
     /// Records a trial that lost its race after `scored`'s folds or on the
@@ -834,16 +846,15 @@ impl Context<'_> {
         trial.status = Status::Pruned(why);
     }
 
-    /// Offers a scored trial's held-out predictions and first-fold model
-    /// to the ensemble library.
+    /// Offers a scored trial's held-out predictions and fold models to the
+    /// ensemble library.
     fn keep_for_ensemble(
         &mut self,
         trial: &Trial,
-        model: Option<&Estimator>,
+        models: &[Estimator],
         predictions: Vec<Predictions>,
     ) {
-        let (Some((family, _)), Some(model), Some(value)) =
-            (trial.learner(), model, trial.metric(self.config.metric))
+        let (Some((family, _)), Some(value)) = (trial.learner(), trial.metric(self.config.metric))
         else {
             return;
         };
@@ -851,14 +862,15 @@ impl Context<'_> {
         if !self.config.ensemble || !self.library.would_keep(family, loss) {
             return;
         }
-        if trial.status == Status::Ok && predictions.len() == self.folds.len() {
+        let k = self.folds.len();
+        if trial.status == Status::Ok && predictions.len() == k && models.len() == k {
             self.library_changed |= self.library.offer(Kept {
                 number: trial.number,
                 family,
                 loss,
                 folds: predictions,
-                model: model.clone(),
-                model_bytes: trial.model_bytes,
+                models: models.to_vec(),
+                model_bytes: trial.model_bytes * k,
             });
         }
     }
@@ -894,13 +906,15 @@ impl Context<'_> {
         Some((trial, selection))
     }
 
-    /// The ensemble trial of the library as it is, with its first-fold
-    /// model (and that model's true size).
-    fn final_ensemble(&self) -> Option<(Trial, Estimator)> {
+    /// The ensemble trial of the library as it is, with its model from
+    /// each fold (and the first one's true size).
+    fn final_ensemble(&self) -> Option<(Trial, Vec<Estimator>)> {
         let (mut trial, selection) = self.ensemble_trial()?;
-        let model = selection.first_fold_model(&self.library, &self.folds[0])?;
-        trial.model_bytes = serde_json::to_vec(&model).map_or(0, |v| v.len());
-        Some((trial, model))
+        let models = (0..self.folds.len())
+            .map(|f| selection.fold_model(&self.library, &self.folds, f))
+            .collect::<Option<Vec<Estimator>>>()?;
+        trial.model_bytes = serde_json::to_vec(&models[0]).map_or(0, |v| v.len());
+        Some((trial, models))
     }
 
     /// Re-runs selection on a timed search whose library changed, often
@@ -977,12 +991,7 @@ impl Context<'_> {
         }
     }
 
-    fn push(
-        &mut self,
-        trial: Trial,
-        model: Option<Estimator>,
-        on_event: &mut dyn FnMut(Event<'_>),
-    ) {
+    fn push(&mut self, trial: Trial, models: Vec<Estimator>, on_event: &mut dyn FnMut(Event<'_>)) {
         let metric = self.config.metric;
         let better = trial.status == Status::Ok
             && trial.metric(metric).is_some()
@@ -993,7 +1002,7 @@ impl Context<'_> {
         self.raise_bar(self.trials.len() - 1);
         if better {
             self.best = Some(self.trials.len() - 1);
-            self.best_fold_model = model;
+            self.best_fold_models = models;
         }
         let best = self.best.map(|b| &self.trials[b]);
         on_event(Event::Trial {

@@ -78,6 +78,7 @@ pub fn meta(data: &Dataset, best: &Trial, metric: Metric, seed: u64) -> ModelMet
         trained_rows: data.inputs.rows,
         seed,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        importance: None,
     }
 }
 
@@ -117,7 +118,7 @@ pub fn final_model(
         // The clustering "fold" already trained on every row.
         let (prep, estimator) = kept_fold_model(best, outcome, fold)?;
         let fit = "fitted on all rows during the search".into();
-        return Ok(assemble(data, prep, estimator, meta, fit));
+        return assemble(data, prep, estimator, meta, fit);
     }
     let write = outcome.write_seconds;
     if !budget.stopped() && outcome.refit_fits {
@@ -127,13 +128,8 @@ pub fn final_model(
         match budget.run_until(deadline, work) {
             Finished::Done(fitted) => {
                 let (prep, estimator) = fitted?;
-                return Ok(assemble(
-                    data,
-                    prep,
-                    estimator,
-                    meta,
-                    "refit on all rows".into(),
-                ));
+                let fit = "refit on all rows".into();
+                return assemble(data, prep, estimator, meta, fit);
             }
             Finished::Panicked => {
                 return Err(Error::Training(format!(
@@ -152,8 +148,7 @@ pub fn final_model(
     } else {
         "first-fold model: refitting on all rows would not fit in the time budget"
     };
-    let fit = fit.into();
-    Ok(assemble(data, prep, estimator, meta, fit))
+    assemble(data, prep, estimator, meta, fit.into())
 }
 
 /// The winner's model from the first fold, as it was scored, with that
@@ -164,8 +159,9 @@ fn kept_fold_model(
     fold: &cv::Fold,
 ) -> Result<(Prep, Estimator)> {
     let estimator = outcome
-        .best_fold_model
-        .clone()
+        .best_fold_models
+        .first()
+        .cloned()
         .ok_or_else(|| Error::Training("the best trial's model was not kept".into()))?;
     let mut prep = fold.prep.clone();
     // An ensemble holds its members' scaler itself.
@@ -175,13 +171,19 @@ fn kept_fold_model(
     Ok((prep, estimator))
 }
 
+/// The model file's content; its trees record how many training rows
+/// reach each node (their cover, which reason codes weigh paths by).
 fn assemble(
     data: &Dataset,
     prep: Prep,
     estimator: Estimator,
     meta: ModelMeta,
     fit: String,
-) -> FinalModel {
+) -> Result<FinalModel> {
+    let mut estimator = estimator;
+    let (mut x, d) = prep.encode_table(&data.inputs)?;
+    prep.scale_matrix(&mut x, d);
+    estimator.as_kind_mut().record_cover(&x, d);
     let model = Model {
         format_version: FORMAT_VERSION,
         task: data.task,
@@ -194,7 +196,7 @@ fn assemble(
         estimator,
         meta,
     };
-    FinalModel { model, fit }
+    Ok(FinalModel { model, fit })
 }
 
 /// Fits a trial's recipe on every row, preprocessing included: one
@@ -319,7 +321,10 @@ mod tests {
             contamination: None,
             cancel: &Cancel::default(),
         };
-        let refit = family.learner().fit(&set, params, best.seed).unwrap();
+        let mut refit = family.learner().fit(&set, params, best.seed).unwrap();
+        // The saved trees record how the training rows spread over them.
+        let (x, d) = saved.model.prep.encode_table(&data.inputs).unwrap();
+        refit.as_kind_mut().record_cover(&x, d);
         assert_eq!(saved.model.estimator, refit, "the estimator row 1 scored");
     }
 }

@@ -19,8 +19,8 @@ use crate::error::Result;
 use crate::leaderboard::Leaderboard;
 use crate::model::Model;
 use crate::output::check_out_dir;
-use crate::search::budget::Stop;
-use crate::search::{self, cv, Budget, Event, Phase, SearchConfig};
+use crate::search::budget::{self, Stop};
+use crate::search::{self, cv, importance, Budget, Event, Phase, SearchConfig};
 
 /// What a finished training run produced.
 #[derive(Debug, Clone)]
@@ -116,6 +116,24 @@ fn run(
         config.contamination,
     )?;
     timings.refit = budget.elapsed() - timings.load - timings.search;
+    let measuring = budget.elapsed();
+    let mut fitted = fitted;
+    let measured = importance_of(
+        &folds,
+        &outcome,
+        best,
+        &dataset,
+        metric,
+        budget,
+        settings.seed,
+    );
+    match measured {
+        Ok(importance) => fitted.model.meta.importance = Some(importance),
+        Err(why) => on_event(Event::Note(&format!(
+            "feature importance not measured: {why}"
+        ))),
+    }
+    timings.importance = budget.elapsed() - measuring;
     let ran = record::Ran {
         notes: plan.notes.clone(),
         dataset: &dataset,
@@ -134,4 +152,20 @@ fn run(
         model,
         record,
     })
+}
+
+/// The winner's permutation importance on the folds, in the time left
+/// before writing its outputs; why not, if it can't be measured.
+fn importance_of(
+    folds: &[cv::Fold],
+    outcome: &search::SearchOutcome,
+    best: &search::Trial,
+    dataset: &crate::data::Dataset,
+    metric: crate::metrics::Metric,
+    budget: &Budget,
+    seed: u64,
+) -> std::result::Result<crate::model::Importance, String> {
+    let write = budget::write_reserve(best.model_bytes);
+    let (task, models) = (dataset.task, &outcome.best_fold_models);
+    importance::measure_winner(folds, models, best, task, metric, budget, write, seed)
 }

@@ -36,9 +36,11 @@ pub struct Timings {
     /// What the search estimated the refit would take (before padding),
     /// when it had an estimate: the time held back for it was sized by it.
     pub refit_estimate: Option<f64>,
+    /// Measuring the winner's feature importance.
+    pub importance: f64,
     /// Writing outputs.
     pub write: f64,
-    /// The time held back for writing.
+    /// The time held back for measuring importance and writing.
     pub write_reserve: f64,
     /// Whole command.
     pub total: f64,
@@ -149,11 +151,26 @@ pub fn write_outputs(
     let before = budget.elapsed();
     let staged = Staged::new(&s.out)?;
     model.save(&staged.path("model.json"))?;
+    if let Some(importance) = &model.meta.importance {
+        let json =
+            serde_json::to_string_pretty(importance).map_err(|e| Error::output(&s.out, e))?;
+        write_atomic(&staged.path("importance.json"), json.as_bytes())?;
+    }
     board.write(staged.folder())?;
     record.timings.write = budget.elapsed() - before;
     record.timings.total = budget.elapsed();
     let json = serde_json::to_string_pretty(&record).map_err(|e| Error::output(&s.out, e))?;
     write_atomic(&staged.path("run.json"), json.as_bytes())?;
     staged.publish()?;
+    if model.meta.importance.is_none() {
+        // Not measured this time: an earlier run's file would describe
+        // another model.
+        let stale = s.out.join("importance.json");
+        if let Err(e) = std::fs::remove_file(&stale) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(Error::output(&stale, e));
+            }
+        }
+    }
     Ok(record)
 }

@@ -198,3 +198,55 @@ fn rows_with_a_missing_target_are_dropped_with_a_note() {
         "only x is an input"
     );
 }
+
+#[test]
+fn train_measures_each_input_columns_importance_and_inspect_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    train(&dataset("titanic.csv"), "survived", &out, 6, &[]);
+    let text = std::fs::read_to_string(out.join("importance.json")).unwrap();
+    let importance: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(importance["measure"], "fall in roc_auc");
+    assert_eq!(importance["shuffles"], 5);
+    assert_eq!(
+        importance["rows"], 891,
+        "every held-out row of the five folds"
+    );
+    let columns = importance["columns"].as_array().unwrap();
+    let mut names: Vec<&str> = columns
+        .iter()
+        .map(|c| c["column"].as_str().unwrap())
+        .collect();
+    let values: Vec<f64> = columns
+        .iter()
+        .map(|c| c["importance"].as_f64().unwrap())
+        .collect();
+    assert!(
+        values.windows(2).all(|w| w[0] >= w[1]),
+        "most important first"
+    );
+    assert!(values[0] > 0.01, "{values:?}");
+    names.sort_unstable();
+    let model = Model::load(out.join("model.json")).unwrap();
+    let mut inputs = model.input_columns();
+    inputs.sort_unstable();
+    assert_eq!(names, inputs, "every input column, once");
+    let stored = serde_json::to_value(model.meta.importance.as_ref().unwrap()).unwrap();
+    assert_eq!(stored, importance, "model.json holds the same");
+    let shown = automl()
+        .arg("inspect")
+        .arg(out.join("model.json"))
+        .assert()
+        .success();
+    let shown = String::from_utf8_lossy(&shown.get_output().stdout).to_string();
+    let first = columns[0]["column"].as_str().unwrap();
+    assert!(
+        shown
+            .contains("importance fall in roc_auc when shuffled (5 shuffles of 891 held-out rows)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("  {first:<24} {:>10.6}", values[0])),
+        "{shown}"
+    );
+}

@@ -20,6 +20,7 @@
 mod commands;
 mod corpus;
 mod errors;
+mod explain;
 mod export;
 mod kafka;
 mod notes;

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{all_finite, ensure, Estimator, Kind, Lowered, Shape, Table};
+use super::{all_finite, ensure, Estimator, Kind, Link, Lowered, Shape, Table};
 use crate::model::graph::Graph;
 use crate::model::kernels;
 use crate::prep::kernels::standardise;
@@ -45,6 +45,18 @@ impl Ensemble {
         })
     }
 
+    /// The standardised copy of rows `x` (`d` values each) that scaled
+    /// members read, when the ensemble has a scaler.
+    fn standardised(&self, x: &[f64], d: usize) -> Option<Vec<f64>> {
+        self.scaler.as_ref().map(|s| {
+            let mut z = x.to_vec();
+            for row in z.chunks_exact_mut(d.max(1)) {
+                standardise(row, &s.mean, &s.scale);
+            }
+            z
+        })
+    }
+
     /// The features member `m` reads: `x`, or its standardised copy `z`
     /// (made only when the ensemble has a scaler).
     fn input<'a>(m: &Member, x: &'a [f64], z: Option<&'a [f64]>) -> &'a [f64] {
@@ -61,11 +73,7 @@ impl Kind for Ensemble {
     }
 
     fn score(&self, x: &[f64], out: &mut [f64]) {
-        let z = self.scaler.as_ref().map(|s| {
-            let mut z = x.to_vec();
-            standardise(&mut z, &s.mean, &s.scale);
-            z
-        });
+        let z = self.standardised(x, x.len());
         let mut part = vec![0.0; out.len()];
         kernels::ensemble(&self.weights, &mut part, out, |i, part| {
             let m = &self.members[i];
@@ -74,13 +82,7 @@ impl Kind for Ensemble {
     }
 
     fn score_batch(&self, x: &[f64], d: usize, out: &mut [f64], w: usize) {
-        let z = self.scaler.as_ref().map(|s| {
-            let mut z = x.to_vec();
-            for row in z.chunks_exact_mut(d.max(1)) {
-                standardise(row, &s.mean, &s.scale);
-            }
-            z
-        });
+        let z = self.standardised(x, d);
         let mut part = vec![0.0; out.len()];
         kernels::ensemble(&self.weights, &mut part, out, |i, part| {
             let m = &self.members[i];
@@ -135,6 +137,40 @@ impl Kind for Ensemble {
         scaler
             && all_finite(&self.weights)
             && self.members.iter().all(|m| m.estimator.as_kind().finite())
+    }
+
+    /// A weighted mean of members whose raw outputs are their predictions
+    /// (no link) is explained by the weighted mean of their contributions;
+    /// a member with a link contributes to log-odds or log-scores, which a
+    /// mean of probabilities is not a sum of.
+    fn explains(&self) -> Result<(usize, Link), String> {
+        let mut outputs = None;
+        for (i, m) in self.members.iter().enumerate() {
+            let (o, link) = m.estimator.as_kind().explains().map_err(|e| format!("member {} ({}): {e}", i + 1, m.estimator.kind()))?;
+            ensure(link == Link::Identity, || {
+                format!("member {} ({}) scores through a {link:?} link, so the ensemble's probabilities are not a sum of contributions", i + 1, m.estimator.kind()).to_lowercase()
+            })?;
+            ensure(outputs.is_none_or(|w| w == o), || "members differ in outputs".into())?;
+            outputs = Some(o);
+        }
+        Ok((outputs.unwrap_or(0), Link::Identity))
+    }
+
+    fn record_cover(&mut self, x: &[f64], d: usize) {
+        let z = self.standardised(x, d);
+        for m in &mut self.members {
+            let input = Ensemble::input(m, x, z.as_deref());
+            m.estimator.as_kind_mut().record_cover(input, d);
+        }
+    }
+
+    fn contributions(&self, x: &[f64], phi: &mut [f64]) {
+        let z = self.standardised(x, x.len());
+        let mut part = vec![0.0; phi.len()];
+        kernels::ensemble(&self.weights, &mut part, phi, |i, part| {
+            let m = &self.members[i];
+            m.estimator.as_kind().contributions(Ensemble::input(m, x, z.as_deref()), part);
+        });
     }
 
     fn lower(&self) -> Lowered {

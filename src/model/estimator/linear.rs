@@ -52,6 +52,14 @@ impl Kind for Linear {
         all_finite(&self.weights) && all_finite(&self.intercept)
     }
 
+    fn explains(&self) -> Result<(usize, Link), String> {
+        Ok((self.intercept.len(), self.link))
+    }
+
+    fn contributions(&self, x: &[f64], phi: &mut [f64]) {
+        kernels::linear_contributions(&self.weights, &self.intercept, x, phi);
+    }
+
     fn lower(&self) -> Lowered {
         Lowered::new(
             vec![

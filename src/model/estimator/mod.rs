@@ -137,6 +137,23 @@ pub trait Kind {
     /// returns the `[rows, w]` value; a kind ONNX's operators can't
     /// express says why.
     fn graph(&self, g: &mut Graph, x: &str, w: usize) -> Result<String, String>;
+    /// How its reason codes read: the number of raw outputs its
+    /// contributions add up to and the link from them to the prediction;
+    /// a kind without exact contributions says why.
+    fn explains(&self) -> Result<(usize, Link), String> {
+        Err("reason codes are exact for tree ensembles and linear models (and weighted means of those without a link) only".into())
+    }
+    /// Each encoded feature's exact contribution to the raw outputs for
+    /// row `x`: `phi` gets `x.len() + 1` values per raw output (see
+    /// [`Kind::explains`]), the expected value last, summing to the raw
+    /// output. Only called when `explains` succeeds.
+    fn contributions(&self, _x: &[f64], phi: &mut [f64]) {
+        phi.fill(f64::NAN);
+    }
+    /// Records how many of the training rows `x` (`d` values each, as the
+    /// kind reads them) reach each tree node; kinds without trees for
+    /// reason codes ignore it.
+    fn record_cover(&mut self, _x: &[f64], _d: usize) {}
     /// Sets a detector's threshold; other kinds refuse.
     fn set_threshold(&mut self, _threshold: f64) -> Result<(), String> {
         Err("not a detector".into())
@@ -339,6 +356,7 @@ mod tests {
             left: vec![1, 3, 0, 0, 0],
             right: vec![2, 4, 0, 0, 0],
             values: [vec![0.0; 2 * width], leaf(0.7), leaf(-0.2), leaf(0.4)].concat(),
+            cover: Vec::new(),
         }
     }
 

@@ -7,6 +7,7 @@
 use std::ops::Deref;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use rayon::prelude::*;
 
 use super::{all_finite, ensure, link_fits, CombineDef, Kind, LinkDef, Lowered, Shape, Table};
 use crate::model::graph::{Attr, Graph, Tensor, ML};
@@ -43,6 +44,10 @@ pub struct Tree {
     pub right: Vec<u32>,
     /// Leaf values, `width` per node (zeros for split nodes).
     pub values: Vec<f64>,
+    /// Training rows reaching each node, which reason codes weigh paths
+    /// by (empty in a model written before they were recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cover: Vec<u32>,
 }
 
 impl Tree {
@@ -58,6 +63,24 @@ impl Tree {
             left: Vec::new(),
             right: Vec::new(),
             values: Vec::new(),
+            cover: Vec::new(),
+        }
+    }
+
+    /// Records how many of the rows `x` (`d` values each) reach each node.
+    pub fn set_cover(&mut self, x: &[f64], d: usize) {
+        let n = self.len();
+        self.cover = vec![0; n];
+        for row in x.chunks_exact(d.max(1)) {
+            let leaf = self.leaf(row);
+            self.cover[leaf] += 1;
+        }
+        // Children come after their parent: sum them from the end.
+        for i in (0..n).rev() {
+            if self.feature[i] >= 0 {
+                let (l, r) = (self.left[i] as usize, self.right[i] as usize);
+                self.cover[i] = self.cover[l] + self.cover[r];
+            }
         }
     }
 
@@ -126,6 +149,7 @@ impl Tree {
             && self.left.len() == n
             && self.right.len() == n
             && self.values.len() == n * self.width
+            && (self.cover.is_empty() || self.cover.len() == n)
             && self.output + self.width <= outputs;
         ensure(sized, || {
             format!("a tree's arrays do not match its {n} nodes and {outputs} outputs")
@@ -252,6 +276,27 @@ impl Kind for TreeEnsemble {
 
     fn finite(&self) -> bool {
         all_finite(&self.base) && self.trees.iter().all(Tree::finite)
+    }
+
+    fn record_cover(&mut self, x: &[f64], d: usize) {
+        let mut list = self.trees.to_vec();
+        list.par_iter_mut().for_each(|t| t.set_cover(x, d));
+        self.trees = Trees::from(list);
+    }
+
+    fn explains(&self) -> Result<(usize, Link), String> {
+        if !self.trees.packed().covered {
+            return Err("the model file has no tree cover (it was written by an automl before reason codes); train it again".into());
+        }
+        Ok((self.base.len(), self.link))
+    }
+
+    fn contributions(&self, x: &[f64], phi: &mut [f64]) {
+        let packed = self.trees.packed();
+        let depth = packed.depths.iter().copied().max().unwrap_or(0) as usize;
+        let mut path = vec![kernels::PathStep::default(); kernels::path_steps(depth)];
+        let (trees, cover) = (packed.view(), &packed.cover);
+        kernels::tree_contributions(&trees, cover, &self.base, self.combine, x, phi, &mut path);
     }
 
     fn lower(&self) -> Lowered {
@@ -438,6 +483,10 @@ pub struct PackedTrees {
     pub values: Vec<f64>,
     /// Values per leaf.
     pub width: usize,
+    /// Training rows reaching each node (zeros where a tree has none).
+    pub cover: Vec<f64>,
+    /// Whether every tree recorded its cover.
+    pub covered: bool,
 }
 
 /// Equal bit for bit (a leaf's NaN threshold equals itself).
@@ -458,6 +507,7 @@ impl PackedTrees {
     pub fn of(trees: &[Tree]) -> PackedTrees {
         let mut packed = PackedTrees {
             width: trees.first().map_or(1, |t| t.width),
+            covered: trees.iter().all(|t| !t.cover.is_empty()),
             ..PackedTrees::default()
         };
         for tree in trees {
@@ -498,6 +548,7 @@ impl PackedTrees {
                 *a = here;
             }
             depth = depth.max(level);
+            self.cover.push(tree.cover.get(i).map_or(0.0, |&c| f64::from(c)));
             if first_visit && tree.splits(i) {
                 self.push_node(tree.strict_threshold(i), tree.feature[i] as u32, 0);
                 self.values.extend(std::iter::repeat_n(0.0, self.width));
@@ -545,7 +596,7 @@ mod tests {
     /// `width` values, nodes in depth-first order as the learners write
     /// them. Thresholds come from a few values the test rows also take, so
     /// rows land on thresholds exactly.
-    fn random_tree(rng: &mut impl Rng, depth: u32, width: usize, rule: Rule) -> Tree {
+    pub(super) fn random_tree(rng: &mut impl Rng, depth: u32, width: usize, rule: Rule) -> Tree {
         let mut tree = Tree::empty(width, rule);
         grow(rng, &mut tree, depth);
         tree
@@ -569,7 +620,7 @@ mod tests {
     }
 
     /// Rows that sit on, between and beyond the thresholds.
-    fn rows() -> Vec<[f64; 3]> {
+    pub(super) fn rows() -> Vec<[f64; 3]> {
         let v = [-1.0, 0.0, -0.0, 0.5, 2.0, 0.7, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
         (0..v.len() * v.len() * v.len())
             .map(|i| [v[i % 9], v[(i / 9) % 9], v[i / 81]])
@@ -659,5 +710,127 @@ mod tests {
         let packed = PackedTrees::of(&[tree, Tree::empty(2, Rule::LessOrEqual)]);
         assert_eq!(packed.roots.len(), 2);
         assert!(Trees::from(vec![]).view().count() == 0);
+    }
+}
+
+#[cfg(test)]
+mod reason_codes {
+    use rand::{Rng, SeedableRng};
+
+    use super::tests::{random_tree, rows};
+    use super::*;
+
+    /// `E[tree(x) | the features in `known` are x's]`, the others drawn
+    /// from the training rows as the cover records them.
+    fn expect(t: &Tree, x: &[f64], known: u32, node: usize) -> Vec<f64> {
+        let f = t.feature[node];
+        if f < 0 {
+            return t.values[node * t.width..(node + 1) * t.width].to_vec();
+        }
+        let (l, r) = (t.left[node] as usize, t.right[node] as usize);
+        if known & (1 << f) != 0 {
+            let (v, th) = (x[f as usize], t.threshold[node]);
+            let left = match t.rule {
+                Rule::Less => v < th,
+                Rule::LessOrEqual => v <= th,
+            };
+            return expect(t, x, known, if left { l } else { r });
+        }
+        let total = f64::from(t.cover[node]);
+        let mut out = vec![0.0; t.width];
+        if total > 0.0 {
+            for c in [l, r] {
+                let share = f64::from(t.cover[c]) / total;
+                for (o, v) in out.iter_mut().zip(expect(t, x, known, c)) {
+                    *o += share * v;
+                }
+            }
+        }
+        out
+    }
+
+    /// Shapley values by their definition: every subset of the 3 features.
+    fn brute_force(e: &TreeEnsemble, x: &[f64]) -> Vec<f64> {
+        let outputs = e.base.len();
+        let scale = match e.combine {
+            Combine::Mean => 1.0 / e.trees.len() as f64,
+            Combine::Sum => 1.0,
+        };
+        let value = |known: u32| {
+            let mut out: Vec<f64> = e.base.iter().map(|b| b * scale).collect();
+            for t in e.trees.iter() {
+                for (c, v) in expect(t, x, known, 0).into_iter().enumerate() {
+                    out[t.output + c] += scale * v;
+                }
+            }
+            out
+        };
+        let weight = [1.0 / 3.0, 1.0 / 6.0, 1.0 / 3.0];
+        let mut phi = vec![0.0; outputs * 4];
+        for i in 0..3 {
+            for s in (0u32..8).filter(|s| s & (1 << i) == 0) {
+                let (with, without) = (value(s | 1 << i), value(s));
+                for o in 0..outputs {
+                    phi[o * 4 + i] += weight[s.count_ones() as usize] * (with[o] - without[o]);
+                }
+            }
+        }
+        for (o, v) in value(0).into_iter().enumerate() {
+            phi[o * 4 + 3] = v;
+        }
+        phi
+    }
+
+    #[test]
+    fn tree_shap_equals_shapley_values_by_their_definition_and_sums_to_the_raw_score() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let rows = rows();
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        for (width, rule, combine) in [
+            (1, Rule::Less, Combine::Sum),
+            (1, Rule::LessOrEqual, Combine::Sum),
+            (2, Rule::LessOrEqual, Combine::Mean),
+        ] {
+            let trees: Vec<Tree> = (0..7)
+                .map(|t| {
+                    let mut tree = random_tree(&mut rng, 1 + t % 5, width, rule);
+                    tree.output = if width == 1 { t as usize % 2 } else { 0 };
+                    // Training rows: a random half of the test rows.
+                    let train: Vec<f64> = rows
+                        .iter()
+                        .filter(|_| rng.gen_bool(0.5))
+                        .flatten()
+                        .copied()
+                        .collect();
+                    tree.set_cover(&train, 3);
+                    tree
+                })
+                .collect();
+            let mut e = TreeEnsemble {
+                base: vec![0.25, -0.5],
+                trees: Trees::from(trees),
+                combine,
+                link: Link::Identity,
+            };
+            let mut phi = vec![0.0; 8];
+            let mut out = [0.0; 2];
+            for x in flat.chunks(3) {
+                e.contributions(x, &mut phi);
+                let expected = brute_force(&e, x);
+                for (a, b) in phi.iter().zip(&expected) {
+                    assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{phi:?} vs {expected:?} at {x:?}");
+                }
+                e.score(x, &mut out);
+                for o in 0..2 {
+                    let sum: f64 = phi[o * 4..o * 4 + 4].iter().sum();
+                    assert!((sum - out[o]).abs() <= 1e-9, "{sum} vs {} at {x:?}", out[o]);
+                }
+            }
+            // The cover is the rows': none, none reach any node.
+            let before = e.trees.packed().cover.clone();
+            e.record_cover(&[], 3);
+            assert!(e.trees.packed().cover.iter().all(|c| *c == 0.0));
+            assert_ne!(before, e.trees.packed().cover);
+        }
     }
 }
