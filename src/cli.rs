@@ -72,6 +72,11 @@ pub struct ExportArgs {
     /// Output file (--rust, --onnx, --schema) or folder (--kafka-consumer).
     #[arg(long)]
     pub out: PathBuf,
+    /// Reason codes: with --rust, also generate `predict_explained`
+    /// (every input column's contribution to the raw score, largest
+    /// first).
+    #[arg(long, conflicts_with_all = ["onnx", "schema", "kafka_consumer"])]
+    pub explain: bool,
 }
 
 /// `automl train`.
@@ -361,22 +366,23 @@ fn run_predict(args: &PredictArgs, printer: Printer) -> Result<()> {
     let table = data::load(&args.data, &model.prep.missing_markers)?;
     let pred = model.predict_table(&table)?;
     let reasons = match args.explain {
-        Some(n) => Some((
-            n.min(model.prep.columns.len()),
-            model.explain_table(&table)?,
-        )),
+        Some(n) => Some(Reasons {
+            n: n.min(model.prep.columns.len()),
+            rows: model.explain_table(&table)?,
+            explained: model.explained_names()?,
+            columns: model.input_columns(),
+        }),
         None => None,
     };
     let mut header = model.output_header();
-    if let Some((n, _)) = &reasons {
-        header.extend(["explained", "raw", "base"].map(String::from));
-        header.extend((1..=*n).flat_map(|i| [format!("reason_{i}"), format!("contribution_{i}")]));
+    if let Some(reasons) = &reasons {
+        header.extend(reasons.header());
     }
     let mut text = csv_line(&header);
     for r in 0..pred.rows() {
         let mut cells = model.output_cells(pred.row(r));
-        if let Some((n, explained)) = &reasons {
-            cells.extend(reason_cells(&model, &explained[r], *n)?);
+        if let Some(reasons) = &reasons {
+            cells.extend(reasons.cells(r));
         }
         text.push_str(&csv_line(&cells));
     }
@@ -386,19 +392,38 @@ fn run_predict(args: &PredictArgs, printer: Printer) -> Result<()> {
     }
 }
 
-/// A row's reason-code cells: what is explained, its raw score and
-/// expected value, then the `n` largest contributions and their columns.
-fn reason_cells(model: &Model, e: &crate::model::Explanation, n: usize) -> Result<Vec<String>> {
-    let names = model.input_columns();
-    let mut cells = vec![
-        model.explained_name(e.output)?,
-        format!("{}", e.raw),
-        format!("{}", e.base),
-    ];
-    for (c, v) in e.top(n) {
-        cells.extend([names[c].to_string(), format!("{v}")]);
+/// `predict --explain`'s columns: every row's reason codes, `n` of them.
+struct Reasons<'a> {
+    n: usize,
+    rows: Vec<crate::model::Explanation>,
+    explained: Vec<String>,
+    columns: Vec<&'a str>,
+}
+
+impl Reasons<'_> {
+    fn header(&self) -> Vec<String> {
+        let pairs = (1..=self.n).flat_map(|i| [format!("reason_{i}"), format!("contribution_{i}")]);
+        ["explained", "raw", "base"]
+            .map(String::from)
+            .into_iter()
+            .chain(pairs)
+            .collect()
     }
-    Ok(cells)
+
+    /// Row `r`'s cells: what is explained, its raw score and expected
+    /// value, then the `n` largest contributions and their columns.
+    fn cells(&self, r: usize) -> Vec<String> {
+        let e = &self.rows[r];
+        let mut cells = vec![
+            self.explained[e.output].clone(),
+            format!("{}", e.raw),
+            format!("{}", e.base),
+        ];
+        for (c, v) in e.top(self.n) {
+            cells.extend([self.columns[c].to_string(), format!("{v}")]);
+        }
+        cells
+    }
 }
 
 fn run_leaderboard(args: &LeaderboardArgs, printer: Printer) -> Result<()> {
@@ -453,6 +478,6 @@ fn run_export(args: &ExportArgs) -> Result<()> {
     } else if args.schema {
         crate::export::write_schema(&model, &args.out)
     } else {
-        crate::export::write_rust(&model, &bytes, &args.out)
+        crate::export::write_rust(&model, &bytes, &args.out, args.explain)
     }
 }

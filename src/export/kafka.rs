@@ -119,7 +119,10 @@ fn render(model: &Model, model_json: &[u8], name: &str) -> Result<Vec<(&'static 
     let mut files = vec![
         ("Cargo.toml", render("Cargo.toml")?),
         ("README.md", render("README.md")?),
-        ("src/model.rs", super::rust::generate(model, model_json)?),
+        (
+            "src/model.rs",
+            super::rust::generate(model, model_json, false)?,
+        ),
         (".gitignore", "/target\n".to_string()),
     ];
     files.extend(SOURCES.iter().map(|(path, text)| (*path, text.to_string())));

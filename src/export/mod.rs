@@ -19,8 +19,9 @@ use crate::error::Result;
 use crate::model::Model;
 use crate::output::write_atomic;
 
-/// Writes `model` as a Rust module to `path` (atomically).
-pub fn write_rust(model: &Model, model_json: &[u8], path: &Path) -> Result<()> {
-    let source = rust::generate(model, model_json)?;
+/// Writes `model` as a Rust module to `path` (atomically), with
+/// `predict_explained` (reason codes) when `explain`.
+pub fn write_rust(model: &Model, model_json: &[u8], path: &Path, explain: bool) -> Result<()> {
+    let source = rust::generate(model, model_json, explain)?;
     write_atomic(path, source.as_bytes())
 }

@@ -35,8 +35,8 @@ const KERNELS: [(&str, &str, &str); 3] = [
     ),
 ];
 
-/// Generates the module's source.
-pub fn generate(model: &Model, model_json: &[u8]) -> Result<String> {
+/// Generates the module's source, with `predict_explained` when `explain`.
+pub fn generate(model: &Model, model_json: &[u8], explain: bool) -> Result<String> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.add_template("model.rs", TEMPLATE)
@@ -44,7 +44,13 @@ pub fn generate(model: &Model, model_json: &[u8]) -> Result<String> {
     let names = field_names(model);
     let shape = model.estimator.shape();
     let lowered = model.estimator.as_kind().lower();
+    let reasons = if explain {
+        Some(reasons(model, &lowered)?)
+    } else {
+        None
+    };
     let ctx = context! {
+        explain => reasons,
         version => env!("CARGO_PKG_VERSION"),
         model_id => comment_text(&model.meta.model_id),
         family => comment_text(&model.meta.family),
@@ -65,7 +71,7 @@ pub fn generate(model: &Model, model_json: &[u8]) -> Result<String> {
         input_values => input_values(model, &names),
         encode_tables => encode_tables(model),
         encode_body => encode_body(model),
-        estimator_tables => estimator_tables(&lowered),
+        estimator_tables => estimator_tables(&lowered, explain),
         score_body => indent(&lowered.call),
         batch_body => batch_body(&lowered),
         kernels => embedded_kernels(),
@@ -77,6 +83,27 @@ pub fn generate(model: &Model, model_json: &[u8]) -> Result<String> {
     // minijinja drops the template's final newline.
     source.push('\n');
     Ok(source)
+}
+
+/// What the template's reason codes need: the raw outputs and their
+/// names, each input column's features, and the body of `contributions`.
+fn reasons(model: &Model, lowered: &Lowered) -> Result<minijinja::Value> {
+    let (outputs, _) = model.explains()?;
+    let names = model.explained_names()?;
+    let body = lowered
+        .explain
+        .as_ref()
+        .map(|(_, call)| indent(call))
+        .ok_or_else(|| Error::Explain {
+            model: model.meta.model_id.clone(),
+            reason: "its estimator has no generated contributions".into(),
+        })?;
+    Ok(context! {
+        raw_outputs => outputs,
+        names => list(names.iter().map(|n| lit(n))),
+        widths => ints(&model.column_widths()),
+        body => body,
+    })
 }
 
 fn template_error(e: minijinja::Error) -> Error {
@@ -327,18 +354,30 @@ fn encode_column(i: usize, c: &ColumnPrep, at: usize) -> String {
     }
 }
 
-/// The estimator's tables, in the order its kind lists them, then an
-/// ensemble's members as modules of their own (so their tables' names
-/// can't collide), each scoring with its own tables.
-fn estimator_tables(lowered: &Lowered) -> String {
+/// The estimator's tables, in the order its kind lists them (with those
+/// of its reason codes when `explain`), then an ensemble's members as
+/// modules of their own (so their tables' names can't collide), each
+/// scoring (and explaining) with its own tables.
+fn estimator_tables(lowered: &Lowered, explain: bool) -> String {
     let mut out = String::new();
     for (name, table) in &lowered.tables {
         write_table(&mut out, name, table);
     }
+    let explained = lowered.explain.as_ref().filter(|_| explain);
+    for (name, table) in explained.map_or(&[][..], |(tables, _)| tables) {
+        write_table(&mut out, name, table);
+    }
     for (i, member) in lowered.members.iter().enumerate() {
+        let contributions = match member.explain.as_ref().filter(|_| explain) {
+            Some((_, call)) => format!(
+                "\npub fn contributions(x: &[f64], phi: &mut [f64]) {{\n{}}}\n",
+                indent(call)
+            ),
+            None => String::new(),
+        };
         let body = format!(
-            "use super::kernels;\n\n{}\npub fn score(x: &[f64], out: &mut [f64]) {{\n{}}}\n\n{}\n{}}}\n",
-            estimator_tables(member),
+            "use super::kernels;\n\n{}\npub fn score(x: &[f64], out: &mut [f64]) {{\n{}}}\n\n{}\n{}}}\n{contributions}",
+            estimator_tables(member, explain),
             indent(&member.call),
             "pub fn score_batch(x: &[f64], d: usize, out: &mut [f64], w: usize) {",
             batch_body(member)
@@ -503,7 +542,7 @@ mod tests {
     /// The generated source up to the embedded kernels, which
     /// `kernels_are_embedded_verbatim` checks on their own.
     fn source(m: &Model) -> String {
-        let full = generate(m, b"{}").unwrap();
+        let full = generate(m, b"{}", false).unwrap();
         let tables = full.split("\n// automl's `").next().unwrap_or_default();
         tables.replace(env!("CARGO_PKG_VERSION"), "[VERSION]")
     }
@@ -516,7 +555,7 @@ mod tests {
             intercept: vec![0.0],
             link: Link::Identity,
         });
-        let full = generate(&model(Task::Regression, &[], cols, None, est), b"{}").unwrap();
+        let full = generate(&model(Task::Regression, &[], cols, None, est), b"{}", false).unwrap();
         for (name, origin, text) in KERNELS {
             let header = format!("// automl's `{origin}`, copied verbatim.\nmod {name} {{\n");
             let at = full.find(&header).expect("the kernel module is there") + header.len();

@@ -140,3 +140,114 @@ fn a_model_without_reason_codes_is_refused_with_the_reason() {
             .stderr(predicates::str::contains(why));
     }
 }
+
+/// A main.rs printing `predict_explained`'s reason codes for every row as
+/// `automl predict --explain` prints them (rows in the export harness's
+/// separators).
+const EXPLAIN_HARNESS: &str = r#"mod model;
+
+fn main() {
+    let path = std::env::args().nth(1).expect("rows path");
+    let text = std::fs::read_to_string(path).expect("rows");
+    let mut lines = text.split('\u{1e}').filter(|l| !l.is_empty());
+    let names: Vec<&str> = lines.next().expect("header").split('\u{1f}').collect();
+    let index: Vec<usize> = model::INPUT_COLUMNS
+        .iter()
+        .map(|c| names.iter().position(|n| n == c).expect("column"))
+        .collect();
+    for line in lines {
+        let cells: Vec<&str> = line.split('\u{1f}').collect();
+        let values: [model::Value<'_>; model::INPUT_COLUMNS.len()] = std::array::from_fn(|i| {
+            let cell = cells[index[i]];
+            if cell.is_empty() { model::Value::Missing } else { model::Value::Text(cell) }
+        });
+        let (_, e) = model::predict_explained(&values).expect("row scores");
+        let mut out = vec![e.explained.to_string(), format!("{}", e.raw), format!("{}", e.base)];
+        for (column, value) in e.reasons() {
+            out.push(column.to_string());
+            out.push(format!("{value}"));
+        }
+        println!("{}", out.join(","));
+    }
+}
+"#;
+
+/// The columns of `predict --explain`'s CSV from `explained` on.
+fn reason_columns(csv: &str) -> Vec<String> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == "explained").unwrap();
+    lines
+        .map(|l| l.split(',').skip(at).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+#[test]
+fn generated_predict_explained_equals_predict_explain_to_the_bit() {
+    let cases: [(&str, &str, &[&str]); 4] = [
+        (
+            "titanic.csv",
+            "survived",
+            &["--include", "gbdt", "--no-ensemble"],
+        ),
+        (
+            "iris.csv",
+            "species",
+            &["--include", "random_forest", "--no-ensemble"],
+        ),
+        (
+            "abalone.csv",
+            "rings",
+            &["--include", "linear", "--no-ensemble"],
+        ),
+        // A weighted mean of forests and trees: members without a link.
+        (
+            "titanic.csv",
+            "survived",
+            &["--include", "random_forest,extra_trees,decision_tree"],
+        ),
+    ];
+    let mut rows = 0;
+    for (data, target, args) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        train(&dataset(data), target, &run, 4, args);
+        let model = run.join("model.json");
+        automl()
+            .args(["export", "--rust", "--explain", "--model"])
+            .arg(&model)
+            .arg("--out")
+            .arg(dir.path().join("model.rs"))
+            .assert()
+            .success();
+        let bin = crate::export::compile_main(dir.path(), EXPLAIN_HARNESS, &[]);
+        let csv = std::fs::read_to_string(dataset(data)).unwrap();
+        let usv = dir.path().join("rows.usv");
+        std::fs::write(&usv, crate::export::unit_separated(&csv)).unwrap();
+        let generated = std::process::Command::new(&bin).arg(&usv).output().unwrap();
+        assert!(
+            generated.status.success(),
+            "{}",
+            String::from_utf8_lossy(&generated.stderr)
+        );
+        let expected = automl()
+            .args(["predict", "--explain", "1000", "--model"])
+            .arg(&model)
+            .arg("--data")
+            .arg(dataset(data))
+            .assert()
+            .success();
+        let expected = reason_columns(&String::from_utf8_lossy(&expected.get_output().stdout));
+        let generated: Vec<String> = String::from_utf8(generated.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        assert_eq!(generated.len(), expected.len(), "{data}");
+        for (i, (g, e)) in generated.iter().zip(&expected).enumerate() {
+            assert_eq!(g, e, "{data} {args:?}, row {}", i + 1);
+        }
+        rows += expected.len();
+    }
+    assert_eq!(rows, 891 + 150 + 4177 + 891);
+}

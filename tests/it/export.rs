@@ -127,7 +127,7 @@ fn main() {{
 }
 
 /// A plain CSV (no quoted fields) in the harness's separators.
-fn unit_separated(csv: &str) -> String {
+pub fn unit_separated(csv: &str) -> String {
     csv.lines()
         .map(|l| l.replace(',', "\u{1f}"))
         .collect::<Vec<_>>()
@@ -136,7 +136,13 @@ fn unit_separated(csv: &str) -> String {
 
 /// Compiles `model.rs` + a harness in `dir` with clippy as the compiler.
 pub fn compile(dir: &Path, output: Output, extra: &[&str]) -> PathBuf {
-    std::fs::write(dir.join("main.rs"), harness(output)).unwrap();
+    compile_main(dir, &harness(output), extra)
+}
+
+/// Compiles `model.rs` + `main` (a harness's source) in `dir` with clippy
+/// as the compiler, warnings denied.
+pub fn compile_main(dir: &Path, main: &str, extra: &[&str]) -> PathBuf {
+    std::fs::write(dir.join("main.rs"), main).unwrap();
     let bin = dir.join("harness");
     let out = Command::new("clippy-driver")
         .current_dir(dir)

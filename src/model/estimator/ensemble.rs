@@ -57,6 +57,19 @@ impl Ensemble {
         })
     }
 
+    /// The generated `contributions`: the members' contributions blended
+    /// by [`kernels::ensemble`] as [`Kind::contributions`] blends them.
+    fn explain_call(&self) -> String {
+        let mut call = String::from("let mut part = [0.0f64; RAW_OUTPUTS * (FEATURES + 1)];\n");
+        if self.scaler.is_some() {
+            call.push_str("let mut z = [0.0f64; FEATURES];\nz.copy_from_slice(x);\n");
+            call.push_str("encode::standardise(&mut z, &MEMBER_MEAN, &MEMBER_SCALE);\n");
+        }
+        call.push_str("let out = phi;\n");
+        call.push_str(&member_calls(&self.members, "contributions(", "&z", "part", "&mut part"));
+        call
+    }
+
     /// The features member `m` reads: `x`, or its standardised copy `z`
     /// (made only when the ensemble has a scaler).
     fn input<'a>(m: &Member, x: &'a [f64], z: Option<&'a [f64]>) -> &'a [f64] {
@@ -199,11 +212,13 @@ impl Kind for Ensemble {
         batch.push_str("    let part = &mut part[..out.len()];\n");
         let calls = member_calls(&self.members, "score_batch(", "z", "d, part, w", "part");
         batch.push_str(&format!("{}}}\n", indent(&calls)));
+        let explain = self.explains().ok().map(|_| (Vec::new(), self.explain_call()));
         Lowered {
             tables,
             call,
             batch: Some(batch),
             members: self.members.iter().map(|m| m.estimator.as_kind().lower()).collect(),
+            explain,
         }
     }
 

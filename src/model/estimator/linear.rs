@@ -69,6 +69,7 @@ impl Kind for Linear {
             ],
             "kernels::linear(&WEIGHTS, &INTERCEPT, LINK, x, out);",
         )
+        .with_explain(Vec::new(), "kernels::linear_contributions(&WEIGHTS, &INTERCEPT, x, phi);")
     }
 
     fn graph(&self, g: &mut Graph, x: &str, _w: usize) -> Result<String, String> {

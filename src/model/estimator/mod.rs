@@ -88,6 +88,10 @@ pub struct Lowered {
     /// `fn score_batch(x: &[f64], d: usize, out: &mut [f64], w: usize)`;
     /// empty for others.
     pub members: Vec<Lowered>,
+    /// For a kind with reason codes: the body of `fn contributions(x:
+    /// &[f64], phi: &mut [f64])` (what [`Kind::contributions`] computes),
+    /// and the tables only it reads, written with `--explain`.
+    pub explain: Option<(Vec<(&'static str, Table)>, String)>,
 }
 
 impl Lowered {
@@ -98,7 +102,19 @@ impl Lowered {
             call: call.into(),
             batch: None,
             members: Vec::new(),
+            explain: None,
         }
+    }
+
+    /// The same, with reason codes computed by `call` from its own
+    /// `tables` and the scoring tables.
+    pub fn with_explain(
+        mut self,
+        tables: Vec<(&'static str, Table)>,
+        call: impl Into<String>,
+    ) -> Lowered {
+        self.explain = Some((tables, call.into()));
+        self
     }
 
     /// The same, scoring many rows with `batch`.

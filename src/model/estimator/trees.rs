@@ -300,7 +300,8 @@ impl Kind for TreeEnsemble {
     }
 
     fn lower(&self) -> Lowered {
-        Lowered::new(
+        let packed = self.trees.packed();
+        let lowered = Lowered::new(
             vec![
                 ("BASE", Table::F64s(self.base.clone())),
                 ("TREES", Table::Trees(self.trees.packed().clone())),
@@ -309,7 +310,19 @@ impl Kind for TreeEnsemble {
             ],
             "kernels::tree_ensemble(&TREES, &BASE, COMBINE, LINK, x, out);",
         )
-        .with_batch("kernels::tree_ensemble_batch(&TREES, &BASE, COMBINE, LINK, x, d, out, w);")
+        .with_batch("kernels::tree_ensemble_batch(&TREES, &BASE, COMBINE, LINK, x, d, out, w);");
+        if !packed.covered {
+            return lowered;
+        }
+        let depth = packed.depths.iter().copied().max().unwrap_or(0) as usize;
+        let tables = vec![
+            ("TREES_COVER", Table::F64s(packed.cover.clone())),
+            ("PATH_STEPS", Table::Usize(kernels::path_steps(depth))),
+        ];
+        lowered.with_explain(
+            tables,
+            "let mut path = [kernels::PathStep::EMPTY; PATH_STEPS];\nkernels::tree_contributions(&TREES, &TREES_COVER, &BASE, COMBINE, x, phi, &mut path);",
+        )
     }
 
     fn graph(&self, g: &mut Graph, x: &str, _w: usize) -> Result<String, String> {
