@@ -74,9 +74,10 @@ pub struct ExportArgs {
     pub out: PathBuf,
     /// Reason codes: with --rust, also generate `predict_explained`
     /// (every input column's contribution to the raw score, largest
-    /// first).
-    #[arg(long, conflicts_with_all = ["onnx", "schema", "kafka_consumer"])]
-    pub explain: bool,
+    /// first); with --kafka-consumer, add the N largest to every output
+    /// record [N: 3].
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "3", conflicts_with_all = ["onnx", "schema"])]
+    pub explain: Option<usize>,
 }
 
 /// `automl train`.
@@ -472,12 +473,12 @@ fn run_export(args: &ExportArgs) -> Result<()> {
         reason: e.to_string(),
     })?;
     if args.kafka_consumer {
-        crate::export::kafka::write_project(&model, &bytes, &args.out)
+        crate::export::kafka::write_project(&model, &bytes, &args.out, args.explain.unwrap_or(0))
     } else if args.onnx {
         crate::export::write_onnx(&model, &args.out)
     } else if args.schema {
         crate::export::write_schema(&model, &args.out)
     } else {
-        crate::export::write_rust(&model, &bytes, &args.out, args.explain)
+        crate::export::write_rust(&model, &bytes, &args.out, args.explain.is_some())
     }
 }

@@ -12,6 +12,7 @@ use crate::model::Model;
 
 const CARGO_TOML: &str = include_str!("../../templates/kafka-consumer/Cargo.toml.j2");
 const README: &str = include_str!("../../templates/kafka-consumer/README.md.j2");
+const REASONS: &str = include_str!("../../templates/kafka-consumer/src/reasons.rs.j2");
 /// The consumer's sources: plain Rust that its user owns; only the model
 /// module is generated.
 const SOURCES: [(&str, &str); 4] = [
@@ -33,8 +34,9 @@ const SOURCES: [(&str, &str); 4] = [
     ),
 ];
 
-/// Writes the consumer project into `dir`, which must not exist yet.
-pub fn write_project(model: &Model, model_json: &[u8], dir: &Path) -> Result<()> {
+/// Writes the consumer project into `dir`, which must not exist yet; each
+/// output record carries its `reasons` largest reason codes (none for 0).
+pub fn write_project(model: &Model, model_json: &[u8], dir: &Path, reasons: usize) -> Result<()> {
     if dir.exists() {
         return Err(Error::output(dir, "already exists; choose a new folder"));
     }
@@ -49,7 +51,7 @@ pub fn write_project(model: &Model, model_json: &[u8], dir: &Path) -> Result<()>
         .map_err(|e| Error::output(dir, e))?;
     let root = staging.path();
     std::fs::create_dir(root.join("src")).map_err(|e| Error::output(dir, e))?;
-    let files = render(model, model_json, &name)?;
+    let files = render(model, model_json, &name, reasons)?;
     for (path, text) in &files {
         std::fs::write(root.join(path), text).map_err(|e| Error::output(dir.join(path), e))?;
     }
@@ -88,7 +90,12 @@ fn package_name(dir: &Path) -> String {
     }
 }
 
-fn render(model: &Model, model_json: &[u8], name: &str) -> Result<Vec<(&'static str, String)>> {
+fn render(
+    model: &Model,
+    model_json: &[u8],
+    name: &str,
+    reasons: usize,
+) -> Result<Vec<(&'static str, String)>> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::None);
     let fail = |e: minijinja::Error| Error::Output {
@@ -97,6 +104,7 @@ fn render(model: &Model, model_json: &[u8], name: &str) -> Result<Vec<(&'static 
     };
     env.add_template("Cargo.toml", CARGO_TOML).map_err(fail)?;
     env.add_template("README.md", README).map_err(fail)?;
+    env.add_template("reasons.rs", REASONS).map_err(fail)?;
     let ctx = context! {
         name => name,
         version => env!("CARGO_PKG_VERSION"),
@@ -107,6 +115,7 @@ fn render(model: &Model, model_json: &[u8], name: &str) -> Result<Vec<(&'static 
         memberships => model.estimator.memberships(),
         example_input => "records",
         columns => model.input_columns().iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+        reasons => reasons,
     };
     let render = |t: &str| -> Result<String> {
         let mut text = env
@@ -119,9 +128,10 @@ fn render(model: &Model, model_json: &[u8], name: &str) -> Result<Vec<(&'static 
     let mut files = vec![
         ("Cargo.toml", render("Cargo.toml")?),
         ("README.md", render("README.md")?),
+        ("src/reasons.rs", render("reasons.rs")?),
         (
             "src/model.rs",
-            super::rust::generate(model, model_json, false)?,
+            super::rust::generate(model, model_json, reasons > 0)?,
         ),
         (".gitignore", "/target\n".to_string()),
     ];

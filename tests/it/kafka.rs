@@ -46,7 +46,7 @@ fn scorer() -> &'static Scorer {
             5,
             &["--include", "gbdt"],
         );
-        build(dir, &run.join("model.json"), "titanic-scorer")
+        build(dir, &run.join("model.json"), "titanic-scorer", &[])
     })
 }
 
@@ -65,18 +65,19 @@ fn detector() -> &'static Scorer {
             2,
             &["--include", "isolation_forest", "--contamination", "0.05"],
         );
-        build(dir, &run.join("model.json"), "thyroid-alerts")
+        build(dir, &run.join("model.json"), "thyroid-alerts", &[])
     })
 }
 
-/// Exports `model` as a consumer project `name`, checks that it is
-/// rustfmt- and clippy-clean (`-D warnings`), builds it and runs its own
-/// tests.
-fn build(dir: tempfile::TempDir, model: &Path, name: &str) -> Scorer {
+/// Exports `model` as a consumer project `name` (with `export`'s `extra`
+/// arguments), checks that it is rustfmt- and clippy-clean (`-D
+/// warnings`), builds it and runs its own tests.
+fn build(dir: tempfile::TempDir, model: &Path, name: &str, extra: &[&str]) -> Scorer {
     let project = dir.path().join(name);
     automl()
         .args(["export", "--kafka-consumer", "--model"])
         .arg(model)
+        .args(extra)
         .arg("--out")
         .arg(&project)
         .assert()
@@ -1022,4 +1023,63 @@ fn a_dead_letter_the_broker_refuses_stops_the_consumer_and_loses_nothing() {
     eprintln!("refused-dead-letter run: {counts}; the first consumer exited with {status}");
     assert_eq!(counts.lost, 0, "a refused dead letter lost its record");
     assert!(counts.dead >= 1);
+}
+
+#[test]
+fn a_consumer_built_with_explain_adds_the_reasons_predict_explain_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let args = ["--include", "gbdt", "--no-ensemble"];
+    train(&dataset("titanic.csv"), "survived", &run, 3, &args);
+    let model = run.join("model.json");
+    let s = build(dir, &model, "titanic-reasons", &["--explain", "3"]);
+    let t = topics("reasons");
+    let (records, _) = titanic_records();
+    let consumer = start_with(&s.binary, &t, &unique("reasons-group"), &[]);
+    settle(&[&consumer]);
+    produce(&t.brokers, &t.input, &records);
+    let outcomes = collect(&t, records.len(), Duration::from_secs(120));
+    stop_model(consumer, "gbdt");
+    let expected = automl()
+        .args(["predict", "--explain", "3", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(dataset("titanic.csv"))
+        .assert()
+        .success();
+    let expected = String::from_utf8_lossy(&expected.get_output().stdout).to_string();
+    let expected: Vec<Vec<&str>> = expected
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let bits = |cell: &str| cell.parse::<f64>().unwrap().to_bits();
+    let mut compared = 0;
+    for o in &outcomes {
+        let body = o.body.as_ref().expect("every titanic record scores");
+        // prediction, p_0, p_1, explained, raw, base, then 3 pairs.
+        let row = &expected[o.key.parse::<usize>().unwrap()];
+        assert_eq!(body["explained"], row[3], "row {}", o.key);
+        assert_eq!(
+            body["raw"].as_f64().unwrap().to_bits(),
+            bits(row[4]),
+            "row {}",
+            o.key
+        );
+        assert_eq!(
+            body["base"].as_f64().unwrap().to_bits(),
+            bits(row[5]),
+            "row {}",
+            o.key
+        );
+        let reasons = body["reasons"].as_array().unwrap();
+        assert_eq!(reasons.len(), 3);
+        for (k, r) in reasons.iter().enumerate() {
+            assert_eq!(r["column"], row[6 + 2 * k], "row {}", o.key);
+            let value = r["contribution"].as_f64().unwrap().to_bits();
+            assert_eq!(value, bits(row[7 + 2 * k]), "row {}", o.key);
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, records.len());
 }

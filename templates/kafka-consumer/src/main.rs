@@ -13,6 +13,7 @@
 mod delivery;
 #[rustfmt::skip]
 mod model;
+mod reasons;
 mod record;
 mod settings;
 

@@ -174,11 +174,17 @@ fn values<'a>(
     Ok(out)
 }
 
-/// The output JSON of a prediction for the record from `source`.
-fn output(p: &model::Prediction, source: &Json) -> String {
+/// The output JSON of a prediction for the record of `values` from
+/// `source`, with its reason codes when the project has them.
+fn output(
+    p: &model::Prediction,
+    values: &[model::Value<'_>; model::INPUT_COLUMNS.len()],
+    source: &Json,
+) -> String {
     let mut out = String::with_capacity(256);
     out.push('{');
     p.write_json(&mut out);
+    crate::reasons::write(values, &mut out);
     out.push_str(",\"model_id\":");
     out.push_str(&Json::from(model::MODEL_ID).to_string());
     out.push_str(",\"source\":");
@@ -214,7 +220,7 @@ pub fn score_batch(records: &[(Option<&[u8]>, Json)]) -> Vec<Result<(String, boo
     model::predict_batch(&rows, |r, p| {
         let i = row_of[r];
         results[i] = p
-            .map(|p| (output(&p, &records[i].1), p.is_alert()))
+            .map(|p| (output(&p, &rows[r], &records[i].1), p.is_alert()))
             .map_err(|e| e.to_string());
     });
     results
