@@ -19,6 +19,15 @@ if ! grep -q '"tansu 0.6.0 [^}]*"libsql"' "$HOME/.cargo/.crates2.json" 2>/dev/nu
   cargo install tansu --version 0.6.0 --locked --features dynostore,libsql --force
 fi
 
+# Headless Chromium (Debian's package) draws report.html for the report
+# test.
+if ! command -v chromium-headless-shell >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium-headless-shell >/dev/null
+fi
+
 # ONNX Runtime and jsonschema (PyPI) in a virtual environment under
 # target/, for the ONNX parity tests and the JSON Schema test.
 venv=target/onnx-venv

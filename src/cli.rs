@@ -46,6 +46,15 @@ pub enum Command {
     /// Export a model as dependency-free Rust source, a Kafka consumer
     /// project or an ONNX file.
     Export(ExportArgs),
+    /// Redraw a training run's report.html from its run folder.
+    Report(ReportArgs),
+}
+
+/// `automl report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run folder written by `automl train`.
+    pub run: PathBuf,
 }
 
 /// `automl export`.
@@ -231,6 +240,11 @@ fn dispatch(cli: Cli, started: Instant) -> Result<()> {
         Command::Leaderboard(args) => run_leaderboard(&args, printer),
         Command::Inspect(args) => run_inspect(&args, printer),
         Command::Export(args) => run_export(&args),
+        Command::Report(args) => {
+            crate::page::rebuild(&args.run)?;
+            let page = args.run.join("report.html");
+            printer.result(&format!("wrote {}\n", page.display()))
+        }
     }
 }
 

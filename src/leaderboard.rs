@@ -194,12 +194,7 @@ impl Leaderboard {
     /// primary metric, its spread and the fit time, and parameters cut to
     /// fit (every column stays in the files and `automl leaderboard`).
     pub fn to_summary(&self, top: usize, width: usize) -> String {
-        let mut seen = std::collections::BTreeSet::new();
-        let best: Vec<&Row> = self
-            .rows
-            .iter()
-            .filter(|r| seen.insert(r.family.as_str()))
-            .collect();
+        let best = self.family_best();
         let overall: Vec<&Row> = self.rows.iter().take(top).collect();
         format!(
             "best of each family\n{}\ntop {} overall\n{}",
@@ -207,6 +202,15 @@ impl Leaderboard {
             overall.len(),
             self.summary_table(&overall, width)
         )
+    }
+
+    /// The best row of each family, best first.
+    pub fn family_best(&self) -> Vec<&Row> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.rows
+            .iter()
+            .filter(|r| seen.insert(r.family.as_str()))
+            .collect()
     }
 
     /// One summary table of `rows`, at most `width` columns wide.

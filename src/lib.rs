@@ -27,6 +27,7 @@ pub mod learners;
 pub mod metrics;
 pub mod model;
 pub mod output;
+pub mod page;
 pub mod prep;
 pub mod report;
 pub mod search;

@@ -121,6 +121,9 @@ pub struct Trial {
     pub model_bytes: usize,
     /// Seed the learner was given.
     pub seed: u64,
+    /// When it was recorded, in seconds since the run started.
+    #[serde(skip)]
+    pub finished: f64,
 }
 
 /// The name an ensemble trial goes by, where families' names go.
@@ -130,6 +133,12 @@ impl Trial {
     /// A trial with its outcome still to record: no metrics yet.
     pub fn new(number: usize, family: Family, params: Params, seed: u64, status: Status) -> Trial {
         Trial::of(number, Recipe::Learner { family, params }, seed, status)
+    }
+
+    /// Whether its model reads standardised features (an ensemble scales
+    /// for its members itself).
+    pub fn reads_scaled(&self) -> bool {
+        self.learner().is_some_and(|(f, _)| f.learner().scaled())
     }
 
     /// A trial of `recipe`, its outcome still to record.
@@ -151,6 +160,7 @@ impl Trial {
             predict_us_per_row: 0.0,
             model_bytes: 0,
             seed,
+            finished: 0.0,
         }
     }
 
@@ -992,6 +1002,8 @@ impl Context<'_> {
     }
 
     fn push(&mut self, trial: Trial, models: Vec<Estimator>, on_event: &mut dyn FnMut(Event<'_>)) {
+        let mut trial = trial;
+        trial.finished = self.config.budget.elapsed();
         let metric = self.config.metric;
         let better = trial.status == Status::Ok
             && trial.metric(metric).is_some()

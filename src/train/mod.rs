@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::leaderboard::Leaderboard;
 use crate::model::Model;
 use crate::output::check_out_dir;
+use crate::page::{self, ReportData};
 use crate::search::budget::{self, Stop};
 use crate::search::{self, cv, importance, Budget, Event, Phase, SearchConfig};
 
@@ -145,8 +146,24 @@ fn run(
     let mut record = RunRecord::new(settings, ran, &fitted, timings);
     record.interrupted = budget.stopped();
     on_event(Event::Phase(Phase::Write));
+    let gathering = budget.elapsed();
+    let report = ReportData::gather(&page::Run {
+        data: &dataset,
+        folds: &folds,
+        trials: &outcome.trials,
+        metric,
+        model: &fitted.model,
+        fold_models: &outcome.best_fold_models,
+        scaled: best.reads_scaled(),
+    });
+    record.timings.report = budget.elapsed() - gathering;
     let model = fitted.model;
-    let record = record::write_outputs(settings, &model, &leaderboard, record, budget)?;
+    let outputs = record::Outputs {
+        model: &model,
+        board: &leaderboard,
+        report: &report,
+    };
+    let record = record::write_outputs(settings, &outputs, record, budget)?;
     Ok(TrainReport {
         leaderboard,
         model,

@@ -10,6 +10,7 @@ use crate::leaderboard::Leaderboard;
 use crate::metrics::Metric;
 use crate::model::Model;
 use crate::output::{write_atomic, Staged};
+use crate::page::ReportData;
 use crate::prep::{ColumnKind, Prep};
 use crate::search::{Budget, Status, Trial};
 
@@ -38,6 +39,8 @@ pub struct Timings {
     pub refit_estimate: Option<f64>,
     /// Measuring the winner's feature importance.
     pub importance: f64,
+    /// Gathering what the report draws (out-of-fold predictions, curves).
+    pub report: f64,
     /// Writing outputs.
     pub write: f64,
     /// The time held back for measuring importance and writing.
@@ -136,15 +139,35 @@ pub fn schema(prep: &Prep) -> Vec<SchemaColumn> {
         .collect()
 }
 
-/// Writes the model, the leaderboard and the run record, timing the write;
-/// they appear in `--out` together, when all are written.
+/// What a run writes besides its record.
+pub struct Outputs<'a> {
+    /// The final model.
+    pub model: &'a Model,
+    /// The leaderboard.
+    pub board: &'a Leaderboard,
+    /// What the report draws.
+    pub report: &'a ReportData,
+}
+
+/// `report.json` and `report.html` into the staging folder.
+fn write_report(staged: &Staged, outputs: &Outputs<'_>, out: &std::path::Path) -> Result<()> {
+    let json = serde_json::to_string(outputs.report).map_err(|e| Error::output(out, e))?;
+    write_atomic(&staged.path("report.json"), json.as_bytes())?;
+    let importance = outputs.model.meta.importance.as_ref();
+    let html = crate::page::render(outputs.board, importance, outputs.report)?;
+    write_atomic(&staged.path("report.html"), html.as_bytes())
+}
+
+/// Writes the model, the leaderboard, the report and the run record,
+/// timing the write; they appear in `--out` together, when all are
+/// written.
 pub fn write_outputs(
     s: &TrainSettings,
-    model: &Model,
-    board: &Leaderboard,
+    outputs: &Outputs<'_>,
     mut record: RunRecord,
     budget: &Budget,
 ) -> Result<RunRecord> {
+    let (model, board) = (outputs.model, outputs.board);
     model
         .check()
         .map_err(|e| Error::Training(format!("the final model can't be saved: {e}")))?;
@@ -157,6 +180,7 @@ pub fn write_outputs(
         write_atomic(&staged.path("importance.json"), json.as_bytes())?;
     }
     board.write(staged.folder())?;
+    write_report(&staged, outputs, &s.out)?;
     record.timings.write = budget.elapsed() - before;
     record.timings.total = budget.elapsed();
     let json = serde_json::to_string_pretty(&record).map_err(|e| Error::output(&s.out, e))?;

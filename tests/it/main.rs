@@ -25,6 +25,7 @@ mod export;
 mod kafka;
 mod notes;
 mod onnx;
+mod report;
 mod schema;
 mod snapshots;
 mod support;

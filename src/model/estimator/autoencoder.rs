@@ -66,6 +66,10 @@ impl Kind for Autoencoder {
         Ok(g.score_and_flag(&score, self.threshold))
     }
 
+    fn threshold(&self) -> Option<f64> {
+        Some(self.threshold)
+    }
+
     fn set_threshold(&mut self, threshold: f64) -> Result<(), String> {
         self.threshold = threshold;
         Ok(())

@@ -82,6 +82,10 @@ impl Kind for Centroids {
         })
     }
 
+    fn threshold(&self) -> Option<f64> {
+        self.threshold
+    }
+
     fn set_threshold(&mut self, threshold: f64) -> Result<(), String> {
         self.threshold = Some(threshold);
         Ok(())

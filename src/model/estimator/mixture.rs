@@ -171,6 +171,10 @@ kernels::mixture(&gaussians, THRESHOLD, &mut [0.0; COMPONENTS], x, out);",
         })
     }
 
+    fn threshold(&self) -> Option<f64> {
+        self.threshold
+    }
+
     fn set_threshold(&mut self, threshold: f64) -> Result<(), String> {
         self.threshold = Some(threshold);
         Ok(())

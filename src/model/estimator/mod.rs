@@ -170,6 +170,10 @@ pub trait Kind {
     /// kind reads them) reach each tree node; kinds without trees for
     /// reason codes ignore it.
     fn record_cover(&mut self, _x: &[f64], _d: usize) {}
+    /// A detector's threshold: scores above it are flagged.
+    fn threshold(&self) -> Option<f64> {
+        None
+    }
     /// Sets a detector's threshold; other kinds refuse.
     fn set_threshold(&mut self, _threshold: f64) -> Result<(), String> {
         Err("not a detector".into())
@@ -247,6 +251,11 @@ impl Estimator {
     /// an anomaly score and flag. `out.len()` is the output width.
     pub fn score(&self, x: &[f64], out: &mut [f64]) {
         self.as_kind().score(x, out);
+    }
+
+    /// A detector's threshold.
+    pub fn threshold(&self) -> Option<f64> {
+        self.as_kind().threshold()
     }
 
     /// What the outputs mean.
