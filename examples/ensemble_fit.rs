@@ -40,6 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         budget: budget.clone(),
         contamination: None,
         ensemble: true,
+        replay: Vec::new(),
     };
     let mut outcome = search::run(&plan.dataset, Arc::clone(&folds), &config, &mut |_| {});
     let (task, labelled) = (plan.dataset.task, plan.dataset.labelled());

@@ -93,10 +93,10 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Training data (CSV, or Parquet by extension .parquet / .pq).
-    #[arg(long)]
-    pub data: PathBuf,
+    #[arg(long, required_unless_present = "resume")]
+    pub data: Option<PathBuf>,
     /// Column to predict (not for --task cluster / anomaly).
-    #[arg(long, required_unless_present = "task")]
+    #[arg(long, required_unless_present_any = ["task", "resume"])]
     pub target: Option<String>,
     /// Force the task instead of inferring it from the target; `cluster`
     /// and `anomaly` need no target.
@@ -162,6 +162,15 @@ pub struct TrainArgs {
     /// No progress display and no notes on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Continue the search of the run in RUN (its settings and data, its
+    /// trials replayed) for --time-budget seconds or --max-trials more
+    /// trials, adding to its leaderboard; a killed run resumes from its
+    /// last checkpoint.
+    #[arg(long, value_name = "RUN", conflicts_with_all = [
+        "data", "target", "task", "label", "contamination", "ignore", "na_values",
+        "metric", "folds", "repeats", "seed", "include", "no_ensemble", "out",
+    ])]
+    pub resume: Option<PathBuf>,
 }
 
 /// `automl predict`.
@@ -248,9 +257,14 @@ fn dispatch(cli: Cli, started: Instant) -> Result<()> {
     }
 }
 
-fn settings(args: &TrainArgs) -> TrainSettings {
-    TrainSettings {
-        data: args.data.clone(),
+fn settings(args: &TrainArgs) -> Result<TrainSettings> {
+    if let Some(run) = &args.resume {
+        return TrainSettings::resume(run, args.time_budget, args.max_trials);
+    }
+    let data = args.data.clone().unwrap_or_default();
+    Ok(TrainSettings {
+        out: TrainSettings::out_for(args.out.clone(), &data),
+        data,
         target: args.target.clone(),
         label: args.label.clone(),
         contamination: args.contamination,
@@ -269,12 +283,12 @@ fn settings(args: &TrainArgs) -> TrainSettings {
         max_trials: args.max_trials,
         families: args.include.clone(),
         ensemble: !args.no_ensemble,
-        out: TrainSettings::out_for(args.out.clone(), &args.data),
-    }
+        resume: None,
+    })
 }
 
 fn run_train(args: TrainArgs, started: Instant) -> Result<()> {
-    let settings = settings(&args).validate()?;
+    let settings = settings(&args)?.validate()?;
     let printer = Printer {
         quiet: args.quiet || args.json,
     };

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::learners::space::{preset_point, short, Params};
@@ -32,7 +32,7 @@ use strategy::FamilyState;
 const PRIOR_RATE: f64 = 2e-9;
 
 /// How a trial ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Scored on every fold.
@@ -124,6 +124,10 @@ pub struct Trial {
     /// When it was recorded, in seconds since the run started.
     #[serde(skip)]
     pub finished: f64,
+    /// Wall-clock seconds the whole trial took (what the search learns
+    /// its family's rate from).
+    #[serde(skip)]
+    pub seconds: f64,
 }
 
 /// The name an ensemble trial goes by, where families' names go.
@@ -161,6 +165,7 @@ impl Trial {
             model_bytes: 0,
             seed,
             finished: 0.0,
+            seconds: 0.0,
         }
     }
 
@@ -280,6 +285,9 @@ pub struct SearchConfig {
     pub contamination: Option<f64>,
     /// Whether to end with greedy ensemble selection (supervised tasks).
     pub ensemble: bool,
+    /// The trials of the run this one resumes, in order: replayed first
+    /// (see [`Context::replay`]).
+    pub replay: Vec<Trial>,
 }
 
 /// The search's result: every trial, in run order.
@@ -299,6 +307,8 @@ pub struct SearchOutcome {
     pub refit_seconds: Option<f64>,
     /// Seconds held back for writing the best trial's outputs.
     pub write_seconds: f64,
+    /// Why the replay of a resumed run's trials stopped matching them.
+    pub diverged: Option<String>,
 }
 
 /// Folds a trial runs before its race is judged; races
@@ -346,6 +356,12 @@ struct Context<'a> {
     /// Set when the final model will be a first-fold ensemble whatever
     /// leads, so no refit time is held back: the seconds to write it.
     first_fold_final: Option<f64>,
+    /// Recorded trials still to replay.
+    replay: std::collections::VecDeque<Trial>,
+    /// Seconds of the resumed run before this one started.
+    offset: f64,
+    /// Why the replay stopped matching.
+    diverged: Option<String>,
 }
 
 /// Runs the search over `folds` of `data` until the budget ends or every
@@ -375,6 +391,9 @@ pub fn run(
         ensemble_lead: None,
         library_changed: false,
         last_selection: None,
+        offset: config.replay.iter().map(|t| t.finished).fold(0.0, f64::max),
+        replay: config.replay.iter().cloned().collect(),
+        diverged: None,
     };
     let mut started = 0;
     let mut nothing_fits = ctx.search(&mut states, &mut started, on_event);
@@ -407,6 +426,7 @@ pub fn run(
         refit_fits: !budget.stopped() && budget.affords_refit(refit_seconds, write_seconds),
         refit_seconds,
         write_seconds,
+        diverged: ctx.diverged,
     }
 }
 
@@ -425,6 +445,14 @@ impl Context<'_> {
             && !config.budget.stopped()
             && config.budget.max_trials.is_none_or(|m| *started < m)
         {
+            if let Some(recorded) = self.replay.pop_front() {
+                if let Err(why) = self.replay(states, recorded, started, on_event) {
+                    self.diverged = Some(why);
+                    self.replay.clear();
+                    return false;
+                }
+                continue;
+            }
             let Some(pick) = self.choose(states) else {
                 return true;
             };
@@ -444,6 +472,107 @@ impl Context<'_> {
             self.follow_ensemble();
         }
         false
+    }
+
+    /// Replays a recorded trial of the run being resumed: its family's
+    /// search takes the same step (dropping the presets the first run
+    /// dropped for time) and is told the recorded outcome, so every later
+    /// decision is the first run's. A trial the ensemble library would keep,
+    /// or that leads, is fitted again for its fold models and held-out
+    /// predictions; it must score as recorded.
+    fn replay(
+        &mut self,
+        states: &mut [FamilyState],
+        recorded: Trial,
+        started: &mut usize,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), String> {
+        let (family, params) = recorded
+            .learner()
+            .map(|(f, p)| (f, p.clone()))
+            .ok_or("the checkpoint lists an ensemble")?;
+        let id = &recorded.model_id;
+        let pick = states
+            .iter()
+            .position(|s| s.family == family)
+            .ok_or_else(|| format!("{id}'s family is not searched in this run"))?;
+        let s = &mut states[pick];
+        while s.upcoming() != Some(&params) && s.upcoming_is_preset() {
+            s.drop_preset();
+        }
+        let (point, taken) = s
+            .take()
+            .ok_or_else(|| format!("{id}: its family had nothing left to try"))?;
+        if taken != params {
+            return Err(format!(
+                "{id}: the search proposed {} where the checkpoint has {}",
+                taken.describe(),
+                params.describe()
+            ));
+        }
+        *started += 1;
+        let metric = self.config.metric;
+        let loss = recorded
+            .metric(metric)
+            .map_or(f64::INFINITY, |v| metric.loss(v));
+        let wanted = self.config.ensemble && self.library.would_keep(family, loss);
+        let (mut models, mut predictions) = (Vec::new(), Vec::new());
+        if recorded.status == Status::Ok && (wanted || self.leads(&recorded)) {
+            let fresh;
+            (fresh, models, predictions) = self.run_trial(family, params, recorded.number);
+            if fresh.status == Status::Ok && fresh.metrics != recorded.metrics {
+                return Err(format!(
+                    "{id} scored {:?} when fitted again, not the recorded {:?}",
+                    fresh.metrics, recorded.metrics
+                ));
+            }
+        } else {
+            self.learn_recorded(&recorded);
+        }
+        let cost = self.cost(family, &taken);
+        states[pick].record(point, loss, cost * self.share_run(&recorded));
+        self.keep_for_ensemble(&recorded, &models, predictions);
+        self.push_at(recorded, models, on_event);
+        self.follow_ensemble();
+        Ok(())
+    }
+
+    /// Learns a family's rate from a recorded trial's seconds, as its run
+    /// did.
+    fn learn_recorded(&mut self, t: &Trial) {
+        let Some((family, params)) = t.learner() else {
+            return;
+        };
+        let params = params.clone();
+        match t.status {
+            Status::Ok => self.learn_rate(family, &params, t.seconds / self.rung_overhead()),
+            Status::Pruned(_) => self.learn_rate(
+                family,
+                &params,
+                t.seconds * self.pruned_whole(t.fold_losses.len()),
+            ),
+            _ => {}
+        }
+    }
+
+    /// What a pruned trial's seconds are multiplied by to stand for a
+    /// whole trial, after `done` folds (or the rung).
+    fn pruned_whole(&self, done: usize) -> f64 {
+        if self.rung() {
+            RUNG_SHARE as f64
+        } else {
+            self.folds.len() as f64 / done.max(1) as f64
+        }
+    }
+
+    /// Whether `t` would lead the trials so far.
+    fn leads(&self, t: &Trial) -> bool {
+        let metric = self.config.metric;
+        t.status == Status::Ok
+            && t.metric(metric).is_some()
+            && self
+                .best
+                .is_none_or(|b| Trial::ranking(metric, t, &self.trials[b]) == Ordering::Less)
     }
 
     /// When the ensemble of the trials so far would lead but could not be
@@ -785,6 +914,7 @@ impl Context<'_> {
         };
         let seconds = started.elapsed().as_secs_f64();
         let mut trial = Trial::new(number, family, params, seed, Status::Ok);
+        trial.seconds = seconds;
         let (mut models, mut predictions) = (Vec::new(), Vec::new());
         match result {
             Some(Ok(scored)) => (models, predictions) = self.scored(&mut trial, scored, seconds),
@@ -839,11 +969,7 @@ impl Context<'_> {
         let Some((family, params)) = trial.learner() else {
             return;
         };
-        let whole = if self.rung() {
-            RUNG_SHARE as f64
-        } else {
-            k as f64 / done as f64
-        };
+        let whole = self.pruned_whole(done);
         self.learn_rate(family, params, seconds * whole);
         summarise(trial, &self.metrics, &scored.folds);
         trial.race_losses = self.race_losses(scored);
@@ -1001,15 +1127,21 @@ impl Context<'_> {
         }
     }
 
+    /// Records a trial that just finished, with its fold models.
     fn push(&mut self, trial: Trial, models: Vec<Estimator>, on_event: &mut dyn FnMut(Event<'_>)) {
         let mut trial = trial;
-        trial.finished = self.config.budget.elapsed();
-        let metric = self.config.metric;
-        let better = trial.status == Status::Ok
-            && trial.metric(metric).is_some()
-            && self
-                .best
-                .is_none_or(|b| Trial::ranking(metric, &trial, &self.trials[b]) == Ordering::Less);
+        trial.finished = self.offset + self.config.budget.elapsed();
+        self.push_at(trial, models, on_event);
+    }
+
+    /// Records a trial that finished at `trial.finished`.
+    fn push_at(
+        &mut self,
+        trial: Trial,
+        models: Vec<Estimator>,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) {
+        let better = self.leads(&trial);
         self.trials.push(trial);
         self.raise_bar(self.trials.len() - 1);
         if better {

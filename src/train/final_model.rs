@@ -277,6 +277,7 @@ mod tests {
             budget: Budget::new(Instant::now(), None, Some(2)),
             contamination: None,
             ensemble: true,
+            replay: Vec::new(),
         };
         let outcome = search::run(&dataset, Arc::clone(&folds), &config, &mut |_| {});
         let scores: Vec<_> = outcome

@@ -3,6 +3,7 @@
 //! encode the folds → search → the [`final_model`] → the outputs and the
 //! [`record`]. The budget covers it all.
 
+pub mod checkpoint;
 pub mod final_model;
 pub mod plan;
 pub mod record;
@@ -15,7 +16,7 @@ pub use plan::{Plan, CLUSTER_SCORE_ROWS};
 pub use record::{RunRecord, SchemaColumn, Timings};
 pub use settings::{TrainConfig, TrainSettings, DEFAULT_CONTAMINATION};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::leaderboard::Leaderboard;
 use crate::model::Model;
 use crate::output::check_out_dir;
@@ -76,8 +77,24 @@ fn run(
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainReport> {
     check_out_dir(&settings.out)?;
+    let (replay, mut writer) = checkpoint::start(settings)?;
+    let report = run_writing(settings, budget, replay, &mut writer, on_event);
+    writer.finish(report.is_ok());
+    report
+}
+
+/// [`run`] with the trials of a run it resumes (`replay`), writing the
+/// checkpoint with `writer` as the search goes.
+fn run_writing(
+    settings: &TrainConfig,
+    budget: &Budget,
+    replay: Vec<search::Trial>,
+    writer: &mut checkpoint::Writer,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainReport> {
     on_event(Event::Phase(Phase::Load));
     let plan = Plan::new(settings)?;
+    writer.hash_data(&settings.data)?;
     for note in &plan.notes {
         on_event(Event::Note(note));
     }
@@ -94,9 +111,22 @@ fn run(
         budget: budget.clone(),
         contamination: plan.contamination,
         ensemble: settings.ensemble,
+        replay,
     };
     on_event(Event::Phase(Phase::Search));
-    let outcome = search::run(&plan.dataset, Arc::clone(&folds), &config, on_event);
+    let outcome = search::run(&plan.dataset, Arc::clone(&folds), &config, &mut |e| {
+        if let Event::Trial { trial, .. } = &e {
+            if let Err(err) = writer.record(trial) {
+                on_event(Event::Note(&format!("checkpoint not written: {err}")));
+            }
+        }
+        on_event(e);
+    });
+    if let Some(why) = &outcome.diverged {
+        return Err(Error::Training(format!(
+            "--resume: the search no longer follows the checkpoint: {why}"
+        )));
+    }
     timings.search = budget.elapsed() - timings.load;
     timings.refit_estimate = outcome.refit_seconds;
     timings.write_reserve = outcome.write_seconds;
@@ -158,10 +188,12 @@ fn run(
     });
     record.timings.report = budget.elapsed() - gathering;
     let model = fitted.model;
+    let checkpoint = writer.json()?;
     let outputs = record::Outputs {
         model: &model,
         board: &leaderboard,
         report: &report,
+        checkpoint: &checkpoint,
     };
     let record = record::write_outputs(settings, &outputs, record, budget)?;
     Ok(TrainReport {

@@ -147,6 +147,8 @@ pub struct Outputs<'a> {
     pub board: &'a Leaderboard,
     /// What the report draws.
     pub report: &'a ReportData,
+    /// The search's checkpoint, for `--resume`.
+    pub checkpoint: &'a [u8],
 }
 
 /// `report.json` and `report.html` into the staging folder.
@@ -181,6 +183,7 @@ pub fn write_outputs(
     }
     board.write(staged.folder())?;
     write_report(&staged, outputs, &s.out)?;
+    write_atomic(&staged.path(super::checkpoint::FILE), outputs.checkpoint)?;
     record.timings.write = budget.elapsed() - before;
     record.timings.total = budget.elapsed();
     let json = serde_json::to_string_pretty(&record).map_err(|e| Error::output(&s.out, e))?;

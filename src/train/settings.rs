@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::Task;
 use crate::error::{Error, Result};
@@ -63,6 +63,22 @@ fn auto_name<S: serde::Serializer>(s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str("auto")
 }
 
+/// `"auto"` or a number, as it is written.
+impl<'de> Deserialize<'de> for Repeats {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Repeats, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) if s == "auto" => Ok(Repeats::Auto),
+            serde_json::Value::Number(n) => n
+                .as_u64()
+                .map(|n| Repeats::Times(n as usize))
+                .ok_or_else(|| serde::de::Error::custom("repeats must be a whole number")),
+            other => Err(serde::de::Error::custom(format!(
+                "repeats must be auto or a number, not {other}"
+            ))),
+        }
+    }
+}
+
 impl Repeats {
     /// The cuts for a supervised set of `rows` rows.
     pub fn times(self, rows: usize) -> usize {
@@ -90,7 +106,7 @@ impl std::str::FromStr for Repeats {
 pub const DEFAULT_CONTAMINATION: f64 = 0.05;
 
 /// Everything `automl train` was asked to do.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainSettings {
     /// Data file.
     pub data: PathBuf,
@@ -126,6 +142,9 @@ pub struct TrainSettings {
     pub ensemble: bool,
     /// Output folder.
     pub out: PathBuf,
+    /// The run folder this run resumes (its `--out` too), if any.
+    #[serde(default)]
+    pub resume: Option<PathBuf>,
 }
 
 impl TrainSettings {
@@ -151,7 +170,27 @@ impl TrainSettings {
             max_trials: None,
             families: Vec::new(),
             ensemble: true,
+            resume: None,
         }
+    }
+
+    /// The settings that resume the run in `dir` for `time_budget`
+    /// seconds or `max_trials` more trials: the run's own, read from its
+    /// checkpoint, with the new budget.
+    pub fn resume(
+        dir: &Path,
+        time_budget: Option<f64>,
+        max_trials: Option<usize>,
+    ) -> Result<TrainSettings> {
+        let checkpoint = super::checkpoint::Checkpoint::load(dir)?;
+        let done = checkpoint.trials.len();
+        Ok(TrainSettings {
+            time_budget: TrainSettings::budget_for(time_budget, max_trials),
+            max_trials: max_trials.map(|n| done + n),
+            out: dir.to_path_buf(),
+            resume: Some(dir.to_path_buf()),
+            ..checkpoint.settings
+        })
     }
 
     /// The time budget to use: as given; none when only a trial limit is

@@ -26,6 +26,7 @@ mod kafka;
 mod notes;
 mod onnx;
 mod report;
+mod resume;
 mod schema;
 mod snapshots;
 mod support;

@@ -1181,6 +1181,16 @@ mod kernels {
         weight: f64,
     }
 
+    impl PathStep {
+        /// A step before any is taken: scratch for [`tree_contributions`].
+        pub const EMPTY: PathStep = PathStep {
+            feature: 0,
+            zero: 0.0,
+            one: 0.0,
+            weight: 0.0,
+        };
+    }
+
     /// Path steps [`tree_contributions`] needs for trees at most `depth` deep:
     /// each level down copies the path so far.
     pub const fn path_steps(depth: usize) -> usize {
@@ -1374,6 +1384,48 @@ mod kernels {
             }
         }
         total
+    }
+
+    /// Which raw output reason codes explain, given `raw` of them, the
+    /// model's `classes` and its `prediction`: the only one (a value, or the
+    /// log-odds of the second class), the second class's of a binary model with
+    /// one per class, else the predicted class's.
+    pub fn explained_output(raw: usize, classes: usize, prediction: &[f64]) -> usize {
+        match raw {
+            1 => 0,
+            2 if classes == 2 => 1,
+            _ => argmax(prediction),
+        }
+    }
+
+    /// Sums one raw output's contributions (`phi`: one per feature, then the
+    /// expected value) over each input column's `widths` features into
+    /// `columns`; returns the raw score (the expected value plus every
+    /// contribution) and the expected value.
+    pub fn column_contributions(phi: &[f64], widths: &[u32], columns: &mut [f64]) -> (f64, f64) {
+        let (features, base) = phi.split_at(phi.len() - 1);
+        let mut at = 0;
+        for (c, w) in columns.iter_mut().zip(widths) {
+            let w = *w as usize;
+            *c = features[at..at + w].iter().sum();
+            at += w;
+        }
+        (base[0] + features.iter().sum::<f64>(), base[0])
+    }
+
+    /// Puts column numbers in `order`, largest contribution by size first,
+    /// ties in column order (an insertion sort: stable, no allocation).
+    pub fn rank_columns(columns: &[f64], order: &mut [usize]) {
+        for (i, o) in order.iter_mut().enumerate() {
+            *o = i;
+        }
+        for i in 1..order.len() {
+            let mut j = i;
+            while j > 0 && columns[order[j - 1]].abs() < columns[order[j]].abs() {
+                order.swap(j - 1, j);
+                j -= 1;
+            }
+        }
     }
 }
 
