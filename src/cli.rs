@@ -36,7 +36,7 @@ pub struct Cli {
 pub enum Command {
     /// Search learners and hyperparameters within a budget; write the
     /// leaderboard and the best model.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Score a CSV or Parquet file with a trained model.
     Predict(PredictArgs),
     /// Print the leaderboard of a training run.
@@ -93,8 +93,35 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Training data (CSV, or Parquet by extension .parquet / .pq).
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present_any = ["resume", "kafka_topic"])]
     pub data: Option<PathBuf>,
+    /// Kafka bootstrap servers, to train from --kafka-topic.
+    #[arg(
+        long,
+        value_name = "BROKERS",
+        env = "KAFKA_BROKERS",
+        requires = "kafka_topic"
+    )]
+    pub kafka_brokers: Option<String>,
+    /// Train from the JSON records of this topic (as the consumer reads
+    /// them) instead of --data: every partition to the end of its log.
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        conflicts_with = "data",
+        requires = "kafka_brokers"
+    )]
+    pub kafka_topic: Option<String>,
+    /// Read the topic from the start of each partition (the default).
+    #[arg(long, requires = "kafka_topic", conflicts_with = "since")]
+    pub from_beginning: bool,
+    /// Read the records written from this time on (RFC 3339, such as
+    /// 2026-12-01T00:00:00Z).
+    #[arg(long, value_name = "TIME", requires = "kafka_topic")]
+    pub since: Option<String>,
+    /// Read at most N records (partition by partition).
+    #[arg(long, value_name = "N", requires = "kafka_topic")]
+    pub max_records: Option<usize>,
     /// Column to predict (not for --task cluster / anomaly).
     #[arg(long, required_unless_present_any = ["task", "resume"])]
     pub target: Option<String>,
@@ -168,7 +195,7 @@ pub struct TrainArgs {
     /// last checkpoint.
     #[arg(long, value_name = "RUN", conflicts_with_all = [
         "data", "target", "task", "label", "contamination", "ignore", "na_values",
-        "metric", "folds", "repeats", "seed", "include", "no_ensemble", "out",
+        "metric", "folds", "repeats", "seed", "include", "no_ensemble", "out", "kafka_topic",
     ])]
     pub resume: Option<PathBuf>,
 }
@@ -244,7 +271,7 @@ pub fn run(cli: Cli, started: Instant) -> Result<()> {
 fn dispatch(cli: Cli, started: Instant) -> Result<()> {
     let printer = Printer { quiet: false };
     match cli.command {
-        Command::Train(args) => run_train(args, started),
+        Command::Train(args) => run_train(*args, started),
         Command::Predict(args) => run_predict(&args, printer),
         Command::Leaderboard(args) => run_leaderboard(&args, printer),
         Command::Inspect(args) => run_inspect(&args, printer),
@@ -262,8 +289,13 @@ fn settings(args: &TrainArgs) -> Result<TrainSettings> {
         return TrainSettings::resume(run, args.time_budget, args.max_trials);
     }
     let data = args.data.clone().unwrap_or_default();
+    let kafka = topic_source(args)?;
+    let named = kafka
+        .as_ref()
+        .map_or(data.clone(), |k| PathBuf::from(&k.topic));
     Ok(TrainSettings {
-        out: TrainSettings::out_for(args.out.clone(), &data),
+        out: TrainSettings::out_for(args.out.clone(), &named),
+        kafka,
         data,
         target: args.target.clone(),
         label: args.label.clone(),
@@ -285,6 +317,33 @@ fn settings(args: &TrainArgs) -> Result<TrainSettings> {
         ensemble: !args.no_ensemble,
         resume: None,
     })
+}
+
+/// The topic to train from, if `--kafka-topic` is given.
+fn topic_source(args: &TrainArgs) -> Result<Option<crate::data::topic::TopicSource>> {
+    let (Some(topic), Some(brokers)) = (&args.kafka_topic, &args.kafka_brokers) else {
+        return Ok(None);
+    };
+    let since_ms = match &args.since {
+        Some(text) => {
+            let at = humantime::parse_rfc3339_weak(text).map_err(|e| {
+                Error::Settings(format!(
+                    "--since '{text}': {e} (RFC 3339, such as 2026-12-01T00:00:00Z)"
+                ))
+            })?;
+            let ms = at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            Some(ms as i64)
+        }
+        None => None,
+    };
+    Ok(Some(crate::data::topic::TopicSource {
+        brokers: brokers.clone(),
+        topic: topic.clone(),
+        since_ms,
+        max_records: args.max_records,
+    }))
 }
 
 fn run_train(args: TrainArgs, started: Instant) -> Result<()> {

@@ -7,6 +7,7 @@ use std::path::Path;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table as TextTable};
 use serde::{Deserialize, Serialize};
 
+pub use crate::data::csv_line;
 use crate::data::Task;
 use crate::error::{Error, Result};
 use crate::learners::space::short;
@@ -283,21 +284,6 @@ fn truncate(s: &str, n: usize) -> String {
     } else {
         format!("{}…", s.chars().take(n - 1).collect::<String>())
     }
-}
-
-/// One CSV line, quoting fields that need it.
-pub fn csv_line(fields: &[String]) -> String {
-    let quoted: Vec<String> = fields
-        .iter()
-        .map(|f| {
-            if f.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", f.replace('"', "\"\""))
-            } else {
-                f.clone()
-            }
-        })
-        .collect();
-    format!("{}\n", quoted.join(","))
 }
 
 #[cfg(test)]

@@ -91,6 +91,11 @@ impl Progress {
         }
         let (trial, best) = match event {
             Event::Phase(phase) => return self.bar.set_message(format!("| {}", phase.describe())),
+            Event::Records(n) => {
+                return self
+                    .bar
+                    .set_message(format!("| reading the topic: {n} records"))
+            }
             Event::Note(note) if !self.quiet => {
                 return self.bar.suspend(|| eprintln!("note: {note}"));
             }

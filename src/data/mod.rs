@@ -5,6 +5,7 @@
 
 pub mod cell;
 pub mod split;
+pub mod topic;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -637,6 +638,21 @@ fn sorted_labels(texts: &[String]) -> Vec<String> {
         });
     }
     labels
+}
+
+/// One CSV line, quoting fields that need it.
+pub fn csv_line(fields: &[String]) -> String {
+    let quoted: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            if f.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    format!("{}\n", quoted.join(","))
 }
 
 #[cfg(test)]

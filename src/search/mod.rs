@@ -240,6 +240,8 @@ pub enum Event<'a> {
     Phase(Phase),
     /// Something the user should know (a setting the data changed).
     Note(&'a str),
+    /// Records read so far from a Kafka topic.
+    Records(usize),
 }
 
 /// The phases of a training run, in order.

@@ -93,8 +93,8 @@ fn run_writing(
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainReport> {
     on_event(Event::Phase(Phase::Load));
-    let plan = Plan::new(settings)?;
-    writer.hash_data(&settings.data)?;
+    let plan = Plan::reading(settings, &mut |n| on_event(Event::Records(n)))?;
+    writer.hash_data(plan.data_path(settings))?;
     for note in &plan.notes {
         on_event(Event::Note(note));
     }
@@ -136,6 +136,7 @@ fn run_writing(
     on_event(Event::Phase(Phase::Refit));
     let meta = final_model::meta(&plan.dataset, best, plan.metric, settings.seed);
     let validation = plan.validation();
+    let topic = plan.topic;
     let (metric, dataset) = (plan.metric, Arc::new(plan.dataset));
     let fitted = final_model::final_model(
         &dataset,
@@ -175,6 +176,7 @@ fn run_writing(
     };
     let mut record = RunRecord::new(settings, ran, &fitted, timings);
     record.interrupted = budget.stopped();
+    record.topic_offsets = topic.map_or(Vec::new(), |t| t.ranges);
     on_event(Event::Phase(Phase::Write));
     let gathering = budget.elapsed();
     let report = ReportData::gather(&page::Run {

@@ -6,7 +6,10 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use super::TrainSettings;
+use std::path::Path;
+
 use crate::data::split::{folds, HOLDOUT_ROWS};
+use crate::data::topic::TopicData;
 use crate::data::{self, Dataset, Target, Task};
 use crate::error::{Error, Result};
 use crate::learners::Family;
@@ -34,15 +37,29 @@ pub struct Plan {
     pub repeats: usize,
     /// What the plan changed from the settings, for the user.
     pub notes: Vec<String>,
+    /// The records read from a Kafka topic, when the data came from one.
+    pub topic: Option<TopicData>,
 }
 
 impl Plan {
     /// Loads the data and decides the run.
     pub fn new(s: &TrainSettings) -> Result<Plan> {
-        let dataset = load_dataset(s)?;
+        Plan::reading(s, &mut |_| {})
+    }
+
+    /// [`Plan::new`], calling `progress(records read)` while it reads a
+    /// Kafka topic.
+    pub fn reading(s: &TrainSettings, progress: &mut dyn FnMut(usize)) -> Result<Plan> {
+        let topic = match &s.kafka {
+            Some(source) => Some(data::topic::read(source, progress)?),
+            None => None,
+        };
+        let path = topic.as_ref().map_or(s.data.as_path(), |t| t.file.path());
+        let dataset = load_dataset(s, path)?;
         let metric = metric(s, &dataset)?;
         let families = families(s, dataset.task, dataset.inputs.rows)?;
         let mut notes = Vec::new();
+        notes.extend(topic.as_ref().map(topic_note));
         if s.task.is_none() {
             notes.push(task_reason(&dataset));
         }
@@ -64,7 +81,16 @@ impl Plan {
             held_out,
             contamination,
             notes,
+            topic,
         })
+    }
+
+    /// The file the data was loaded from: `--data`, or the CSV a topic's
+    /// records were written to.
+    pub fn data_path<'a>(&'a self, s: &'a TrainSettings) -> &'a Path {
+        self.topic
+            .as_ref()
+            .map_or(s.data.as_path(), |t| t.file.path())
     }
 
     /// The validation scheme as `run.json` names it.
@@ -81,8 +107,27 @@ impl Plan {
     }
 }
 
-fn load_dataset(s: &TrainSettings) -> Result<Dataset> {
-    let table = data::load(&s.data, &s.na_values)?;
+/// What was read from a topic: records per partition and offsets, and
+/// the records left out.
+fn topic_note(t: &TopicData) -> String {
+    let ranges: Vec<String> = t
+        .ranges
+        .iter()
+        .map(|r| format!("partition {} offsets {}–{}", r.partition, r.first, r.last))
+        .collect();
+    let records: usize = t.ranges.iter().map(|r| r.records).sum();
+    let mut note = format!("read {records} records: {}", ranges.join(", "));
+    if let Some((p, o, why)) = t.refused.first() {
+        note.push_str(&format!(
+            "; {} left out of the table, not JSON objects of plain values (the first, partition {p} offset {o}: {why})",
+            t.refused.len()
+        ));
+    }
+    note
+}
+
+fn load_dataset(s: &TrainSettings, path: &Path) -> Result<Dataset> {
+    let table = data::load(path, &s.na_values)?;
     match (s.task, &s.target) {
         (Some(task), _) if !task.is_supervised() => {
             data::prepare_unsupervised(table, task, s.label.as_deref(), &s.ignore)

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::final_model::FinalModel;
 use super::{TrainConfig, TrainSettings};
+use crate::data::topic::PartitionRange;
 use crate::data::{Dataset, Task};
 use crate::error::{Error, Result};
 use crate::leaderboard::Leaderboard;
@@ -82,6 +83,10 @@ pub struct RunRecord {
     pub interrupted: bool,
     /// Phase timings.
     pub timings: Timings,
+    /// For a run trained from a Kafka topic: the offsets read from each
+    /// partition, so a retraining can read the same records.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub topic_offsets: Vec<PartitionRange>,
 }
 
 /// What the run did, for its record.
@@ -122,6 +127,7 @@ impl RunRecord {
             final_fit: fitted.fit.clone(),
             notes: ran.notes,
             interrupted: false,
+            topic_offsets: Vec::new(),
             timings,
         }
     }

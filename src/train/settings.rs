@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::topic::TopicSource;
 use crate::data::Task;
 use crate::error::{Error, Result};
 use crate::learners::Family;
@@ -145,6 +146,9 @@ pub struct TrainSettings {
     /// The run folder this run resumes (its `--out` too), if any.
     #[serde(default)]
     pub resume: Option<PathBuf>,
+    /// A Kafka topic to read the training records from, instead of `data`.
+    #[serde(default)]
+    pub kafka: Option<TopicSource>,
 }
 
 impl TrainSettings {
@@ -171,6 +175,7 @@ impl TrainSettings {
             families: Vec::new(),
             ensemble: true,
             resume: None,
+            kafka: None,
         }
     }
 
@@ -183,6 +188,13 @@ impl TrainSettings {
         max_trials: Option<usize>,
     ) -> Result<TrainSettings> {
         let checkpoint = super::checkpoint::Checkpoint::load(dir)?;
+        if let Some(k) = &checkpoint.settings.kafka {
+            return Err(Error::Settings(format!(
+                "--resume continues runs trained from a file; {} read topic {}, whose log moves on (train from the topic again)",
+                dir.display(),
+                k.topic
+            )));
+        }
         let done = checkpoint.trials.len();
         Ok(TrainSettings {
             time_budget: TrainSettings::budget_for(time_budget, max_trials),

@@ -1083,3 +1083,108 @@ fn a_consumer_built_with_explain_adds_the_reasons_predict_explain_gives() {
     }
     assert_eq!(compared, records.len());
 }
+
+#[test]
+fn a_model_trained_from_a_topic_equals_the_model_trained_from_its_file() {
+    let brokers = brokers();
+    let topic = unique("training-records");
+    create_topic(&brokers, &topic, 1);
+    // The rows as a producer would write them: fields in the file's order,
+    // numbers as the file writes them.
+    let text = std::fs::read_to_string(dataset("titanic.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let records: Vec<(String, String)> = lines
+        .enumerate()
+        .map(|(i, line)| {
+            let fields: Vec<String> = header
+                .iter()
+                .zip(line.split(','))
+                .map(|(name, cell)| {
+                    let value = match cell {
+                        "" => "null".to_string(),
+                        c if c.parse::<f64>().is_ok() => c.to_string(),
+                        c => Json::from(c).to_string(),
+                    };
+                    format!("{}:{value}", Json::from(*name))
+                })
+                .collect();
+            (i.to_string(), format!("{{{}}}", fields.join(",")))
+        })
+        .collect();
+    produce(&brokers, &topic, &records);
+    let dir = tempfile::tempdir().unwrap();
+    let (from_topic, from_file) = (dir.path().join("topic"), dir.path().join("file"));
+    let common = [
+        "--target",
+        "survived",
+        "--max-trials",
+        "4",
+        "--seed",
+        "7",
+        "--quiet",
+        "--out",
+    ];
+    automl()
+        .args([
+            "train",
+            "--kafka-brokers",
+            &brokers,
+            "--kafka-topic",
+            &topic,
+            "--from-beginning",
+        ])
+        .args(common)
+        .arg(&from_topic)
+        .assert()
+        .success();
+    train(&dataset("titanic.csv"), "survived", &from_file, 4, &[]);
+    let model = |run: &Path| std::fs::read(run.join("model.json")).unwrap();
+    assert_eq!(
+        model(&from_topic),
+        model(&from_file),
+        "the same model, byte for byte"
+    );
+    let record: Json =
+        serde_json::from_slice(&std::fs::read(from_topic.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["settings"]["kafka"]["topic"], topic.as_str());
+    let offsets = &record["topic_offsets"];
+    assert_eq!(
+        offsets,
+        &serde_json::json!([{"partition": 0, "first": 0, "last": 890, "records": 891}])
+    );
+    // A limit reads the first records of the log, and says so.
+    let limited = dir.path().join("limited");
+    automl()
+        .args([
+            "train",
+            "--kafka-brokers",
+            &brokers,
+            "--kafka-topic",
+            &topic,
+            "--max-records",
+            "300",
+        ])
+        .args(common)
+        .arg(&limited)
+        .assert()
+        .success();
+    let record: Json =
+        serde_json::from_slice(&std::fs::read(limited.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["rows"], 300);
+    assert_eq!(record["topic_offsets"][0]["last"], 299);
+    // A topic that does not exist is a data error naming it.
+    automl()
+        .args([
+            "train",
+            "--kafka-brokers",
+            &brokers,
+            "--kafka-topic",
+            "no-such-topic-here",
+        ])
+        .args(common)
+        .arg(dir.path().join("none"))
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("no-such-topic-here"));
+}
