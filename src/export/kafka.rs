@@ -15,7 +15,11 @@ const README: &str = include_str!("../../templates/kafka-consumer/README.md.j2")
 const REASONS: &str = include_str!("../../templates/kafka-consumer/src/reasons.rs.j2");
 /// The consumer's sources: plain Rust that its user owns; only the model
 /// module is generated.
-const SOURCES: [(&str, &str); 4] = [
+const SOURCES: [(&str, &str); 5] = [
+    (
+        "src/contract.rs",
+        include_str!("../../templates/kafka-consumer/src/contract.rs"),
+    ),
     (
         "src/main.rs",
         include_str!("../../templates/kafka-consumer/src/main.rs"),
@@ -134,9 +138,18 @@ fn render(
             super::rust::generate(model, model_json, reasons > 0)?,
         ),
         (".gitignore", "/target\n".to_string()),
+        ("schema.json", schema_text(model)?),
     ];
     files.extend(SOURCES.iter().map(|(path, text)| (*path, text.to_string())));
     Ok(files)
+}
+
+/// The input records' JSON Schema, as `automl export --schema` writes it.
+fn schema_text(model: &Model) -> Result<String> {
+    let schema = super::schema::generate(model);
+    let text =
+        serde_json::to_string_pretty(&schema).map_err(|e| Error::output("schema.json", e))?;
+    Ok(format!("{text}\n"))
 }
 
 #[cfg(test)]

@@ -1188,3 +1188,36 @@ fn a_model_trained_from_a_topic_equals_the_model_trained_from_its_file() {
         .code(3)
         .stderr(predicates::str::contains("no-such-topic-here"));
 }
+
+#[test]
+fn with_validate_records_that_break_the_schema_are_dead_lettered_with_its_reason() {
+    let s = scorer();
+    let (mut records, _) = titanic_records();
+    records.truncate(20);
+    // `true` in a categorical column: the model would read it as the level
+    // "true"; the schema (an open enum of strings and numbers) refuses it.
+    let mut broken: serde_json::Map<String, Json> = serde_json::from_str(&records[0].1).unwrap();
+    broken.insert("sex".into(), Json::Bool(true));
+    records.push(("broken".into(), Json::Object(broken).to_string()));
+    for validate in [true, false] {
+        let t = topics(if validate { "validated" } else { "unvalidated" });
+        let extra: &[&str] = if validate { &["--validate"] } else { &[] };
+        let consumer = start_with(&s.binary, &t, &unique("contract-group"), extra);
+        settle(&[&consumer]);
+        produce(&t.brokers, &t.input, &records);
+        let outcomes = collect(&t, records.len(), Duration::from_secs(60));
+        stop(consumer);
+        assert_eq!(outcomes.len(), records.len());
+        let broken = outcomes.iter().find(|o| o.key == "broken").unwrap();
+        if validate {
+            let reason = broken.reason.as_deref().expect("dead-lettered");
+            assert!(reason.starts_with("breaks schema.json at /sex"), "{reason}");
+        } else {
+            assert!(broken.body.is_some(), "scored without --validate");
+        }
+        assert_eq!(
+            outcomes.iter().filter(|o| o.body.is_some()).count(),
+            20 + usize::from(!validate)
+        );
+    }
+}

@@ -10,6 +10,7 @@
 //! acknowledgements arrive, so the broker's round trip does not stall the
 //! stream. A crash re-reads from the last commit (duplicates, no loss).
 
+mod contract;
 mod delivery;
 #[rustfmt::skip]
 mod model;
@@ -125,11 +126,24 @@ fn run(s: &Settings) -> Result<(), String> {
         s.group,
         model::MODEL_ID
     );
+    let contract = if s.validate {
+        Some(contract::Contract::load()?)
+    } else {
+        None
+    };
     let mut counters = Counters::default();
     let mut last_stats = Instant::now();
     let mut number = 0;
     while !stop.load(Ordering::SeqCst) {
-        let (next, sent) = consume_batch(&consumer, s, &producer, &mut counters, &stop, number)?;
+        let (next, sent) = consume_batch(
+            &consumer,
+            contract.as_ref(),
+            s,
+            &producer,
+            &mut counters,
+            &stop,
+            number,
+        )?;
         seal(&ledger, number, next, sent);
         number += 1;
         redeliver(&producer, s, &ledger, &mut counters)?;
@@ -297,6 +311,7 @@ fn redeliver(
 /// offset to commit per partition and the number of writes sent.
 fn consume_batch(
     consumer: &Scorer,
+    contract: Option<&contract::Contract>,
     s: &Settings,
     producer: &ThreadedProducer<Deliveries>,
     counters: &mut Counters,
@@ -305,17 +320,28 @@ fn consume_batch(
 ) -> Result<(HashMap<i32, i64>, i64), String> {
     let messages = poll_batch(consumer, stop);
     counters.read += messages.len() as u64;
+    // Records that break the contract (with --validate) are not scored.
+    let verdicts: Vec<Result<(), String>> = messages
+        .iter()
+        .map(|m| contract.map_or(Ok(()), |c| c.check(m.payload())))
+        .collect();
     let records: Vec<(Option<&[u8]>, serde_json::Value)> = messages
         .iter()
-        .map(|m| {
+        .zip(&verdicts)
+        .filter(|(_, v)| v.is_ok())
+        .map(|(m, _)| {
             let source = serde_json::json!({"topic": m.topic(), "partition": m.partition(), "offset": m.offset()});
             (m.payload(), source)
         })
         .collect();
-    let scored = record::score_batch(&records);
+    let mut scored = record::score_batch(&records).into_iter();
     let mut next: HashMap<i32, i64> = HashMap::new();
     let mut sent = 0;
-    for (m, result) in messages.iter().zip(scored) {
+    for (m, verdict) in messages.iter().zip(verdicts) {
+        let result = match verdict {
+            Ok(()) => scored.next().unwrap_or_else(|| Err("not scored".into())),
+            Err(reason) => Err(reason),
+        };
         match result {
             Ok((out, alert)) => {
                 let write = |kind| {

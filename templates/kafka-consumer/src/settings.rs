@@ -14,13 +14,15 @@ pub struct Settings {
     pub stats_seconds: u64,
     /// librdkafka properties given with `-X key=value`.
     pub properties: Vec<(String, String)>,
+    /// Whether records are checked against schema.json first.
+    pub validate: bool,
 }
 
 const HELP: &str = concat!(
     "usage: ",
     env!("CARGO_PKG_NAME"),
     " --brokers HOSTS --input TOPIC --output TOPIC --dead-letter TOPIC --group ID",
-    " [--alerts TOPIC (anomaly models)] [--stats-seconds N] [-X key=value]..."
+    " [--alerts TOPIC (anomaly models)] [--validate] [--stats-seconds N] [-X key=value]..."
 );
 
 /// Reads the settings from the environment, then the command line; the
@@ -38,6 +40,7 @@ pub fn settings() -> Result<Settings, String> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(10),
         properties: Vec::new(),
+        validate: env("KAFKA_VALIDATE").is_some_and(|v| v == "1" || v == "true"),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -49,6 +52,7 @@ pub fn settings() -> Result<Settings, String> {
             "--dead-letter" => s.dead_letter = value()?,
             "--group" => s.group = value()?,
             "--alerts" => s.alerts = Some(value()?),
+            "--validate" => s.validate = true,
             "--stats-seconds" => {
                 s.stats_seconds = value()?
                     .parse()
