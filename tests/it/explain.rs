@@ -252,32 +252,6 @@ fn generated_predict_explained_equals_predict_explain_to_the_bit() {
     assert_eq!(rows, 891 + 150 + 4177 + 891);
 }
 
-/// `E[tree(x) | the features in `known` are x's]`, the others drawn from
-/// the training rows as the tree's cover records them.
-fn expect(t: &automl::model::estimator::Tree, x: &[f64], known: u32, node: usize) -> Vec<f64> {
-    use automl::model::estimator::Rule;
-    let f = t.feature[node];
-    if f < 0 {
-        return t.values[node * t.width..(node + 1) * t.width].to_vec();
-    }
-    let (l, r) = (t.left[node] as usize, t.right[node] as usize);
-    if known & (1 << f) != 0 {
-        let left = match t.rule {
-            Rule::Less => x[f as usize] < t.threshold[node],
-            Rule::LessOrEqual => x[f as usize] <= t.threshold[node],
-        };
-        return expect(t, x, known, if left { l } else { r });
-    }
-    let total = f64::from(t.cover[node]);
-    let mut out = vec![0.0; t.width];
-    for c in [l, r] {
-        for (o, v) in out.iter_mut().zip(expect(t, x, known, c)) {
-            *o += f64::from(t.cover[c]) / total * v;
-        }
-    }
-    out
-}
-
 fn factorial(n: usize) -> f64 {
     (1..=n).map(|k| k as f64).product()
 }
@@ -294,7 +268,11 @@ fn shapley(e: &automl::model::estimator::TreeEnsemble, x: &[f64]) -> Vec<f64> {
     let value = |known: u32| {
         let mut out: Vec<f64> = e.base.iter().map(|b| b * scale).collect();
         for t in e.trees.iter() {
-            for (c, v) in expect(t, x, known, 0).into_iter().enumerate() {
+            for (c, v) in t
+                .expected_given(x, u64::from(known), 0)
+                .into_iter()
+                .enumerate()
+            {
                 out[t.output + c] += scale * v;
             }
         }

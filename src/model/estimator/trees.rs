@@ -67,6 +67,38 @@ impl Tree {
         }
     }
 
+    /// The tree's expected leaf values for row `x` when only the features
+    /// in the bit set `known` are `x`'s, the others drawn from the training
+    /// rows as the cover records them, from `node` down: the definition
+    /// reason codes are Shapley values of (the tests compute them from it
+    /// by brute force).
+    pub fn expected_given(&self, x: &[f64], known: u64, node: usize) -> Vec<f64> {
+        let f = self.feature[node];
+        if f < 0 {
+            return self.values[node * self.width..(node + 1) * self.width].to_vec();
+        }
+        let (l, r) = (self.left[node] as usize, self.right[node] as usize);
+        if known & (1 << f) != 0 {
+            let (v, t) = (x[f as usize], self.threshold[node]);
+            let left = match self.rule {
+                Rule::Less => v < t,
+                Rule::LessOrEqual => v <= t,
+            };
+            return self.expected_given(x, known, if left { l } else { r });
+        }
+        let total = f64::from(self.cover.get(node).copied().unwrap_or(0));
+        let mut out = vec![0.0; self.width];
+        if total > 0.0 {
+            for c in [l, r] {
+                let share = f64::from(self.cover.get(c).copied().unwrap_or(0)) / total;
+                for (o, v) in out.iter_mut().zip(self.expected_given(x, known, c)) {
+                    *o += share * v;
+                }
+            }
+        }
+        out
+    }
+
     /// Records how many of the rows `x` (`d` values each) reach each node.
     pub fn set_cover(&mut self, x: &[f64], d: usize) {
         let n = self.len();
@@ -733,35 +765,6 @@ mod reason_codes {
     use super::tests::{random_tree, rows};
     use super::*;
 
-    /// `E[tree(x) | the features in `known` are x's]`, the others drawn
-    /// from the training rows as the cover records them.
-    fn expect(t: &Tree, x: &[f64], known: u32, node: usize) -> Vec<f64> {
-        let f = t.feature[node];
-        if f < 0 {
-            return t.values[node * t.width..(node + 1) * t.width].to_vec();
-        }
-        let (l, r) = (t.left[node] as usize, t.right[node] as usize);
-        if known & (1 << f) != 0 {
-            let (v, th) = (x[f as usize], t.threshold[node]);
-            let left = match t.rule {
-                Rule::Less => v < th,
-                Rule::LessOrEqual => v <= th,
-            };
-            return expect(t, x, known, if left { l } else { r });
-        }
-        let total = f64::from(t.cover[node]);
-        let mut out = vec![0.0; t.width];
-        if total > 0.0 {
-            for c in [l, r] {
-                let share = f64::from(t.cover[c]) / total;
-                for (o, v) in out.iter_mut().zip(expect(t, x, known, c)) {
-                    *o += share * v;
-                }
-            }
-        }
-        out
-    }
-
     /// Shapley values by their definition: every subset of the 3 features.
     fn brute_force(e: &TreeEnsemble, x: &[f64]) -> Vec<f64> {
         let outputs = e.base.len();
@@ -772,7 +775,7 @@ mod reason_codes {
         let value = |known: u32| {
             let mut out: Vec<f64> = e.base.iter().map(|b| b * scale).collect();
             for t in e.trees.iter() {
-                for (c, v) in expect(t, x, known, 0).into_iter().enumerate() {
+                for (c, v) in t.expected_given(x, u64::from(known), 0).into_iter().enumerate() {
                     out[t.output + c] += scale * v;
                 }
             }
