@@ -2,6 +2,7 @@
 //! string: the search's trajectory, feature importance, and each task's
 //! view of the winner.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -16,6 +17,7 @@ const LABEL: (&str, u32) = ("sans-serif", 13);
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 type Drawn = Result<(), String>;
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 fn fail(e: impl std::fmt::Display) -> String {
     format!("drawing a chart: {e}")
@@ -31,6 +33,35 @@ fn svg(size: (u32, u32), draw: impl FnOnce(&Area<'_>) -> Drawn) -> Result<String
         root.present().map_err(fail)?;
     }
     Ok(text)
+}
+
+/// The frame of a chart on `root`: its title, the `x` and `y` ranges, and
+/// room for the axes' labels below (`below`) and to the left (`left`).
+fn frame<'a, 'b>(
+    root: &'a Area<'b>,
+    title: impl AsRef<str>,
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+    below: u32,
+    left: u32,
+) -> Result<Chart<'a, 'b>, String> {
+    ChartBuilder::on(root)
+        .caption(title.as_ref(), TITLE)
+        .margin(12)
+        .x_label_area_size(below)
+        .y_label_area_size(left)
+        .build_cartesian_2d(x, y)
+        .map_err(fail)
+}
+
+/// The plain mesh of a chart, its axes described as `axes`.
+fn mesh(chart: &mut Chart<'_, '_>, axes: (&str, &str)) -> Drawn {
+    chart
+        .configure_mesh()
+        .x_desc(axes.0)
+        .y_desc(axes.1)
+        .label_style(LABEL)
+        .draw()
+        .map_err(fail)
 }
 
 /// A range around `values` with a little room, never empty.
@@ -66,20 +97,14 @@ pub fn trajectory(steps: &[Step], metric: &str, higher_is_better: bool) -> Resul
     let x = span(steps.iter().map(|s| s.seconds).chain([0.0]));
     let y = span(lines.iter().flatten().map(|p| p.1));
     svg(SIZE, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(format!("Best {metric} so far, by family"), TITLE)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x, y)
-            .map_err(fail)?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds since the start")
-            .y_desc(metric)
-            .label_style(LABEL)
-            .draw()
-            .map_err(fail)?;
+        let mut chart = frame(
+            root,
+            format!("Best {metric} so far, by family"),
+            (x, y),
+            40,
+            60,
+        )?;
+        mesh(&mut chart, ("seconds since the start", metric))?;
         for (i, (family, line)) in families.iter().zip(lines).enumerate() {
             let color = Palette99::pick(i).to_rgba();
             chart
@@ -151,13 +176,13 @@ pub fn importance(importance: &Importance) -> Result<String, String> {
     let names: Vec<String> = shown.iter().map(|c| c.column.clone()).collect();
     let height = (120 + 24 * n as u32).max(200);
     svg((SIZE.0, height), |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("Feature importance", TITLE)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(150)
-            .build_cartesian_2d(x, -0.5..n as f64 - 0.5)
-            .map_err(fail)?;
+        let mut chart = frame(
+            root,
+            "Feature importance",
+            (x, -0.5..n as f64 - 0.5),
+            40,
+            150,
+        )?;
         chart
             .configure_mesh()
             .disable_y_mesh()
@@ -202,20 +227,8 @@ pub fn curves(
     diagonal: bool,
 ) -> Result<String, String> {
     svg(SIZE, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, TITLE)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.02)
-            .map_err(fail)?;
-        chart
-            .configure_mesh()
-            .x_desc(axes.0)
-            .y_desc(axes.1)
-            .label_style(LABEL)
-            .draw()
-            .map_err(fail)?;
+        let mut chart = frame(root, title, (0.0..1.0, 0.0..1.02), 40, 50)?;
+        mesh(&mut chart, (axes.0, axes.1))?;
         if diagonal {
             let line = LineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3));
             chart.draw_series(line).map_err(fail)?;
@@ -240,13 +253,13 @@ pub fn confusion(classes: &[String], counts: &[Vec<usize>]) -> Result<String, St
     let k = classes.len();
     let side = (160 + 48 * k as u32).clamp(320, 900);
     svg((side, side), |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("Confusion matrix (out of fold)", TITLE)
-            .margin(12)
-            .x_label_area_size(50)
-            .y_label_area_size(90)
-            .build_cartesian_2d(-0.5..k as f64 - 0.5, -0.5..k as f64 - 0.5)
-            .map_err(fail)?;
+        let mut chart = frame(
+            root,
+            "Confusion matrix (out of fold)",
+            (-0.5..k as f64 - 0.5, -0.5..k as f64 - 0.5),
+            50,
+            90,
+        )?;
         let name = |v: &f64| {
             let i = v.round();
             if (v - i).abs() < 1e-6 && i >= 0.0 {
@@ -300,20 +313,8 @@ pub fn scatter(
     let x = span(points.iter().map(|p| p.0));
     let y = span(points.iter().map(|p| p.1));
     svg(SIZE, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, TITLE)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x, y)
-            .map_err(fail)?;
-        chart
-            .configure_mesh()
-            .x_desc(axes.0)
-            .y_desc(axes.1)
-            .label_style(LABEL)
-            .draw()
-            .map_err(fail)?;
+        let mut chart = frame(root, title, (x, y), 40, 60)?;
+        mesh(&mut chart, (axes.0, axes.1))?;
         let dot = Palette99::pick(0).mix(0.5);
         chart
             .draw_series(points.iter().map(|p| Circle::new(*p, 2, dot.filled())))
@@ -333,20 +334,14 @@ pub fn projection(points: &[(f64, f64, i64)]) -> Result<String, String> {
     let x = span(points.iter().map(|p| p.0));
     let y = span(points.iter().map(|p| p.1));
     svg(SIZE, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("Clusters on the first two principal components", TITLE)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(x, y)
-            .map_err(fail)?;
-        chart
-            .configure_mesh()
-            .x_desc("component 1")
-            .y_desc("component 2")
-            .label_style(LABEL)
-            .draw()
-            .map_err(fail)?;
+        let mut chart = frame(
+            root,
+            "Clusters on the first two principal components",
+            (x, y),
+            40,
+            50,
+        )?;
+        mesh(&mut chart, ("component 1", "component 2"))?;
         chart
             .draw_series(points.iter().map(|&(a, b, c)| {
                 let color = if c < 0 {
@@ -366,13 +361,13 @@ pub fn bars(title: &str, bars: &[(String, usize)], axes: (&str, &str)) -> Result
     let n = bars.len();
     let top = bars.iter().map(|b| b.1).max().unwrap_or(1) as f64 * 1.1;
     svg(SIZE, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, TITLE)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..top.max(1.0))
-            .map_err(fail)?;
+        let mut chart = frame(
+            root,
+            title,
+            (-0.5..n as f64 - 0.5, 0.0..top.max(1.0)),
+            40,
+            60,
+        )?;
         let name = |v: &f64| {
             let i = v.round();
             if (v - i).abs() < 1e-6 && i >= 0.0 {
@@ -418,20 +413,14 @@ pub fn histogram(scores: &[f64], threshold: f64) -> Result<String, String> {
     }
     let top = counts.iter().copied().max().unwrap_or(1) as f64 * 1.1;
     svg(SIZE, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("Anomaly scores and the threshold", TITLE)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(range.clone(), 0.0..top.max(1.0))
-            .map_err(fail)?;
-        chart
-            .configure_mesh()
-            .x_desc("anomaly score")
-            .y_desc("rows")
-            .label_style(LABEL)
-            .draw()
-            .map_err(fail)?;
+        let mut chart = frame(
+            root,
+            "Anomaly scores and the threshold",
+            (range.clone(), 0.0..top.max(1.0)),
+            40,
+            60,
+        )?;
+        mesh(&mut chart, ("anomaly score", "rows"))?;
         let fill = Palette99::pick(0).to_rgba();
         chart
             .draw_series(counts.iter().enumerate().map(|(i, &c)| {
