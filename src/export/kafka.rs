@@ -15,7 +15,11 @@ const README: &str = include_str!("../../templates/kafka-consumer/README.md.j2")
 const REASONS: &str = include_str!("../../templates/kafka-consumer/src/reasons.rs.j2");
 /// The consumer's sources: plain Rust that its user owns; only the model
 /// module is generated.
-const SOURCES: [(&str, &str); 5] = [
+const SOURCES: [(&str, &str); 6] = [
+    (
+        "src/metrics.rs",
+        include_str!("../../templates/kafka-consumer/src/metrics.rs"),
+    ),
     (
         "src/contract.rs",
         include_str!("../../templates/kafka-consumer/src/contract.rs"),

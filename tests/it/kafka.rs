@@ -1221,3 +1221,71 @@ fn with_validate_records_that_break_the_schema_are_dead_lettered_with_its_reason
         );
     }
 }
+
+/// The value of an unlabelled sample `name` in a Prometheus text page.
+fn sample(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// `GET /metrics` from `addr`, the body.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
+        "{text}"
+    );
+    text.split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, body)| body.to_string())
+}
+
+#[test]
+fn metrics_for_operators_are_served_in_prometheus_format() {
+    let s = scorer();
+    let t = topics("metrics");
+    let (mut records, _) = titanic_records();
+    records.truncate(30);
+    records.push(("bad-0".into(), "not json".into()));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let consumer = start_with(
+        &s.binary,
+        &t,
+        &unique("metrics-group"),
+        &["--metrics-addr", &addr, "--stats-seconds", "1"],
+    );
+    settle(&[&consumer]);
+    produce(&t.brokers, &t.input, &records);
+    let outcomes = collect(&t, records.len(), Duration::from_secs(60));
+    assert_eq!(outcomes.len(), records.len());
+    // The counters are exported after each batch, the lag every second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let page = scrape(&addr);
+    stop(consumer);
+    assert_eq!(
+        sample(&page, "automl_records_in_total"),
+        Some(31.0),
+        "{page}"
+    );
+    assert_eq!(
+        sample(&page, "automl_records_out_total"),
+        Some(30.0),
+        "{page}"
+    );
+    assert_eq!(
+        sample(&page, "automl_records_dead_lettered_total"),
+        Some(1.0),
+        "{page}"
+    );
+    assert_eq!(sample(&page, "automl_alerts_total"), Some(0.0), "{page}");
+    assert!(sample(&page, "automl_consumer_lag").is_some(), "{page}");
+    let batches = sample(&page, "automl_scoring_seconds_count").unwrap_or(0.0);
+    assert!(batches >= 1.0, "{page}");
+    assert!(
+        page.contains("# TYPE automl_scoring_seconds histogram"),
+        "{page}"
+    );
+}

@@ -12,6 +12,7 @@
 
 mod contract;
 mod delivery;
+mod metrics;
 #[rustfmt::skip]
 mod model;
 mod reasons;
@@ -73,6 +74,26 @@ struct Counters {
     written: u64,
     dead_lettered: u64,
     alerts: u64,
+    /// Seconds the last batch of records took to score, if it had any.
+    scoring: Option<f64>,
+}
+
+impl Counters {
+    /// Adds what the counters gained to `metrics`, if they are served.
+    fn export(&self, metrics: Option<&metrics::Metrics>, last: &mut metrics::Exported) {
+        if let Some(m) = metrics {
+            m.export(
+                last,
+                self.read,
+                self.written,
+                self.dead_lettered,
+                self.alerts,
+            );
+            if let Some(seconds) = self.scoring {
+                m.scored(seconds);
+            }
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -131,6 +152,11 @@ fn run(s: &Settings) -> Result<(), String> {
     } else {
         None
     };
+    let metrics = match &s.metrics_addr {
+        Some(addr) => Some(metrics::Metrics::serve(addr)?),
+        None => None,
+    };
+    let mut exported = metrics::Exported::default();
     let mut counters = Counters::default();
     let mut last_stats = Instant::now();
     let mut number = 0;
@@ -145,6 +171,7 @@ fn run(s: &Settings) -> Result<(), String> {
             number,
         )?;
         seal(&ledger, number, next, sent);
+        counters.export(metrics.as_ref(), &mut exported);
         number += 1;
         redeliver(&producer, s, &ledger, &mut counters)?;
         commit_acknowledged(&consumer, &ledger, &failed, s, CommitMode::Async)?;
@@ -153,13 +180,13 @@ fn run(s: &Settings) -> Result<(), String> {
             std::thread::sleep(Duration::from_millis(1));
         }
         if last_stats.elapsed() >= Duration::from_secs(s.stats_seconds) {
+            let lag = lag(&consumer);
+            if let Some(m) = &metrics {
+                m.lag(lag);
+            }
             eprintln!(
-                "counters: in={} out={} dead-lettered={} alerts={} lag={}",
-                counters.read,
-                counters.written,
-                counters.dead_lettered,
-                counters.alerts,
-                lag(&consumer)
+                "counters: in={} out={} dead-lettered={} alerts={} lag={lag}",
+                counters.read, counters.written, counters.dead_lettered, counters.alerts,
             );
             last_stats = Instant::now();
         }
@@ -334,7 +361,9 @@ fn consume_batch(
             (m.payload(), source)
         })
         .collect();
+    let scoring = Instant::now();
     let mut scored = record::score_batch(&records).into_iter();
+    counters.scoring = (!records.is_empty()).then(|| scoring.elapsed().as_secs_f64());
     let mut next: HashMap<i32, i64> = HashMap::new();
     let mut sent = 0;
     for (m, verdict) in messages.iter().zip(verdicts) {

@@ -16,13 +16,15 @@ pub struct Settings {
     pub properties: Vec<(String, String)>,
     /// Whether records are checked against schema.json first.
     pub validate: bool,
+    /// Where to serve Prometheus metrics (`HOST:PORT`), if anywhere.
+    pub metrics_addr: Option<String>,
 }
 
 const HELP: &str = concat!(
     "usage: ",
     env!("CARGO_PKG_NAME"),
     " --brokers HOSTS --input TOPIC --output TOPIC --dead-letter TOPIC --group ID",
-    " [--alerts TOPIC (anomaly models)] [--validate] [--stats-seconds N] [-X key=value]..."
+    " [--alerts TOPIC (anomaly models)] [--validate] [--metrics-addr HOST:PORT] [--stats-seconds N] [-X key=value]..."
 );
 
 /// Reads the settings from the environment, then the command line; the
@@ -41,6 +43,7 @@ pub fn settings() -> Result<Settings, String> {
             .unwrap_or(10),
         properties: Vec::new(),
         validate: env("KAFKA_VALIDATE").is_some_and(|v| v == "1" || v == "true"),
+        metrics_addr: env("METRICS_ADDR").filter(|a| !a.is_empty()),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -53,6 +56,7 @@ pub fn settings() -> Result<Settings, String> {
             "--group" => s.group = value()?,
             "--alerts" => s.alerts = Some(value()?),
             "--validate" => s.validate = true,
+            "--metrics-addr" => s.metrics_addr = Some(value()?),
             "--stats-seconds" => {
                 s.stats_seconds = value()?
                     .parse()
