@@ -8,6 +8,17 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// The 64-bit FNV-1a hash of `bytes`: the fingerprint of a model file (in
+/// the generated code's `MODEL_ID`) and of a data file (in a checkpoint).
+pub fn fingerprint(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 /// Writes `bytes` to `path` atomically (temporary file, then rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {

@@ -115,12 +115,8 @@ fn template_error(e: minijinja::Error) -> Error {
 
 /// `family-trial` plus a 64-bit FNV-1a hash of the model file.
 pub fn model_id(model: &Model, model_json: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in model_json {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{} {:016x}", model.meta.model_id, h)
+    let h = crate::output::fingerprint(model_json);
+    format!("{} {h:016x}", model.meta.model_id)
 }
 
 /// A Rust string literal for any text: `{:?}` escapes quotes, backslashes,

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Target, Task};
+use crate::error::Result;
 use crate::metrics::unsupervised::average_precision;
 use crate::metrics::{auc_of, Metric};
 use crate::model::{argmax, Estimator, Model, Predictions};
@@ -102,16 +103,16 @@ impl ReportData {
     /// The report data of a run: its trials, and the winner `model` with
     /// its model from each fold (`fold_models`, for out-of-fold
     /// predictions) on `data`.
-    pub fn gather(run: &Run<'_>) -> ReportData {
+    pub fn gather(run: &Run<'_>) -> Result<ReportData> {
         let metric = run.metric;
-        ReportData {
+        Ok(ReportData {
             task: run.data.task,
             metric: metric.name().to_string(),
             higher_is_better: metric.higher_is_better(),
             model_id: run.model.meta.model_id.clone(),
             trajectory: trajectory(run.trials, metric),
-            outcomes: run.outcomes(),
-        }
+            outcomes: run.outcomes()?,
+        })
     }
 }
 
@@ -150,12 +151,12 @@ fn trajectory(trials: &[Trial], metric: Metric) -> Vec<Step> {
 }
 
 impl Run<'_> {
-    fn outcomes(&self) -> Outcomes {
-        match self.data.task {
-            Task::Cluster => self.clusters(),
-            Task::Anomaly => self.anomalies(),
+    fn outcomes(&self) -> Result<Outcomes> {
+        Ok(match self.data.task {
+            Task::Cluster => self.clusters()?,
+            Task::Anomaly => self.anomalies()?,
             _ => self.out_of_fold(),
-        }
+        })
     }
 
     /// Each fold's model on its held-out rows, with their target.
@@ -195,27 +196,18 @@ impl Run<'_> {
 
     /// The saved model's outputs on up to [`MAX_ROWS`] rows, evenly
     /// spread, with those rows' encoded (standardised) features.
-    fn sample(&self) -> (Predictions, Vec<f64>, usize) {
+    fn sample(&self) -> Result<(Predictions, Vec<f64>, usize)> {
         let n = self.data.inputs.rows;
         let rows: Vec<usize> = (0..n).step_by(n.div_ceil(MAX_ROWS).max(1)).collect();
         let table = self.data.inputs.take(&rows);
-        let Ok((mut x, d)) = self.model.prep.encode_table(&table) else {
-            return (
-                Predictions {
-                    outputs: Vec::new(),
-                    width: 1,
-                },
-                Vec::new(),
-                0,
-            );
-        };
+        let (mut x, d) = self.model.prep.encode_table(&table)?;
         self.model.prep.scale_matrix(&mut x, d);
         let pred = self.model.predict_features(&x, d);
-        (pred, x, d)
+        Ok((pred, x, d))
     }
 
-    fn clusters(&self) -> Outcomes {
-        let (pred, x, d) = self.sample();
+    fn clusters(&self) -> Result<Outcomes> {
+        let (pred, x, d) = self.sample()?;
         let labels: Vec<i64> = (0..pred.rows()).map(|r| pred.row(r)[0] as i64).collect();
         let mut sizes: Vec<(i64, usize)> = Vec::new();
         for &l in &labels {
@@ -231,18 +223,18 @@ impl Run<'_> {
             .zip(&labels)
             .map(|(row, l)| (dot(row, &a), dot(row, &b), *l))
             .collect();
-        Outcomes::Cluster {
+        Ok(Outcomes::Cluster {
             sizes,
             projection: thin(projection, MAX_POINTS * 5),
-        }
+        })
     }
 
-    fn anomalies(&self) -> Outcomes {
-        let (pred, _, _) = self.sample();
-        Outcomes::Anomaly {
+    fn anomalies(&self) -> Result<Outcomes> {
+        let (pred, _, _) = self.sample()?;
+        Ok(Outcomes::Anomaly {
             scores: (0..pred.rows()).map(|r| pred.row(r)[0]).collect(),
             threshold: self.model.estimator.threshold().unwrap_or(f64::NAN),
-        }
+        })
     }
 }
 

@@ -554,7 +554,7 @@ fn flagged_rows(estimator: &Estimator, fold: &Fold, scaled: bool) -> Vec<usize> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::data::{self, Dataset};
 
@@ -583,7 +583,8 @@ mod tests {
         data::prepare(table, "survived", &[], None).unwrap()
     }
 
-    fn linear_spec(ds: &Dataset) -> TrialSpec {
+    /// A linear trial at the middle of its space, scored by ROC AUC.
+    pub(crate) fn linear_spec(ds: &Dataset) -> TrialSpec {
         let space = Family::Linear.learner().space(ds.task);
         TrialSpec {
             family: Family::Linear,

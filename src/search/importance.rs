@@ -219,7 +219,7 @@ impl Subject<'_> {
             .copied()
             .collect();
         let target = fold.valid_target.take(&picked);
-        let base = model.score_rows(&x, d, self.width(model, &target));
+        let base = model.score_rows(&x, d, model.width(target.width()));
         Sample {
             model,
             prep: &fold.prep,
@@ -228,10 +228,6 @@ impl Subject<'_> {
             target,
             base,
         }
-    }
-
-    fn width(&self, model: &Estimator, target: &Target) -> usize {
-        model.width(target.width())
     }
 
     /// Column `c`'s value on every fold and repeat; `None` once `deadline`
@@ -304,9 +300,9 @@ fn mean(v: &[f64]) -> f64 {
 mod tests {
     use super::*;
     use crate::data::{self, split};
-    use crate::learners::space::Params;
-    use crate::learners::{Cancel, Family};
-    use crate::search::cv::{cross_validate, encode_folds, TrialSpec};
+    use crate::learners::Cancel;
+    use crate::search::cv::tests::linear_spec;
+    use crate::search::cv::{cross_validate, encode_folds};
     use std::io::Write;
 
     /// 400 rows: the class is whether `signal` is above 0.5; `noise` and
@@ -337,15 +333,7 @@ mod tests {
     fn the_column_the_target_depends_on_matters_and_the_others_do_not() {
         let ds = signal_and_noise();
         let folds = encode_folds(&ds, &split::folds(&ds.target, 5, 3)).unwrap();
-        let space = Family::Linear.learner().space(ds.task);
-        let spec = TrialSpec {
-            family: Family::Linear,
-            params: Params::decode(&space, &vec![0.5; space.len()]),
-            task: ds.task,
-            metrics: vec![Metric::RocAuc],
-            seed: 7,
-            contamination: None,
-        };
+        let spec = linear_spec(&ds);
         let scored = cross_validate(&spec, &folds, None, &Cancel::new(), None).unwrap();
         let models: Vec<Estimator> = scored
             .folds

@@ -111,12 +111,7 @@ impl TrialRecord {
 /// FNV-1a hash of the file at `path`.
 pub fn data_hash(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::data(path, e.to_string()))?;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    Ok(format!("{h:016x}"))
+    Ok(format!("{:016x}", crate::output::fingerprint(&bytes)))
 }
 
 impl Checkpoint {

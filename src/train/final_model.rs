@@ -165,7 +165,7 @@ fn kept_fold_model(
         .ok_or_else(|| Error::Training("the best trial's model was not kept".into()))?;
     let mut prep = fold.prep.clone();
     // An ensemble holds its members' scaler itself.
-    if !best.learner().is_some_and(|(f, _)| f.learner().scaled()) {
+    if !best.reads_scaled() {
         prep.scaler = None;
     }
     Ok((prep, estimator))

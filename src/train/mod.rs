@@ -187,7 +187,7 @@ fn run_writing(
         model: &fitted.model,
         fold_models: &outcome.best_fold_models,
         scaled: best.reads_scaled(),
-    });
+    })?;
     record.timings.report = budget.elapsed() - gathering;
     let model = fitted.model;
     let checkpoint = writer.json()?;

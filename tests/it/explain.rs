@@ -252,50 +252,6 @@ fn generated_predict_explained_equals_predict_explain_to_the_bit() {
     assert_eq!(rows, 891 + 150 + 4177 + 891);
 }
 
-fn factorial(n: usize) -> f64 {
-    (1..=n).map(|k| k as f64).product()
-}
-
-/// Shapley values of a tree ensemble's raw outputs for `x` by their
-/// definition (every subset of the `d` features), the expected value last.
-fn shapley(e: &automl::model::estimator::TreeEnsemble, x: &[f64]) -> Vec<f64> {
-    use automl::model::estimator::Combine;
-    let d = x.len();
-    let scale = match e.combine {
-        Combine::Mean => 1.0 / e.trees.len() as f64,
-        Combine::Sum => 1.0,
-    };
-    let value = |known: u32| {
-        let mut out: Vec<f64> = e.base.iter().map(|b| b * scale).collect();
-        for t in e.trees.iter() {
-            for (c, v) in t
-                .expected_given(x, u64::from(known), 0)
-                .into_iter()
-                .enumerate()
-            {
-                out[t.output + c] += scale * v;
-            }
-        }
-        out
-    };
-    let outputs = e.base.len();
-    let mut phi = vec![0.0; outputs * (d + 1)];
-    for i in 0..d {
-        for s in (0u32..1 << d).filter(|s| s & (1 << i) == 0) {
-            let k = s.count_ones() as usize;
-            let weight = factorial(k) * factorial(d - k - 1) / factorial(d);
-            let (with, without) = (value(s | 1 << i), value(s));
-            for o in 0..outputs {
-                phi[o * (d + 1) + i] += weight * (with[o] - without[o]);
-            }
-        }
-    }
-    for (o, v) in value(0).into_iter().enumerate() {
-        phi[o * (d + 1) + d] = v;
-    }
-    phi
-}
-
 #[test]
 fn tree_shap_equals_shapley_values_by_their_definition_on_iris() {
     let mut rows = 0;
@@ -319,7 +275,7 @@ fn tree_shap_equals_shapley_values_by_their_definition_on_iris() {
         let mut phi = vec![0.0; trees.base.len() * (d + 1)];
         for row in x.chunks_exact(d) {
             model.estimator.as_kind().contributions(row, &mut phi);
-            let expected = shapley(trees, row);
+            let expected = trees.shapley_by_definition(row);
             for (a, b) in phi.iter().zip(&expected) {
                 assert!(
                     (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
