@@ -23,6 +23,16 @@ use serde_json::Value as Json;
 
 use crate::support::{automl, dataset, predict, train, train_unsupervised};
 
+/// The Kafka tests take turns on the shared broker, which runs on the
+/// same two cores: another test's producers and consumers slowing it
+/// would turn a timing margin (a session timeout, a rebalance) into a
+/// failure that says nothing about the consumer.
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn brokers() -> String {
     std::env::var("AUTOML_KAFKA_BROKERS").expect("AUTOML_KAFKA_BROKERS is unset: run the tests with scripts/test.sh, which starts the broker")
 }
@@ -434,6 +444,7 @@ fn input_offsets(t: &Topics, expected: usize) -> BTreeSet<(i32, i64)> {
 
 #[test]
 fn two_consumers_score_every_record_exactly_once_like_predict() {
+    let _turn = turn();
     let s = scorer();
     let t = topics("steady");
     let (mut records, csv) = titanic_records();
@@ -513,6 +524,7 @@ fn two_consumers_score_every_record_exactly_once_like_predict() {
 
 #[test]
 fn a_consumer_killed_mid_stream_loses_nothing() {
+    let _turn = turn();
     scorer();
     let t = topics("restart");
     let records = four_rounds();
@@ -567,6 +579,7 @@ fn read_topic(brokers: &str, topic: &str, want: usize, deadline: Duration) -> Ve
 
 #[test]
 fn an_anomaly_consumer_scores_like_predict_and_sends_anomalies_to_the_alert_topic() {
+    let _turn = turn();
     let s = detector();
     let t = topics("thyroid");
     let alerts = unique("thyroid-alerts");
@@ -726,6 +739,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn a_broker_crash_and_restart_mid_stream_loses_nothing() {
+    let _turn = turn();
     scorer();
     let dir = tempfile::tempdir().unwrap();
     let broker = OwnBroker::start(dir.path(), free_port());
@@ -758,6 +772,7 @@ fn a_broker_crash_and_restart_mid_stream_loses_nothing() {
 
 #[test]
 fn a_dead_letter_too_large_to_send_goes_truncated_not_lost() {
+    let _turn = turn();
     let s = scorer();
     let t = topics("oversized");
     let (mut records, _) = titanic_records();
@@ -836,6 +851,7 @@ impl std::fmt::Display for Tally {
 
 #[test]
 fn outputs_the_broker_refuses_are_dead_lettered_in_their_place() {
+    let _turn = turn();
     let s = scorer();
     let t = topics("refused");
     let (mut records, _) = titanic_records();
@@ -886,6 +902,7 @@ fn rounds(n: usize) -> Vec<(String, String)> {
 
 #[test]
 fn a_broker_killed_during_the_shutdown_flush_loses_nothing() {
+    let _turn = turn();
     scorer();
     let dir = tempfile::tempdir().unwrap();
     let broker = OwnBroker::start(dir.path(), free_port());
@@ -933,6 +950,7 @@ fn a_broker_killed_during_the_shutdown_flush_loses_nothing() {
 
 #[test]
 fn a_rebalance_in_the_middle_of_a_batch_loses_nothing() {
+    let _turn = turn();
     scorer();
     let t = topics("rebalance");
     let records = rounds(8);
@@ -977,6 +995,7 @@ fn a_rebalance_in_the_middle_of_a_batch_loses_nothing() {
 
 #[test]
 fn a_dead_letter_the_broker_refuses_stops_the_consumer_and_loses_nothing() {
+    let _turn = turn();
     let s = scorer();
     let t = topics("dlq-refused");
     let (mut records, _) = titanic_records();
@@ -1027,6 +1046,7 @@ fn a_dead_letter_the_broker_refuses_stops_the_consumer_and_loses_nothing() {
 
 #[test]
 fn a_consumer_built_with_explain_adds_the_reasons_predict_explain_gives() {
+    let _turn = turn();
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let args = ["--include", "gbdt", "--no-ensemble"];
@@ -1086,6 +1106,7 @@ fn a_consumer_built_with_explain_adds_the_reasons_predict_explain_gives() {
 
 #[test]
 fn a_model_trained_from_a_topic_equals_the_model_trained_from_its_file() {
+    let _turn = turn();
     let brokers = brokers();
     let topic = unique("training-records");
     create_topic(&brokers, &topic, 1);
@@ -1191,6 +1212,7 @@ fn a_model_trained_from_a_topic_equals_the_model_trained_from_its_file() {
 
 #[test]
 fn with_validate_records_that_break_the_schema_are_dead_lettered_with_its_reason() {
+    let _turn = turn();
     let s = scorer();
     let (mut records, _) = titanic_records();
     records.truncate(20);
@@ -1245,6 +1267,7 @@ fn scrape(addr: &str) -> String {
 
 #[test]
 fn metrics_for_operators_are_served_in_prometheus_format() {
+    let _turn = turn();
     let s = scorer();
     let t = topics("metrics");
     let (mut records, _) = titanic_records();
