@@ -58,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tool_version: env!("CARGO_PKG_VERSION").into(),
             importance: None,
         },
+        drift: None,
     };
     model.save(std::path::Path::new(&args[4]))?;
     Ok(())

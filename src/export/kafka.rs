@@ -15,7 +15,11 @@ const README: &str = include_str!("../../templates/kafka-consumer/README.md.j2")
 const REASONS: &str = include_str!("../../templates/kafka-consumer/src/reasons.rs.j2");
 /// The consumer's sources: plain Rust that its user owns; only the model
 /// module is generated.
-const SOURCES: [(&str, &str); 6] = [
+const SOURCES: [(&str, &str); 7] = [
+    (
+        "src/drift.rs",
+        include_str!("../../templates/kafka-consumer/src/drift.rs"),
+    ),
     (
         "src/metrics.rs",
         include_str!("../../templates/kafka-consumer/src/metrics.rs"),
@@ -139,7 +143,14 @@ fn render(
         ("src/reasons.rs", render("reasons.rs")?),
         (
             "src/model.rs",
-            super::rust::generate(model, model_json, reasons > 0)?,
+            super::rust::generate(
+                model,
+                model_json,
+                super::rust::Parts {
+                    explain: reasons > 0,
+                    drift: true,
+                },
+            )?,
         ),
         (".gitignore", "/target\n".to_string()),
         ("schema.json", schema_text(model)?),

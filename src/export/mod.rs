@@ -5,6 +5,7 @@
 //! pipeline as an ONNX file for ONNX Runtime and other runtimes; `schema`
 //! writes a JSON Schema of the input records.
 
+pub mod drift;
 pub mod kafka;
 pub mod onnx;
 pub mod rust;
@@ -22,6 +23,10 @@ use crate::output::write_atomic;
 /// Writes `model` as a Rust module to `path` (atomically), with
 /// `predict_explained` (reason codes) when `explain`.
 pub fn write_rust(model: &Model, model_json: &[u8], path: &Path, explain: bool) -> Result<()> {
-    let source = rust::generate(model, model_json, explain)?;
+    let parts = rust::Parts {
+        explain,
+        drift: false,
+    };
+    let source = rust::generate(model, model_json, parts)?;
     write_atomic(path, source.as_bytes())
 }

@@ -465,6 +465,7 @@ mod tests {
                 tool_version: "0".into(),
                 importance: None,
             },
+            drift: None,
         }
     }
 

@@ -35,8 +35,18 @@ const KERNELS: [(&str, &str, &str); 3] = [
     ),
 ];
 
-/// Generates the module's source, with `predict_explained` when `explain`.
-pub fn generate(model: &Model, model_json: &[u8], explain: bool) -> Result<String> {
+/// Optional parts of the generated module.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Parts {
+    /// `predict_explained`: reason codes.
+    pub explain: bool,
+    /// `drift_bins` and the drift reference, for drift monitoring.
+    pub drift: bool,
+}
+
+/// Generates the module's source with the optional `parts`.
+pub fn generate(model: &Model, model_json: &[u8], parts: Parts) -> Result<String> {
+    let explain = parts.explain;
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.add_template("model.rs", TEMPLATE)
@@ -74,7 +84,8 @@ pub fn generate(model: &Model, model_json: &[u8], explain: bool) -> Result<Strin
         estimator_tables => estimator_tables(&lowered, explain),
         score_body => indent(&lowered.call),
         batch_body => batch_body(&lowered),
-        kernels => embedded_kernels(),
+        kernels => embedded_kernels(parts.drift),
+        drift => parts.drift.then(|| super::drift::items(model)),
     };
     let mut source = env
         .get_template("model.rs")
@@ -121,7 +132,7 @@ pub fn model_id(model: &Model, model_json: &[u8]) -> String {
 
 /// A Rust string literal for any text: `{:?}` escapes quotes, backslashes,
 /// line breaks and other control characters.
-fn lit(s: &str) -> String {
+pub(super) fn lit(s: &str) -> String {
     format!("{s:?}")
 }
 
@@ -133,7 +144,7 @@ fn comment_text(s: &str) -> String {
 
 /// A float literal that reads back as exactly `x` (`{:?}` round-trips and
 /// always has a `.` or an exponent).
-fn float(x: f64) -> String {
+pub(super) fn float(x: f64) -> String {
     if x.is_finite() {
         format!("{x:?}")
     } else if x.is_nan() {
@@ -145,7 +156,7 @@ fn float(x: f64) -> String {
     }
 }
 
-fn list(items: impl Iterator<Item = String>) -> String {
+pub(super) fn list(items: impl Iterator<Item = String>) -> String {
     items.collect::<Vec<_>>().join(", ")
 }
 
@@ -162,10 +173,12 @@ fn indent(text: &str) -> String {
     out
 }
 
-/// Each kernel file as an inline module, its text unchanged but indented.
-fn embedded_kernels() -> String {
+/// Each kernel file as an inline module, its text unchanged but indented;
+/// the drift kernels only with `drift`.
+fn embedded_kernels(drift: bool) -> String {
     let mut out = String::new();
-    for (name, origin, text) in KERNELS {
+    let psi = ("psi", "model/psi.rs", include_str!("../model/psi.rs"));
+    for (name, origin, text) in KERNELS.into_iter().chain(drift.then_some(psi)) {
         let _ = write!(
             out,
             "\n// automl's `{origin}`, copied verbatim.\nmod {name} {{\n{}}}\n",
@@ -514,6 +527,7 @@ mod tests {
                 tool_version: "0.0.0".into(),
                 importance: None,
             },
+            drift: None,
         }
     }
 
@@ -538,7 +552,7 @@ mod tests {
     /// The generated source up to the embedded kernels, which
     /// `kernels_are_embedded_verbatim` checks on their own.
     fn source(m: &Model) -> String {
-        let full = generate(m, b"{}", false).unwrap();
+        let full = generate(m, b"{}", Parts::default()).unwrap();
         let tables = full.split("\n// automl's `").next().unwrap_or_default();
         tables.replace(env!("CARGO_PKG_VERSION"), "[VERSION]")
     }
@@ -551,7 +565,12 @@ mod tests {
             intercept: vec![0.0],
             link: Link::Identity,
         });
-        let full = generate(&model(Task::Regression, &[], cols, None, est), b"{}", false).unwrap();
+        let full = generate(
+            &model(Task::Regression, &[], cols, None, est),
+            b"{}",
+            Parts::default(),
+        )
+        .unwrap();
         for (name, origin, text) in KERNELS {
             let header = format!("// automl's `{origin}`, copied verbatim.\nmod {name} {{\n");
             let at = full.find(&header).expect("the kernel module is there") + header.len();

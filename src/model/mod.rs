@@ -4,10 +4,12 @@
 //! Cross-validation scores through it, `automl predict` and the library API
 //! load it, and exports are tested against it row by row.
 
+pub mod drift;
 pub mod estimator;
 pub mod explain;
 pub mod graph;
 pub mod kernels;
+pub mod psi;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -95,6 +97,11 @@ pub struct Model {
     pub estimator: Estimator,
     /// Training metadata.
     pub meta: ModelMeta,
+    /// The training distributions of the inputs and predictions, which a
+    /// deployed model's inputs are compared against (absent in models
+    /// written before automl measured them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<drift::Reference>,
 }
 
 /// Predictions for many rows.
@@ -261,6 +268,9 @@ impl Model {
             return Err("an anomaly model must give a score and a flag".into());
         }
         self.prep.check()?;
+        if let Some(reference) = &self.drift {
+            reference.check(&self.prep)?;
+        }
         self.estimator.check(d, w)
     }
 }
@@ -308,6 +318,7 @@ mod tests {
                 tool_version: "0".into(),
                 importance: None,
             },
+            drift: None,
         };
         serde_json::to_string(&model).unwrap()
     }

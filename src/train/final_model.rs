@@ -10,6 +10,7 @@ use crate::leaderboard::Leaderboard;
 use crate::learners::space::Params;
 use crate::learners::{fit_members_all_rows, Cancel, Family};
 use crate::metrics::Metric;
+use crate::model::drift::Reference;
 use crate::model::estimator::{Ensemble, Member};
 use crate::model::{Estimator, Model, ModelMeta, FORMAT_VERSION};
 use crate::prep::Prep;
@@ -184,7 +185,7 @@ fn assemble(
     let (mut x, d) = prep.encode_table(&data.inputs)?;
     prep.scale_matrix(&mut x, d);
     estimator.as_kind_mut().record_cover(&x, d);
-    let model = Model {
+    let mut model = Model {
         format_version: FORMAT_VERSION,
         task: data.task,
         target: data.target_name.clone(),
@@ -195,7 +196,23 @@ fn assemble(
         prep,
         estimator,
         meta,
+        drift: None,
     };
+    let predict = |rows: &[usize]| {
+        let sample: Vec<f64> = rows
+            .iter()
+            .flat_map(|&r| x[r * d..(r + 1) * d].iter().copied())
+            .collect();
+        model.predict_features(&sample, d)
+    };
+    let reference = Reference::fit(
+        &data.inputs,
+        &model.prep,
+        model.task,
+        model.classes.len(),
+        predict,
+    );
+    model.drift = Some(reference);
     Ok(FinalModel { model, fit })
 }
 

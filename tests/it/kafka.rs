@@ -1312,3 +1312,5 @@ fn metrics_for_operators_are_served_in_prometheus_format() {
         "{page}"
     );
 }
+
+mod platform;

@@ -15,7 +15,7 @@
 #![allow(clippy::approx_constant, clippy::excessive_precision, clippy::unreadable_literal)]
 
 /// Model identity: family, trial and a hash of the model file.
-pub const MODEL_ID: &str = "decision_tree-1 62c43254305cc8d7";
+pub const MODEL_ID: &str = "decision_tree-1 81b878f316d296dd";
 
 /// The task: binary, multiclass, regression, cluster or anomaly.
 pub const TASK: &str = "multiclass";

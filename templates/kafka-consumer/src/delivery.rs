@@ -37,6 +37,8 @@ pub enum Kind {
     Alert,
     /// A record that could not be scored (or a refused output).
     DeadLetter,
+    /// A report to the metrics topic: part of no batch.
+    Report,
 }
 
 /// One write: its batch and the input record it stands for.
@@ -85,6 +87,12 @@ impl ProducerContext for Deliveries {
     /// every later one) is never committed; the failure is counted under
     /// the ledger's lock, so a commit that holds the lock sees it.
     fn delivery(&self, result: &DeliveryResult<'_>, write: Box<Write>) {
+        if write.kind == Kind::Report {
+            if let Err((e, m)) = result {
+                eprintln!("warning: a report to {} was lost: {e}", m.topic());
+            }
+            return;
+        }
         let Ok(mut book) = self.ledger.lock() else {
             self.failed.fetch_add(1, Ordering::SeqCst);
             return;

@@ -1,8 +1,9 @@
 //! Scores a Kafka topic with the automl model in `model.rs` (see
 //! README.md): `settings` reads the flags, `record` turns a batch of input
 //! records into their outputs (scored together by the model's
-//! `predict_batch`), `delivery` keeps the at-least-once ledger, and this
-//! file runs the loop.
+//! `predict_batch`), `delivery` keeps the at-least-once ledger, `drift`
+//! compares the scored records with the training data, and this file runs
+//! the loop.
 //!
 //! At least once: records are read in batches; a batch's offsets are
 //! committed only once every output, dead-letter and alert write of it and of
@@ -12,6 +13,7 @@
 
 mod contract;
 mod delivery;
+mod drift;
 mod metrics;
 #[rustfmt::skip]
 mod model;
@@ -138,12 +140,13 @@ fn run(s: &Settings) -> Result<(), String> {
         .subscribe(&[&s.input])
         .map_err(|e| format!("subscribe: {e}"))?;
     eprintln!(
-        "started: brokers={} input={} output={} dead-letter={} alerts={} group={} model={}",
+        "started: brokers={} input={} output={} dead-letter={} alerts={} metrics={} group={} model={}",
         s.brokers,
         s.input,
         s.output,
         s.dead_letter,
         s.alerts.as_deref().unwrap_or("-"),
+        s.metrics_topic.as_deref().unwrap_or("-"),
         s.group,
         model::MODEL_ID
     );
@@ -156,6 +159,10 @@ fn run(s: &Settings) -> Result<(), String> {
         Some(addr) => Some(metrics::Metrics::serve(addr)?),
         None => None,
     };
+    let mut drift = s
+        .drift_seconds
+        .map(|seconds| drift::Drift::new(s.drift_window, seconds, s.drift_threshold))
+        .transpose()?;
     let mut exported = metrics::Exported::default();
     let mut counters = Counters::default();
     let mut last_stats = Instant::now();
@@ -167,11 +174,14 @@ fn run(s: &Settings) -> Result<(), String> {
             s,
             &producer,
             &mut counters,
-            &stop,
-            number,
+            drift.as_mut(),
+            (&stop, number),
         )?;
         seal(&ledger, number, next, sent);
         counters.export(metrics.as_ref(), &mut exported);
+        if let Some(report) = drift.as_mut().and_then(drift::Drift::due) {
+            publish_drift(&report, &producer, s, metrics.as_ref())?;
+        }
         number += 1;
         redeliver(&producer, s, &ledger, &mut counters)?;
         commit_acknowledged(&consumer, &ledger, &failed, s, CommitMode::Async)?;
@@ -325,8 +335,9 @@ fn redeliver(
         match refused.write.kind {
             Kind::Alert => counters.alerts -= 1,
             Kind::Output => counters.written -= 1,
-            // The same letter again, truncated: already counted.
-            Kind::DeadLetter => continue,
+            // The same letter again, truncated: already counted; reports
+            // are never set aside.
+            Kind::DeadLetter | Kind::Report => continue,
         }
         counters.dead_lettered += 1;
     }
@@ -342,8 +353,8 @@ fn consume_batch(
     s: &Settings,
     producer: &ThreadedProducer<Deliveries>,
     counters: &mut Counters,
-    stop: &AtomicBool,
-    number: usize,
+    drift: Option<&mut drift::Drift>,
+    (stop, number): (&AtomicBool, usize),
 ) -> Result<(HashMap<i32, i64>, i64), String> {
     let messages = poll_batch(consumer, stop);
     counters.read += messages.len() as u64;
@@ -362,7 +373,7 @@ fn consume_batch(
         })
         .collect();
     let scoring = Instant::now();
-    let mut scored = record::score_batch(&records).into_iter();
+    let mut scored = record::score_batch(&records, drift).into_iter();
     counters.scoring = (!records.is_empty()).then(|| scoring.elapsed().as_secs_f64());
     let mut next: HashMap<i32, i64> = HashMap::new();
     let mut sent = 0;
@@ -411,6 +422,39 @@ fn consume_batch(
         next.insert(m.partition(), m.offset() + 1);
     }
     Ok((next, sent))
+}
+
+/// Logs the series a drift report flags, sets their metrics, and sends the
+/// report to the metrics topic (not part of any batch: a lost report holds
+/// no record back).
+fn publish_drift(
+    report: &drift::Report,
+    producer: &ThreadedProducer<Deliveries>,
+    s: &Settings,
+    metrics: Option<&metrics::Metrics>,
+) -> Result<(), String> {
+    for (series, psi) in report.drifted() {
+        eprintln!(
+            "warning: drift in '{series}': PSI {psi:.3} > {} over the last {} records",
+            report.threshold, report.window
+        );
+    }
+    if let Some(m) = metrics {
+        m.drift(report);
+    }
+    if let Some(topic) = &s.metrics_topic {
+        let json = report.json();
+        let write = Box::new(Write {
+            batch: 0,
+            kind: Kind::Report,
+            partition: -1,
+            offset: -1,
+        });
+        let record =
+            BaseRecord::<[u8], [u8], _>::with_opaque_to(topic, write).payload(json.as_bytes());
+        send(producer, record).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Up to `BATCH` records, polled for at most 200 ms or until a stop.

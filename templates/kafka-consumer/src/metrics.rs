@@ -1,11 +1,14 @@
 //! Metrics for operators in Prometheus' text format (the
 //! `prometheus-client` crate), served with `--metrics-addr HOST:PORT` at
 //! `/metrics` by a thread of their own (`tiny_http`): records in, out,
-//! dead-lettered and alerted, the consumer's lag, and how long scoring a
-//! batch takes.
+//! dead-lettered and alerted, the consumer's lag, how long scoring a batch
+//! takes, and the drift window's PSI per series.
 
 use prometheus_client::encoding::text::encode;
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
@@ -19,6 +22,7 @@ pub struct Metrics {
     alerts: Counter,
     lag: Gauge,
     scoring: Histogram,
+    psi: Family<Vec<(String, String)>, Gauge<f64, AtomicU64>>,
 }
 
 /// The counters as last exported, so each export adds what is new.
@@ -41,6 +45,7 @@ impl Metrics {
             lag: Gauge::default(),
             // 10 µs to about 10 s.
             scoring: Histogram::new(exponential_buckets(1e-5, 2.0, 21)),
+            psi: Family::default(),
         };
         let mut registry = Registry::default();
         let m = metrics.clone();
@@ -74,6 +79,11 @@ impl Metrics {
             "Seconds to score one batch of records",
             m.scoring,
         );
+        registry.register(
+            "automl_drift_psi",
+            "Population stability index of a series (an input column or the prediction) over the drift window",
+            m.psi,
+        );
         let server =
             tiny_http::Server::http(addr).map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
         std::thread::spawn(move || {
@@ -106,6 +116,14 @@ impl Metrics {
     /// Records one batch's scoring time.
     pub fn scored(&self, seconds: f64) {
         self.scoring.observe(seconds);
+    }
+
+    /// Sets the drift window's PSI of each series.
+    pub fn drift(&self, report: &crate::drift::Report) {
+        for (series, psi) in crate::model::DRIFT_SERIES.iter().zip(report.psi) {
+            let labels = vec![("series".to_string(), series.to_string())];
+            self.psi.get_or_create(&labels).set(psi);
+        }
     }
 
     /// Sets the consumer's lag.

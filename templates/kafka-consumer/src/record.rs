@@ -13,6 +13,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value as Json;
 
+use crate::drift::Drift;
 use crate::model;
 
 /// One input field as the record has it.
@@ -197,7 +198,11 @@ fn output(
 /// output JSON and whether the row is an alert (an anomaly), or the reason
 /// it can't be scored. The readable records are scored together by the
 /// model's `predict_batch`, which gives what `predict` gives row by row.
-pub fn score_batch(records: &[(Option<&[u8]>, Json)]) -> Vec<Result<(String, bool), String>> {
+/// With `drift`, each scored record is added to its window.
+pub fn score_batch(
+    records: &[(Option<&[u8]>, Json)],
+    mut drift: Option<&mut Drift>,
+) -> Vec<Result<(String, bool), String>> {
     let bools = ["false".to_string(), "true".to_string()];
     let objects: Vec<Result<Row<'_>, String>> =
         records.iter().map(|(payload, _)| row(*payload)).collect();
@@ -219,6 +224,9 @@ pub fn score_batch(records: &[(Option<&[u8]>, Json)]) -> Vec<Result<(String, boo
     }
     model::predict_batch(&rows, |r, p| {
         let i = row_of[r];
+        if let (Some(drift), Ok(p)) = (drift.as_deref_mut(), &p) {
+            drift.observe(&rows[r], p);
+        }
         results[i] = p
             .map(|p| (output(&p, &rows[r], &records[i].1), p.is_alert()))
             .map_err(|e| e.to_string());
@@ -235,7 +243,7 @@ mod tests {
     }
 
     fn score(payload: Option<&[u8]>, source: &Json) -> Result<(String, bool), String> {
-        let mut results = score_batch(&[(payload, source.clone())]);
+        let mut results = score_batch(&[(payload, source.clone())], None);
         results.pop().expect("one result per record")
     }
 
@@ -298,7 +306,7 @@ mod tests {
         let payloads: [&[u8]; 4] = [b"{}", b"not json", b"[1]", b"{}"];
         let records: Vec<(Option<&[u8]>, Json)> =
             payloads.iter().map(|p| (Some(*p), source())).collect();
-        let batch = score_batch(&records);
+        let batch = score_batch(&records, None);
         assert_eq!(batch.len(), records.len());
         for ((payload, source), result) in records.iter().zip(&batch) {
             assert_eq!(result, &score(*payload, source));

@@ -18,13 +18,22 @@ pub struct Settings {
     pub validate: bool,
     /// Where to serve Prometheus metrics (`HOST:PORT`), if anywhere.
     pub metrics_addr: Option<String>,
+    /// Topic that receives drift (and agreement) reports as JSON.
+    pub metrics_topic: Option<String>,
+    /// Seconds between drift reports; no drift monitoring when absent.
+    pub drift_seconds: Option<u64>,
+    /// Records in the drift window (the last ones scored).
+    pub drift_window: usize,
+    /// PSI above which a series is reported as drifted.
+    pub drift_threshold: f64,
 }
 
 const HELP: &str = concat!(
     "usage: ",
     env!("CARGO_PKG_NAME"),
     " --brokers HOSTS --input TOPIC --output TOPIC --dead-letter TOPIC --group ID",
-    " [--alerts TOPIC (anomaly models)] [--validate] [--metrics-addr HOST:PORT] [--stats-seconds N] [-X key=value]..."
+    " [--alerts TOPIC (anomaly models)] [--validate] [--metrics-addr HOST:PORT] [--metrics-topic TOPIC]",
+    " [--drift-seconds N [--drift-window RECORDS] [--drift-threshold PSI]] [--stats-seconds N] [-X key=value]..."
 );
 
 /// Reads the settings from the environment, then the command line; the
@@ -44,6 +53,14 @@ pub fn settings() -> Result<Settings, String> {
         properties: Vec::new(),
         validate: env("KAFKA_VALIDATE").is_some_and(|v| v == "1" || v == "true"),
         metrics_addr: env("METRICS_ADDR").filter(|a| !a.is_empty()),
+        metrics_topic: env("KAFKA_METRICS_TOPIC").filter(|t| !t.is_empty()),
+        drift_seconds: env("DRIFT_SECONDS").and_then(|v| v.parse().ok()),
+        drift_window: env("DRIFT_WINDOW")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000),
+        drift_threshold: env("DRIFT_THRESHOLD")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.25),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -57,11 +74,11 @@ pub fn settings() -> Result<Settings, String> {
             "--alerts" => s.alerts = Some(value()?),
             "--validate" => s.validate = true,
             "--metrics-addr" => s.metrics_addr = Some(value()?),
-            "--stats-seconds" => {
-                s.stats_seconds = value()?
-                    .parse()
-                    .map_err(|_| "--stats-seconds takes whole seconds")?
-            }
+            "--metrics-topic" => s.metrics_topic = Some(value()?),
+            "--drift-seconds" => s.drift_seconds = Some(number(&flag, &value()?)?),
+            "--drift-window" => s.drift_window = number(&flag, &value()?)?,
+            "--drift-threshold" => s.drift_threshold = number(&flag, &value()?)?,
+            "--stats-seconds" => s.stats_seconds = number(&flag, &value()?)?,
             "-X" => {
                 let kv = value()?;
                 let (k, v) = kv
@@ -77,6 +94,13 @@ pub fn settings() -> Result<Settings, String> {
     Ok(s)
 }
 
+/// A flag's value as a number of its type.
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} takes a number, not {value}"))
+}
+
 fn check(s: &Settings) -> Result<(), String> {
     let required = [
         ("--brokers", &s.brokers),
@@ -89,6 +113,9 @@ fn check(s: &Settings) -> Result<(), String> {
         if v.is_empty() {
             return Err(format!("{name} is required\n{HELP}"));
         }
+    }
+    if s.drift_window == 0 || s.drift_threshold.is_nan() || s.drift_threshold <= 0.0 {
+        return Err("--drift-window must be at least 1 and --drift-threshold above 0".into());
     }
     if s.alerts.is_some() && model::TASK != "anomaly" {
         return Err(format!(
