@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Throughput and end-to-end latency of the generated Kafka consumer for
-# 100 000 records on loopback, with one and with two consumers. Starts its
-# own tansu broker (installed by scripts/test.sh).
+# 100 000 records on loopback: one and two consumers scoring with the
+# champion only, then one consumer with drift monitoring, with a challenger
+# (a linear model, to a shadow topic), and with both. Starts its own tansu
+# broker (installed by scripts/test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -16,7 +18,14 @@ sleep 1
 cargo build --release --quiet --example kafka_bench
 target/release/automl train --data datasets/titanic.csv --target survived --include gbdt --max-trials 4 --seed 7 --quiet --out "$work/run" >/dev/null
 target/release/automl export --model "$work/run/model.json" --kafka-consumer --out "$work/titanic-scorer"
-CARGO_TARGET_DIR="$(pwd)/target/kafka-consumer" cargo build --release --quiet --manifest-path "$work/titanic-scorer/Cargo.toml"
-for c in 1 2; do
-  target/release/examples/kafka_bench "127.0.0.1:$port" target/kafka-consumer/release/titanic-scorer "$N" "$c" 2>/dev/null
+target/release/automl train --data datasets/titanic.csv --target survived --include linear --max-trials 1 --seed 7 --quiet --out "$work/challenger" >/dev/null
+target/release/automl export --model "$work/run/model.json" --challenger "$work/challenger/model.json" --kafka-consumer --out "$work/titanic-challenged"
+for p in titanic-scorer titanic-challenged; do
+  CARGO_TARGET_DIR="$(pwd)/target/kafka-consumer" cargo build --release --quiet --manifest-path "$work/$p/Cargo.toml"
 done
+bench() { target/release/examples/kafka_bench "127.0.0.1:$port" "target/kafka-consumer/release/$1" "$N" "$2" "$3" 2>/dev/null; }
+bench titanic-scorer 1 plain
+bench titanic-scorer 2 plain
+bench titanic-scorer 1 drift
+bench titanic-challenged 1 challenger
+bench titanic-challenged 1 both

@@ -3,10 +3,13 @@
 //! while C consumer instances of one group score it, then reads the output
 //! back. Records/s = N / (last output time − first input time); latency =
 //! output record time − input record time (both set by producers on this
-//! machine). Usage (broker from `scripts/test.sh` or your own):
+//! machine). MODE turns on what the consumer also does: `plain` (the
+//! default), `drift` (`--drift-seconds 5`), `challenger` (a consumer built
+//! with one, writing to a shadow topic) or `both`. Usage (broker from
+//! `scripts/test.sh` or your own):
 //!
 //! ```sh
-//! cargo run --release --example kafka_bench -- BROKERS CONSUMER_BINARY N C
+//! cargo run --release --example kafka_bench -- BROKERS CONSUMER_BINARY N C [MODE]
 //! ```
 
 use std::process::{Child, Command};
@@ -25,18 +28,35 @@ type Scored = (i64, i64, i64);
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 5 {
-        return Err("usage: kafka_bench BROKERS CONSUMER_BINARY N CONSUMERS".into());
+    if !(5..=6).contains(&args.len()) {
+        return Err("usage: kafka_bench BROKERS CONSUMER_BINARY N CONSUMERS [MODE]".into());
     }
     let (brokers, binary) = (&args[1], &args[2]);
     let (n, consumers): (usize, usize) = (args[3].parse()?, args[4].parse()?);
+    let mode = args.get(5).map_or("plain", String::as_str);
     let tag = std::process::id();
     let (input, output, dlq) = (
         format!("bench-in-{tag}"),
         format!("bench-out-{tag}"),
         format!("bench-dlq-{tag}"),
     );
-    for (topic, partitions) in [(&input, "4"), (&output, "1"), (&dlq, "1")] {
+    let (shadow, metrics) = (format!("bench-shadow-{tag}"), format!("bench-metrics-{tag}"));
+    let mut extra: Vec<&str> = vec!["--metrics-topic", &metrics];
+    match mode {
+        "plain" => extra.clear(),
+        "drift" => extra.extend(["--drift-seconds", "5"]),
+        "challenger" => extra.extend(["--shadow", &shadow]),
+        "both" => extra.extend(["--drift-seconds", "5", "--shadow", &shadow]),
+        other => return Err(format!("unknown mode {other}").into()),
+    }
+    let topics = [
+        (&input, "4"),
+        (&output, "1"),
+        (&dlq, "1"),
+        (&shadow, "1"),
+        (&metrics, "1"),
+    ];
+    for (topic, partitions) in topics {
         let broker = format!("tcp://{brokers}");
         let status = Command::new("tansu")
             .args([
@@ -70,6 +90,7 @@ fn main() -> Result<()> {
                     &group,
                 ])
                 .args(["--stats-seconds", "5"])
+                .args(&extra)
                 .spawn()
         })
         .collect::<std::io::Result<_>>()?;
@@ -110,7 +131,7 @@ fn main() -> Result<()> {
     latency.sort_unstable();
     let pct = |q: f64| latency[((latency.len() as f64 - 1.0) * q).round() as usize];
     println!(
-        "consumers={consumers} records={} seconds={:.2} records_per_s={:.0} p50_ms={} p99_ms={}",
+        "consumers={consumers} mode={mode} records={} seconds={:.2} records_per_s={:.0} p50_ms={} p99_ms={}",
         output.len(),
         (last_out - first_in) as f64 / 1000.0,
         output.len() as f64 * 1000.0 / (last_out - first_in).max(1) as f64,

@@ -87,6 +87,11 @@ pub struct ExportArgs {
     /// record [N: 3].
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "3", conflicts_with_all = ["onnx", "schema"])]
     pub explain: Option<usize>,
+    /// With --kafka-consumer: a second model (same task and classes) that
+    /// scores every record too, its outputs going to the consumer's shadow
+    /// topic; the consumer reports how often the two agree.
+    #[arg(long, value_name = "MODEL", conflicts_with_all = ["rust", "onnx", "schema"])]
+    pub challenger: Option<PathBuf>,
 }
 
 /// `automl train`.
@@ -553,14 +558,38 @@ fn run_inspect(args: &InspectArgs, printer: Printer) -> Result<()> {
     }
 }
 
-fn run_export(args: &ExportArgs) -> Result<()> {
-    let model = Model::load(&args.model)?;
-    let bytes = std::fs::read(&args.model).map_err(|e| Error::Model {
-        path: args.model.clone(),
+/// A model file and its bytes (its id hashes them).
+fn model_and_bytes(path: &std::path::Path) -> Result<(Model, Vec<u8>)> {
+    let model = Model::load(path)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::Model {
+        path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
+    Ok((model, bytes))
+}
+
+fn run_export(args: &ExportArgs) -> Result<()> {
+    let (model, bytes) = model_and_bytes(&args.model)?;
     if args.kafka_consumer {
-        crate::export::kafka::write_project(&model, &bytes, &args.out, args.explain.unwrap_or(0))
+        let challenger = match &args.challenger {
+            Some(path) => {
+                let (challenger, bytes) = model_and_bytes(path)?;
+                crate::export::kafka::comparable(&model, &challenger).map_err(|reason| {
+                    Error::Model {
+                        path: path.clone(),
+                        reason,
+                    }
+                })?;
+                Some((challenger, bytes))
+            }
+            None => None,
+        };
+        let project = crate::export::kafka::Project {
+            champion: (&model, &bytes),
+            challenger: challenger.as_ref().map(|(m, b)| (m, b.as_slice())),
+            reasons: args.explain.unwrap_or(0),
+        };
+        crate::export::kafka::write_project(&project, &args.out)
     } else if args.onnx {
         crate::export::write_onnx(&model, &args.out)
     } else if args.schema {

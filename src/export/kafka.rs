@@ -15,7 +15,11 @@ const README: &str = include_str!("../../templates/kafka-consumer/README.md.j2")
 const REASONS: &str = include_str!("../../templates/kafka-consumer/src/reasons.rs.j2");
 /// The consumer's sources: plain Rust that its user owns; only the model
 /// module is generated.
-const SOURCES: [(&str, &str); 7] = [
+const SOURCES: [(&str, &str); 8] = [
+    (
+        "src/shadow.rs",
+        include_str!("../../templates/kafka-consumer/src/shadow.rs"),
+    ),
     (
         "src/drift.rs",
         include_str!("../../templates/kafka-consumer/src/drift.rs"),
@@ -46,9 +50,19 @@ const SOURCES: [(&str, &str); 7] = [
     ),
 ];
 
-/// Writes the consumer project into `dir`, which must not exist yet; each
-/// output record carries its `reasons` largest reason codes (none for 0).
-pub fn write_project(model: &Model, model_json: &[u8], dir: &Path, reasons: usize) -> Result<()> {
+/// What a consumer project scores with.
+pub struct Project<'a> {
+    /// The model whose outputs go to the output topic, and its file.
+    pub champion: (&'a Model, &'a [u8]),
+    /// A model scored beside it, to the shadow topic, and its file.
+    pub challenger: Option<(&'a Model, &'a [u8])>,
+    /// Reason codes in each output record (none for 0).
+    pub reasons: usize,
+}
+
+/// Writes the consumer project into `dir`, which must not exist yet. A
+/// challenger must be [`comparable`] with the champion.
+pub fn write_project(project: &Project<'_>, dir: &Path) -> Result<()> {
     if dir.exists() {
         return Err(Error::output(dir, "already exists; choose a new folder"));
     }
@@ -63,7 +77,7 @@ pub fn write_project(model: &Model, model_json: &[u8], dir: &Path, reasons: usiz
         .map_err(|e| Error::output(dir, e))?;
     let root = staging.path();
     std::fs::create_dir(root.join("src")).map_err(|e| Error::output(dir, e))?;
-    let files = render(model, model_json, &name, reasons)?;
+    let files = render(project, &name)?;
     for (path, text) in &files {
         std::fs::write(root.join(path), text).map_err(|e| Error::output(dir.join(path), e))?;
     }
@@ -102,12 +116,27 @@ fn package_name(dir: &Path) -> String {
     }
 }
 
-fn render(
-    model: &Model,
-    model_json: &[u8],
-    name: &str,
-    reasons: usize,
-) -> Result<Vec<(&'static str, String)>> {
+/// A challenger must predict what the champion predicts: the same task
+/// and, for a classifier, the same classes in the same order; else why not.
+pub fn comparable(champion: &Model, challenger: &Model) -> std::result::Result<(), String> {
+    if champion.task != challenger.task {
+        return Err(format!(
+            "can't challenge the champion: it is a {} model and the champion a {} one",
+            challenger.task, champion.task
+        ));
+    }
+    if champion.classes != challenger.classes {
+        return Err(format!(
+            "can't challenge the champion: its classes {:?} are not the champion's {:?}",
+            challenger.classes, champion.classes
+        ));
+    }
+    Ok(())
+}
+
+fn render(project: &Project<'_>, name: &str) -> Result<Vec<(&'static str, String)>> {
+    let (model, model_json) = project.champion;
+    let reasons = project.reasons;
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::None);
     let fail = |e: minijinja::Error| Error::Output {
@@ -128,6 +157,7 @@ fn render(
         example_input => "records",
         columns => model.input_columns().iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
         reasons => reasons,
+        challenger => project.challenger.map(|(m, json)| super::rust::model_id(m, json)),
     };
     let render = |t: &str| -> Result<String> {
         let mut text = env
@@ -136,6 +166,10 @@ fn render(
             .map_err(fail)?;
         text.push('\n');
         Ok(text)
+    };
+    let consumer = super::rust::Parts {
+        explain: false,
+        consumer: true,
     };
     let mut files = vec![
         ("Cargo.toml", render("Cargo.toml")?),
@@ -148,15 +182,68 @@ fn render(
                 model_json,
                 super::rust::Parts {
                     explain: reasons > 0,
-                    drift: true,
+                    ..consumer
                 },
             )?,
         ),
         (".gitignore", "/target\n".to_string()),
         ("schema.json", schema_text(model)?),
+        (
+            "src/fields.rs",
+            fields(model, project.challenger.map(|(m, _)| m)),
+        ),
     ];
+    if let Some((challenger, json)) = project.challenger {
+        files.push((
+            "src/challenger.rs",
+            super::rust::generate(challenger, json, consumer)?,
+        ));
+    }
     files.extend(SOURCES.iter().map(|(path, text)| (*path, text.to_string())));
     Ok(files)
+}
+
+/// `src/fields.rs`: the record fields the consumer reads (the champion's
+/// input columns, then the challenger's others) and where each model's
+/// inputs are among them.
+fn fields(champion: &Model, challenger: Option<&Model>) -> String {
+    let mut names: Vec<&str> = champion.input_columns();
+    let mut challenger_at = Vec::new();
+    if let Some(c) = challenger {
+        for column in &c.prep.columns {
+            let at = match names.iter().position(|n| *n == column.name) {
+                Some(at) => at,
+                None => {
+                    names.push(&column.name);
+                    names.len() - 1
+                }
+            };
+            challenger_at.push(at);
+        }
+    }
+    let list = |v: &[usize]| {
+        v.iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let champion_at: Vec<usize> = (0..champion.prep.columns.len()).collect();
+    let mut out = format!(
+        "//! The record fields the consumer reads: the champion's input columns{}.\n//! Generated by `automl export --kafka-consumer`.\n\n/// Field names.\npub const NAMES: [&str; {}] = [{}];\n\n/// Where each of the champion's input columns is in `NAMES`.\npub const CHAMPION: [usize; {}] = [{}];\n",
+        if challenger.is_some() { ", then the challenger's others" } else { "" },
+        names.len(),
+        names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "),
+        champion_at.len(),
+        list(&champion_at),
+    );
+    if challenger.is_some() {
+        out.push_str(&format!(
+            "\n/// Where each of the challenger's input columns is in `NAMES`.\npub const CHALLENGER: [usize; {}] = [{}];\n",
+            challenger_at.len(),
+            list(&challenger_at)
+        ));
+    }
+    out
 }
 
 /// The input records' JSON Schema, as `automl export --schema` writes it.

@@ -25,7 +25,7 @@ use crate::output::write_atomic;
 pub fn write_rust(model: &Model, model_json: &[u8], path: &Path, explain: bool) -> Result<()> {
     let parts = rust::Parts {
         explain,
-        drift: false,
+        consumer: false,
     };
     let source = rust::generate(model, model_json, parts)?;
     write_atomic(path, source.as_bytes())

@@ -40,8 +40,9 @@ const KERNELS: [(&str, &str, &str); 3] = [
 pub struct Parts {
     /// `predict_explained`: reason codes.
     pub explain: bool,
-    /// `drift_bins` and the drift reference, for drift monitoring.
-    pub drift: bool,
+    /// What only the Kafka consumer uses: the drift reference with
+    /// `drift_bins`, and `Prediction::compared`.
+    pub consumer: bool,
 }
 
 /// Generates the module's source with the optional `parts`.
@@ -84,8 +85,8 @@ pub fn generate(model: &Model, model_json: &[u8], parts: Parts) -> Result<String
         estimator_tables => estimator_tables(&lowered, explain),
         score_body => indent(&lowered.call),
         batch_body => batch_body(&lowered),
-        kernels => embedded_kernels(parts.drift),
-        drift => parts.drift.then(|| super::drift::items(model)),
+        kernels => embedded_kernels(parts.consumer),
+        drift => parts.consumer.then(|| super::drift::items(model)),
     };
     let mut source = env
         .get_template("model.rs")

@@ -571,3 +571,25 @@ fn book_example_is_current() {
         std::fs::read_to_string(book).unwrap()
     );
 }
+
+#[test]
+fn a_challenger_that_predicts_something_else_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (titanic, iris) = (dir.path().join("titanic"), dir.path().join("iris"));
+    train(&dataset("titanic.csv"), "survived", &titanic, 1, &[]);
+    train(&dataset("iris.csv"), "species", &iris, 1, &[]);
+    let project = dir.path().join("consumer");
+    automl()
+        .args(["export", "--kafka-consumer", "--model"])
+        .arg(titanic.join("model.json"))
+        .arg("--challenger")
+        .arg(iris.join("model.json"))
+        .arg("--out")
+        .arg(&project)
+        .assert()
+        .code(4)
+        .stderr(predicates::str::contains(
+            "can't challenge the champion: it is a multiclass model and the champion a binary one",
+        ));
+    assert!(!project.exists());
+}

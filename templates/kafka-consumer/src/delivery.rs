@@ -37,6 +37,8 @@ pub enum Kind {
     Alert,
     /// A record that could not be scored (or a refused output).
     DeadLetter,
+    /// A challenger's output, to the shadow topic.
+    Shadow,
     /// A report to the metrics topic: part of no batch.
     Report,
 }
@@ -97,6 +99,17 @@ impl ProducerContext for Deliveries {
             self.failed.fetch_add(1, Ordering::SeqCst);
             return;
         };
+        // A refused shadow output is the challenger's loss, not the
+        // record's: logged, and its batch settled as for a delivery.
+        if let (Kind::Shadow, Err((e, m))) = (write.kind, result) {
+            eprintln!(
+                "warning: the broker refused a shadow output to {} (offset {}): {e}",
+                m.topic(),
+                write.offset
+            );
+            book.open.entry(write.batch).or_default().unacked -= 1;
+            return;
+        }
         match result {
             Ok(_) => book.open.entry(write.batch).or_default().unacked -= 1,
             // A dead letter the broker refused whole is sent again truncated,

@@ -2,7 +2,8 @@
 //! README.md): `settings` reads the flags, `record` turns a batch of input
 //! records into their outputs (scored together by the model's
 //! `predict_batch`), `delivery` keeps the at-least-once ledger, `drift`
-//! compares the scored records with the training data, and this file runs
+//! compares the scored records with the training data, `shadow` scores
+//! them with a challenger (when the project has one), and this file runs
 //! the loop.
 //!
 //! At least once: records are read in batches; a batch's offsets are
@@ -11,15 +12,22 @@
 //! acknowledgements arrive, so the broker's round trip does not stall the
 //! stream. A crash re-reads from the last commit (duplicates, no loss).
 
+#[cfg(feature = "challenger")]
+#[rustfmt::skip]
+mod challenger;
 mod contract;
 mod delivery;
 mod drift;
+#[rustfmt::skip]
+mod fields;
 mod metrics;
 #[rustfmt::skip]
 mod model;
 mod reasons;
 mod record;
 mod settings;
+#[cfg(feature = "challenger")]
+mod shadow;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -76,6 +84,8 @@ struct Counters {
     written: u64,
     dead_lettered: u64,
     alerts: u64,
+    /// Challenger outputs sent to the shadow topic.
+    shadowed: u64,
     /// Seconds the last batch of records took to score, if it had any.
     scoring: Option<f64>,
 }
@@ -86,10 +96,13 @@ impl Counters {
         if let Some(m) = metrics {
             m.export(
                 last,
-                self.read,
-                self.written,
-                self.dead_lettered,
-                self.alerts,
+                [
+                    self.read,
+                    self.written,
+                    self.dead_lettered,
+                    self.alerts,
+                    self.shadowed,
+                ],
             );
             if let Some(seconds) = self.scoring {
                 m.scored(seconds);
@@ -140,12 +153,13 @@ fn run(s: &Settings) -> Result<(), String> {
         .subscribe(&[&s.input])
         .map_err(|e| format!("subscribe: {e}"))?;
     eprintln!(
-        "started: brokers={} input={} output={} dead-letter={} alerts={} metrics={} group={} model={}",
+        "started: brokers={} input={} output={} dead-letter={} alerts={} shadow={} metrics={} group={} model={}",
         s.brokers,
         s.input,
         s.output,
         s.dead_letter,
         s.alerts.as_deref().unwrap_or("-"),
+        s.shadow.as_deref().unwrap_or("-"),
         s.metrics_topic.as_deref().unwrap_or("-"),
         s.group,
         model::MODEL_ID
@@ -159,10 +173,11 @@ fn run(s: &Settings) -> Result<(), String> {
         Some(addr) => Some(metrics::Metrics::serve(addr)?),
         None => None,
     };
-    let mut drift = s
-        .drift_seconds
-        .map(|seconds| drift::Drift::new(s.drift_window, seconds, s.drift_threshold))
-        .transpose()?;
+    let mut monitors = record::Monitors::new(
+        s.drift_seconds
+            .map(|seconds| drift::Drift::new(s.drift_window, seconds, s.drift_threshold))
+            .transpose()?,
+    );
     let mut exported = metrics::Exported::default();
     let mut counters = Counters::default();
     let mut last_stats = Instant::now();
@@ -174,12 +189,12 @@ fn run(s: &Settings) -> Result<(), String> {
             s,
             &producer,
             &mut counters,
-            drift.as_mut(),
+            &mut monitors,
             (&stop, number),
         )?;
         seal(&ledger, number, next, sent);
         counters.export(metrics.as_ref(), &mut exported);
-        if let Some(report) = drift.as_mut().and_then(drift::Drift::due) {
+        if let Some(report) = monitors.drift.as_mut().and_then(drift::Drift::due) {
             publish_drift(&report, &producer, s, metrics.as_ref())?;
         }
         number += 1;
@@ -195,9 +210,17 @@ fn run(s: &Settings) -> Result<(), String> {
                 m.lag(lag);
             }
             eprintln!(
-                "counters: in={} out={} dead-lettered={} alerts={} lag={lag}",
-                counters.read, counters.written, counters.dead_lettered, counters.alerts,
+                "counters: in={} out={} dead-lettered={} alerts={} shadow={} lag={lag}",
+                counters.read,
+                counters.written,
+                counters.dead_lettered,
+                counters.alerts,
+                counters.shadowed,
             );
+            #[cfg(feature = "challenger")]
+            if let Some(report) = monitors.agreement.take() {
+                publish_agreement(&report, &producer, s, metrics.as_ref())?;
+            }
             last_stats = Instant::now();
         }
     }
@@ -217,8 +240,8 @@ fn run(s: &Settings) -> Result<(), String> {
     }
     commit_acknowledged(&consumer, &ledger, &failed, s, CommitMode::Sync)?;
     eprintln!(
-        "stopped: in={} out={} dead-lettered={} alerts={}",
-        counters.read, counters.written, counters.dead_lettered, counters.alerts
+        "stopped: in={} out={} dead-lettered={} alerts={} shadow={}",
+        counters.read, counters.written, counters.dead_lettered, counters.alerts, counters.shadowed
     );
     Ok(())
 }
@@ -335,9 +358,9 @@ fn redeliver(
         match refused.write.kind {
             Kind::Alert => counters.alerts -= 1,
             Kind::Output => counters.written -= 1,
-            // The same letter again, truncated: already counted; reports
-            // are never set aside.
-            Kind::DeadLetter | Kind::Report => continue,
+            // The same letter again, truncated: already counted; shadow
+            // outputs and reports are never set aside.
+            Kind::DeadLetter | Kind::Shadow | Kind::Report => continue,
         }
         counters.dead_lettered += 1;
     }
@@ -353,7 +376,7 @@ fn consume_batch(
     s: &Settings,
     producer: &ThreadedProducer<Deliveries>,
     counters: &mut Counters,
-    drift: Option<&mut drift::Drift>,
+    monitors: &mut record::Monitors,
     (stop, number): (&AtomicBool, usize),
 ) -> Result<(HashMap<i32, i64>, i64), String> {
     let messages = poll_batch(consumer, stop);
@@ -373,7 +396,7 @@ fn consume_batch(
         })
         .collect();
     let scoring = Instant::now();
-    let mut scored = record::score_batch(&records, drift).into_iter();
+    let mut scored = record::score_batch(&records, monitors).into_iter();
     counters.scoring = (!records.is_empty()).then(|| scoring.elapsed().as_secs_f64());
     let mut next: HashMap<i32, i64> = HashMap::new();
     let mut sent = 0;
@@ -383,7 +406,7 @@ fn consume_batch(
             Err(reason) => Err(reason),
         };
         match result {
-            Ok((out, alert)) => {
+            Ok(scored) => {
                 let write = |kind| {
                     Box::new(Write {
                         batch: number,
@@ -393,15 +416,22 @@ fn consume_batch(
                     })
                 };
                 let output = BaseRecord::with_opaque_to(&s.output, write(Kind::Output))
-                    .payload(out.as_bytes());
+                    .payload(scored.out.as_bytes());
                 send(producer, keyed(output, m.key())).map_err(|e| e.to_string())?;
                 counters.written += 1;
                 sent += 1;
-                if let (true, Some(topic)) = (alert, &s.alerts) {
+                if let (true, Some(topic)) = (scored.alert, &s.alerts) {
                     let alert = BaseRecord::with_opaque_to(topic, write(Kind::Alert))
-                        .payload(out.as_bytes());
+                        .payload(scored.out.as_bytes());
                     send(producer, keyed(alert, m.key())).map_err(|e| e.to_string())?;
                     counters.alerts += 1;
+                    sent += 1;
+                }
+                if let (Some(shadow), Some(topic)) = (&scored.shadow, &s.shadow) {
+                    let record = BaseRecord::with_opaque_to(topic, write(Kind::Shadow))
+                        .payload(shadow.as_bytes());
+                    send(producer, keyed(record, m.key())).map_err(|e| e.to_string())?;
+                    counters.shadowed += 1;
                     sent += 1;
                 }
             }
@@ -425,8 +455,7 @@ fn consume_batch(
 }
 
 /// Logs the series a drift report flags, sets their metrics, and sends the
-/// report to the metrics topic (not part of any batch: a lost report holds
-/// no record back).
+/// report to the metrics topic.
 fn publish_drift(
     report: &drift::Report,
     producer: &ThreadedProducer<Deliveries>,
@@ -442,8 +471,33 @@ fn publish_drift(
     if let Some(m) = metrics {
         m.drift(report);
     }
+    report_to_topic(&report.json(), producer, s)
+}
+
+/// Logs the agreement of champion and challenger since the last report,
+/// sets its metrics and sends it to the metrics topic.
+#[cfg(feature = "challenger")]
+fn publish_agreement(
+    report: &shadow::Report,
+    producer: &ThreadedProducer<Deliveries>,
+    s: &Settings,
+    metrics: Option<&metrics::Metrics>,
+) -> Result<(), String> {
+    eprintln!("{}", report.line());
+    if let Some(m) = metrics {
+        m.agreement(report.equal_share, report.mean_abs_diff);
+    }
+    report_to_topic(&report.json(), producer, s)
+}
+
+/// Sends a report to the metrics topic, if there is one: part of no
+/// batch, so a lost report holds no record back.
+fn report_to_topic(
+    json: &str,
+    producer: &ThreadedProducer<Deliveries>,
+    s: &Settings,
+) -> Result<(), String> {
     if let Some(topic) = &s.metrics_topic {
-        let json = report.json();
         let write = Box::new(Write {
             batch: 0,
             kind: Kind::Report,

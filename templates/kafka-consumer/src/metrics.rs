@@ -22,6 +22,9 @@ pub struct Metrics {
     alerts: Counter,
     lag: Gauge,
     scoring: Histogram,
+    shadow_out: Counter,
+    agreement: Gauge<f64, AtomicU64>,
+    mean_abs_diff: Gauge<f64, AtomicU64>,
     psi: Family<Vec<(String, String)>, Gauge<f64, AtomicU64>>,
 }
 
@@ -32,6 +35,7 @@ pub struct Exported {
     written: u64,
     dead_lettered: u64,
     alerts: u64,
+    shadowed: u64,
 }
 
 impl Metrics {
@@ -45,6 +49,9 @@ impl Metrics {
             lag: Gauge::default(),
             // 10 µs to about 10 s.
             scoring: Histogram::new(exponential_buckets(1e-5, 2.0, 21)),
+            shadow_out: Counter::default(),
+            agreement: Gauge::default(),
+            mean_abs_diff: Gauge::default(),
             psi: Family::default(),
         };
         let mut registry = Registry::default();
@@ -79,6 +86,23 @@ impl Metrics {
             "Seconds to score one batch of records",
             m.scoring,
         );
+        if cfg!(feature = "challenger") {
+            registry.register(
+                "automl_shadow_out",
+                "Challenger outputs written to the shadow topic",
+                m.shadow_out,
+            );
+            registry.register(
+                "automl_challenger_agreement",
+                "Share of records given the same class by champion and challenger, over the last report",
+                m.agreement,
+            );
+            registry.register(
+                "automl_challenger_mean_abs_diff",
+                "Mean absolute difference of champion's and challenger's scores, over the last report",
+                m.mean_abs_diff,
+            );
+        }
         registry.register(
             "automl_drift_psi",
             "Population stability index of a series (an input column or the prediction) over the drift window",
@@ -99,18 +123,29 @@ impl Metrics {
         Ok(metrics)
     }
 
-    /// Adds what the counters gained since the last export.
-    pub fn export(&self, last: &mut Exported, read: u64, written: u64, dead: u64, alerts: u64) {
+    /// Adds what the counters (read, written, dead-lettered, alerts,
+    /// shadowed) gained since the last export.
+    pub fn export(&self, last: &mut Exported, [read, written, dead, alerts, shadowed]: [u64; 5]) {
         self.records_in.inc_by(read - last.read);
         self.records_out.inc_by(written - last.written);
         self.dead_lettered.inc_by(dead - last.dead_lettered);
         self.alerts.inc_by(alerts - last.alerts);
+        self.shadow_out.inc_by(shadowed - last.shadowed);
         *last = Exported {
             read,
             written,
             dead_lettered: dead,
             alerts,
+            shadowed,
         };
+    }
+
+    /// Sets the last agreement report's values (the equal share is NaN
+    /// for a regression).
+    #[cfg(feature = "challenger")]
+    pub fn agreement(&self, equal_share: Option<f64>, mean_abs_diff: f64) {
+        self.agreement.set(equal_share.unwrap_or(f64::NAN));
+        self.mean_abs_diff.set(mean_abs_diff);
     }
 
     /// Records one batch's scoring time.

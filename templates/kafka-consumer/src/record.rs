@@ -2,10 +2,10 @@
 //! scored together, and each output JSON written (the prediction's part by
 //! the model itself).
 //!
-//! A record is read straight from its JSON text into one slot per input
-//! column, strings borrowed from the payload where they have no escapes:
-//! no map of every field is built, and fields the model does not use are
-//! skipped unread.
+//! A record is read straight from its JSON text into one slot per field a
+//! model reads (`fields::NAMES`), strings borrowed from the payload where
+//! they have no escapes: no map of every field is built, and fields no
+//! model uses are skipped unread.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -14,11 +14,12 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visi
 use serde_json::Value as Json;
 
 use crate::drift::Drift;
+use crate::fields;
 use crate::model;
 
 /// One input field as the record has it.
 #[derive(Debug, Clone, PartialEq)]
-enum Field<'a> {
+pub enum Field<'a> {
     Missing,
     Number(f64),
     Text(Cow<'a, str>),
@@ -27,8 +28,8 @@ enum Field<'a> {
     Nested,
 }
 
-/// A record's fields in `INPUT_COLUMNS` order (the last of repeated keys).
-struct Row<'a>([Field<'a>; model::INPUT_COLUMNS.len()]);
+/// A record's fields in `fields::NAMES` order (the last of repeated keys).
+pub struct Row<'a>([Field<'a>; fields::NAMES.len()]);
 
 impl<'de> de::Deserialize<'de> for Row<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -59,7 +60,7 @@ impl<'de> Visitor<'de> for RowVisitor {
     }
 }
 
-/// A key as the index of the input column it names, if any.
+/// A key as the index of the field it names, if any.
 struct ColumnOf;
 
 impl<'de> DeserializeSeed<'de> for ColumnOf {
@@ -78,7 +79,7 @@ impl<'de> Visitor<'de> for ColumnOf {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
-        Ok(model::INPUT_COLUMNS.iter().position(|c| *c == key))
+        Ok(fields::NAMES.iter().position(|c| *c == key))
     }
 }
 
@@ -141,7 +142,7 @@ impl<'de> Visitor<'de> for FieldSeed {
 
 /// A record value read into its row, or why it can't be: not JSON, or
 /// JSON but not an object.
-fn row(payload: Option<&[u8]>) -> Result<Row<'_>, String> {
+pub fn row(payload: Option<&[u8]>) -> Result<Row<'_>, String> {
     let payload = payload.unwrap_or_default();
     serde_json::from_slice(payload).map_err(|e| {
         match serde_json::from_slice::<IgnoredAny>(payload) {
@@ -151,28 +152,58 @@ fn row(payload: Option<&[u8]>) -> Result<Row<'_>, String> {
     })
 }
 
-/// The row's fields as the model's inputs, or the first field that is
-/// not an input value. `bools` holds the texts a JSON `false` and `true`
-/// stand for.
-fn values<'a>(
+/// A model's input value, made from a record's field: each generated
+/// model module has its own `Value` type.
+pub trait Reading<'a>: Copy {
+    const MISSING: Self;
+    fn number(x: f64) -> Self;
+    fn text(t: &'a str) -> Self;
+}
+
+impl<'a> Reading<'a> for model::Value<'a> {
+    const MISSING: Self = model::Value::Missing;
+    fn number(x: f64) -> Self {
+        model::Value::Number(x)
+    }
+    fn text(t: &'a str) -> Self {
+        model::Value::Text(t)
+    }
+}
+
+/// The row's fields at `picks` as a model's inputs, or the first field
+/// that is not an input value. `bools` holds the texts a JSON `false` and
+/// `true` stand for.
+pub fn values<'a, V: Reading<'a>, const N: usize>(
     row: &'a Row<'_>,
+    picks: &[usize; N],
     bools: &'a [String; 2],
-) -> Result<[model::Value<'a>; model::INPUT_COLUMNS.len()], String> {
-    let mut out = [model::Value::Missing; model::INPUT_COLUMNS.len()];
-    for ((slot, field), column) in out.iter_mut().zip(&row.0).zip(model::INPUT_COLUMNS) {
-        *slot = match field {
-            Field::Missing => model::Value::Missing,
-            Field::Number(n) => model::Value::Number(*n),
-            Field::Text(t) => model::Value::Text(t),
-            Field::Bool(b) => model::Value::Text(&bools[usize::from(*b)]),
+) -> Result<[V; N], String> {
+    let mut out = [V::MISSING; N];
+    for (slot, &at) in out.iter_mut().zip(picks) {
+        *slot = match &row.0[at] {
+            Field::Missing => V::MISSING,
+            Field::Number(n) => V::number(*n),
+            Field::Text(t) => V::text(t),
+            Field::Bool(b) => V::text(&bools[usize::from(*b)]),
             Field::Nested => {
                 return Err(format!(
-                    "field '{column}': expected a number, a string or null"
+                    "field '{}': expected a number, a string or null",
+                    fields::NAMES[at]
                 ))
             }
         };
     }
     Ok(out)
+}
+
+/// Closes an output JSON object begun with a prediction's members: the
+/// model id and where the record came from.
+pub fn finish(out: &mut String, model_id: &str, source: &Json) {
+    out.push_str(",\"model_id\":");
+    out.push_str(&Json::from(model_id).to_string());
+    out.push_str(",\"source\":");
+    out.push_str(&source.to_string());
+    out.push('}');
 }
 
 /// The output JSON of a prediction for the record of `values` from
@@ -186,34 +217,60 @@ fn output(
     out.push('{');
     p.write_json(&mut out);
     crate::reasons::write(values, &mut out);
-    out.push_str(",\"model_id\":");
-    out.push_str(&Json::from(model::MODEL_ID).to_string());
-    out.push_str(",\"source\":");
-    out.push_str(&source.to_string());
-    out.push('}');
+    finish(&mut out, model::MODEL_ID, source);
     out
 }
 
-/// Scores a batch of record values, each with its source: per record, the
-/// output JSON and whether the row is an alert (an anomaly), or the reason
-/// it can't be scored. The readable records are scored together by the
-/// model's `predict_batch`, which gives what `predict` gives row by row.
-/// With `drift`, each scored record is added to its window.
+/// What watches the scored records: drift monitoring, and the agreement
+/// of champion and challenger.
+#[derive(Default)]
+pub struct Monitors {
+    pub drift: Option<Drift>,
+    #[cfg(feature = "challenger")]
+    pub agreement: crate::shadow::Agreement,
+}
+
+impl Monitors {
+    /// Drift monitoring if `drift`, and the challenger's agreement if the
+    /// project has one.
+    pub fn new(drift: Option<Drift>) -> Monitors {
+        Monitors {
+            drift,
+            #[cfg(feature = "challenger")]
+            agreement: Default::default(),
+        }
+    }
+}
+
+/// A scored record: its output JSON, whether it is an alert, and the
+/// challenger's output JSON when there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub out: String,
+    pub alert: bool,
+    pub shadow: Option<String>,
+}
+
+/// Scores a batch of record values, each with its source: per record, its
+/// outputs, or the reason it can't be scored. The readable records are
+/// scored together by the model's `predict_batch`, which gives what
+/// `predict` gives row by row; each scored record is shown to `monitors`
+/// (and, with a challenger, scored by it too).
 pub fn score_batch(
     records: &[(Option<&[u8]>, Json)],
-    mut drift: Option<&mut Drift>,
-) -> Vec<Result<(String, bool), String>> {
+    monitors: &mut Monitors,
+) -> Vec<Result<Scored, String>> {
     let bools = ["false".to_string(), "true".to_string()];
     let objects: Vec<Result<Row<'_>, String>> =
         records.iter().map(|(payload, _)| row(*payload)).collect();
-    let mut results: Vec<Result<(String, bool), String>> =
+    let mut results: Vec<Result<Scored, String>> =
         vec![Err("not scored".to_string()); records.len()];
     let (mut rows, mut row_of) = (Vec::new(), Vec::new());
     for (i, read) in objects.iter().enumerate() {
         let read = read
             .as_ref()
             .map_err(String::clone)
-            .and_then(|record| values(record, &bools));
+            .and_then(|record| values(record, &fields::CHAMPION, &bools));
         match read {
             Ok(v) => {
                 rows.push(v);
@@ -222,15 +279,23 @@ pub fn score_batch(
             Err(e) => results[i] = Err(e),
         }
     }
+    let mut champion: Vec<Option<model::Prediction>> = vec![None; records.len()];
     model::predict_batch(&rows, |r, p| {
         let i = row_of[r];
-        if let (Some(drift), Ok(p)) = (drift.as_deref_mut(), &p) {
+        if let (Some(drift), Ok(p)) = (monitors.drift.as_mut(), &p) {
             drift.observe(&rows[r], p);
         }
+        champion[i] = p.as_ref().ok().copied();
         results[i] = p
-            .map(|p| (output(&p, &rows[r], &records[i].1), p.is_alert()))
+            .map(|p| Scored {
+                out: output(&p, &rows[r], &records[i].1),
+                alert: p.is_alert(),
+                shadow: None,
+            })
             .map_err(|e| e.to_string());
     });
+    #[cfg(feature = "challenger")]
+    crate::shadow::score(&objects, records, &champion, &mut results, monitors);
     results
 }
 
@@ -242,8 +307,8 @@ mod tests {
         serde_json::json!({"topic": "t", "partition": 0, "offset": 1})
     }
 
-    fn score(payload: Option<&[u8]>, source: &Json) -> Result<(String, bool), String> {
-        let mut results = score_batch(&[(payload, source.clone())], None);
+    fn score(payload: Option<&[u8]>, source: &Json) -> Result<Scored, String> {
+        let mut results = score_batch(&[(payload, source.clone())], &mut Monitors::default());
         results.pop().expect("one result per record")
     }
 
@@ -253,7 +318,7 @@ mod tests {
         assert!(refused(b"not json").starts_with("not JSON"));
         assert_eq!(refused(b"[1, 2]"), "not a JSON object");
         let mut nested = serde_json::Map::new();
-        let column = model::INPUT_COLUMNS[0].to_string();
+        let column = fields::NAMES[0].to_string();
         nested.insert(column, serde_json::json!({"a": [1, {"b": 2}]}));
         let nested = Json::Object(nested).to_string();
         assert!(refused(nested.as_bytes()).contains("expected a number"));
@@ -272,7 +337,7 @@ mod tests {
 
     #[test]
     fn fields_read_as_a_map_of_them_would() {
-        let column = model::INPUT_COLUMNS[0];
+        let column = fields::NAMES[0];
         let text =
             |v: &str| format!("{{\"unused\": {{\"x\": [1]}}, \"{column}\": 0, \"{column}\": {v}}}");
         let read = |v: &str| -> Result<Field<'static>, String> {
@@ -295,8 +360,8 @@ mod tests {
 
     #[test]
     fn an_empty_object_is_all_missing_and_scores_to_valid_json() {
-        let (text, _) = score(Some(b"{}"), &source()).unwrap();
-        let out: Json = serde_json::from_str(&text).unwrap();
+        let scored = score(Some(b"{}"), &source()).unwrap();
+        let out: Json = serde_json::from_str(&scored.out).unwrap();
         assert_eq!(out["model_id"], model::MODEL_ID);
         assert_eq!(out["source"]["offset"], 1);
     }
@@ -306,7 +371,7 @@ mod tests {
         let payloads: [&[u8]; 4] = [b"{}", b"not json", b"[1]", b"{}"];
         let records: Vec<(Option<&[u8]>, Json)> =
             payloads.iter().map(|p| (Some(*p), source())).collect();
-        let batch = score_batch(&records, None);
+        let batch = score_batch(&records, &mut Monitors::default());
         assert_eq!(batch.len(), records.len());
         for ((payload, source), result) in records.iter().zip(&batch) {
             assert_eq!(result, &score(*payload, source));

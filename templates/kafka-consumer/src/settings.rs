@@ -18,6 +18,8 @@ pub struct Settings {
     pub validate: bool,
     /// Where to serve Prometheus metrics (`HOST:PORT`), if anywhere.
     pub metrics_addr: Option<String>,
+    /// Topic for the challenger's outputs (a project with a challenger).
+    pub shadow: Option<String>,
     /// Topic that receives drift (and agreement) reports as JSON.
     pub metrics_topic: Option<String>,
     /// Seconds between drift reports; no drift monitoring when absent.
@@ -32,7 +34,7 @@ const HELP: &str = concat!(
     "usage: ",
     env!("CARGO_PKG_NAME"),
     " --brokers HOSTS --input TOPIC --output TOPIC --dead-letter TOPIC --group ID",
-    " [--alerts TOPIC (anomaly models)] [--validate] [--metrics-addr HOST:PORT] [--metrics-topic TOPIC]",
+    " [--alerts TOPIC (anomaly models)] [--shadow TOPIC (with a challenger)] [--validate] [--metrics-addr HOST:PORT] [--metrics-topic TOPIC]",
     " [--drift-seconds N [--drift-window RECORDS] [--drift-threshold PSI]] [--stats-seconds N] [-X key=value]..."
 );
 
@@ -53,6 +55,7 @@ pub fn settings() -> Result<Settings, String> {
         properties: Vec::new(),
         validate: env("KAFKA_VALIDATE").is_some_and(|v| v == "1" || v == "true"),
         metrics_addr: env("METRICS_ADDR").filter(|a| !a.is_empty()),
+        shadow: env("KAFKA_SHADOW_TOPIC").filter(|t| !t.is_empty()),
         metrics_topic: env("KAFKA_METRICS_TOPIC").filter(|t| !t.is_empty()),
         drift_seconds: env("DRIFT_SECONDS").and_then(|v| v.parse().ok()),
         drift_window: env("DRIFT_WINDOW")
@@ -74,6 +77,7 @@ pub fn settings() -> Result<Settings, String> {
             "--alerts" => s.alerts = Some(value()?),
             "--validate" => s.validate = true,
             "--metrics-addr" => s.metrics_addr = Some(value()?),
+            "--shadow" => s.shadow = Some(value()?),
             "--metrics-topic" => s.metrics_topic = Some(value()?),
             "--drift-seconds" => s.drift_seconds = Some(number(&flag, &value()?)?),
             "--drift-window" => s.drift_window = number(&flag, &value()?)?,
@@ -116,6 +120,14 @@ fn check(s: &Settings) -> Result<(), String> {
     }
     if s.drift_window == 0 || s.drift_threshold.is_nan() || s.drift_threshold <= 0.0 {
         return Err("--drift-window must be at least 1 and --drift-threshold above 0".into());
+    }
+    let challenger = cfg!(feature = "challenger");
+    if challenger && s.shadow.is_none() {
+        let needed = "--shadow (KAFKA_SHADOW_TOPIC) is required: this consumer scores a challenger";
+        return Err(format!("{needed}\n{HELP}"));
+    }
+    if !challenger && s.shadow.is_some() {
+        return Err("--shadow needs a challenger (automl export --challenger)".into());
     }
     if s.alerts.is_some() && model::TASK != "anomaly" {
         return Err(format!(

@@ -1,7 +1,10 @@
 //! The consumer as a platform part: drift monitoring against the training
-//! distributions (and, below it, champion and challenger).
+//! distributions, and champion and challenger scored side by side by two
+//! consumers of one group.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::BaseConsumer;
@@ -129,4 +132,173 @@ fn drift_monitoring_flags_the_shifted_column_and_only_that_column() {
         .find_map(|l| l.strip_prefix("automl_drift_psi{series=\"age\"} "))
         .and_then(|v| v.trim().parse::<f64>().ok());
     assert!(gauge.is_some_and(|v| v > 0.25), "{page}");
+}
+
+/// The titanic champion's consumer built with a linear challenger.
+fn challenged() -> &'static (Scorer, PathBuf) {
+    static CHALLENGED: OnceLock<(Scorer, PathBuf)> = OnceLock::new();
+    CHALLENGED.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("challenger");
+        train(
+            &dataset("titanic.csv"),
+            "survived",
+            &run,
+            2,
+            &["--include", "linear"],
+        );
+        let challenger = run.join("model.json");
+        let challenger_arg = challenger.to_str().unwrap().to_string();
+        let scorer = build(
+            dir,
+            &scorer().model,
+            "titanic-challenged",
+            &["--challenger", &challenger_arg],
+        );
+        (scorer, challenger)
+    })
+}
+
+/// Every record of `topic` (one partition) with its key, read until
+/// `want` arrived or a minute passed.
+fn keyed_bodies(brokers: &str, topic: &str, want: usize) -> Vec<(String, Json)> {
+    read_topic(brokers, topic, want, Duration::from_secs(60))
+}
+
+#[test]
+fn two_challenged_consumers_with_drift_share_four_partitions_and_lose_nothing() {
+    let _turn = turn();
+    let (s, challenger) = challenged();
+    let t = topics("challenged");
+    let (shadow, metrics_topic) = (unique("challenged-shadow"), unique("challenged-metrics"));
+    create_topic(&t.brokers, &shadow, 1);
+    create_topic(&t.brokers, &metrics_topic, 1);
+    let (mut records, csv) = titanic_records();
+    records.extend(
+        MALFORMED
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (format!("bad-{i}"), m.to_string())),
+    );
+    let extra = [
+        "--shadow",
+        &shadow,
+        "--metrics-topic",
+        &metrics_topic,
+        "--drift-seconds",
+        "1",
+        "--stats-seconds",
+        "1",
+    ];
+    let group = unique("challenged-group");
+    let a = start_with(&s.binary, &t, &group, &extra);
+    let b = start_with(&s.binary, &t, &group, &extra);
+    settle(&[&a, &b]);
+    produce(&t.brokers, &t.input, &records);
+    let outcomes = collect(&t, records.len(), Duration::from_secs(120));
+    let scored: Vec<&Outcome> = outcomes.iter().filter(|o| o.body.is_some()).collect();
+    let shadows = keyed_bodies(&t.brokers, &shadow, scored.len());
+    // Agreement is reported every second; wait for a report of each.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (read_a, read_b) = (stop_model(a, "ensemble-"), stop_model(b, "ensemble-"));
+    assert!(
+        read_a > 0 && read_b > 0,
+        "{read_a} and {read_b} records read"
+    );
+
+    // in = out + dead-lettered, each input offset once.
+    let inputs = input_offsets(&t, records.len());
+    let sources: BTreeSet<(i32, i64)> = outcomes.iter().map(|o| o.source).collect();
+    assert_eq!(outcomes.len(), records.len(), "no record twice");
+    assert_eq!(sources, inputs, "every input offset once");
+    assert_eq!(scored.len(), 891);
+    // The shadow topic: one challenger output per scored record, same key
+    // and source, equal to `automl predict` with the challenger.
+    assert_eq!(shadows.len(), scored.len(), "one shadow output per output");
+    let shadow_sources: BTreeSet<(String, i64, i64)> = shadows
+        .iter()
+        .map(|(k, body)| {
+            let src = &body["source"];
+            let (p, o) = (
+                src["partition"].as_i64().unwrap(),
+                src["offset"].as_i64().unwrap(),
+            );
+            (k.clone(), p, o)
+        })
+        .collect();
+    let output_sources: BTreeSet<(String, i64, i64)> = scored
+        .iter()
+        .map(|o| (o.key.clone(), i64::from(o.source.0), o.source.1))
+        .collect();
+    assert_eq!(shadow_sources, output_sources);
+    let dir = tempfile::tempdir().unwrap();
+    let (data, expected) = (dir.path().join("rows.csv"), dir.path().join("expected.csv"));
+    std::fs::write(&data, &csv).unwrap();
+    predict(challenger, &data, &expected);
+    let expected = std::fs::read_to_string(expected).unwrap();
+    let expected: Vec<Vec<&str>> = expected
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let challenger_id = shadows[0].1["model_id"].as_str().unwrap().to_string();
+    let champion_id = scored[0].body.as_ref().unwrap()["model_id"].clone();
+    assert_ne!(
+        champion_id,
+        challenger_id.as_str(),
+        "the shadow holds the challenger's"
+    );
+    let mut equal = 0;
+    for (key, body) in &shadows {
+        let row = &expected[key.parse::<usize>().unwrap()];
+        assert_eq!(body["prediction"], row[0], "row {key}");
+        let p1 = body["probabilities"]["1"].as_f64().unwrap();
+        assert_eq!(
+            p1.to_bits(),
+            row[2].parse::<f64>().unwrap().to_bits(),
+            "row {key}"
+        );
+        let output = scored.iter().find(|o| &o.key == key).unwrap();
+        equal += usize::from(output.body.as_ref().unwrap()["prediction"] == body["prediction"]);
+    }
+    // Agreement and drift reports on the metrics topic; the agreement
+    // reports together cover every record both models scored.
+    let reports = read_topic(
+        &t.brokers,
+        &metrics_topic,
+        usize::MAX,
+        Duration::from_secs(5),
+    );
+    let agreement: Vec<&Json> = reports
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r["kind"] == "agreement")
+        .collect();
+    let compared: u64 = agreement
+        .iter()
+        .map(|r| r["window"].as_u64().unwrap())
+        .sum();
+    assert_eq!(compared, 891, "{agreement:?}");
+    let agreed: f64 = agreement
+        .iter()
+        .map(|r| r["equal_share"].as_f64().unwrap() * r["window"].as_f64().unwrap())
+        .sum();
+    assert!((agreed - equal as f64).abs() < 1e-6, "{agreed} vs {equal}");
+    assert!(agreement
+        .iter()
+        .all(|r| r["challenger"] == challenger_id.as_str()));
+    assert!(reports.iter().any(|(_, r)| r["kind"] == "drift"));
+    let mad: f64 = agreement
+        .iter()
+        .map(|r| r["mean_abs_diff"].as_f64().unwrap() * r["window"].as_f64().unwrap())
+        .sum::<f64>()
+        / 891.0;
+    eprintln!(
+        "challenged group: {} in, {} out, {} dead-lettered, {} shadow; champion and challenger agree on {equal} of 891, mean absolute difference {mad:.6} over {} reports",
+        inputs.len(),
+        scored.len(),
+        outcomes.len() - scored.len(),
+        shadows.len(),
+        agreement.len()
+    );
 }
