@@ -40,7 +40,10 @@ fn main() -> Result<()> {
         format!("bench-out-{tag}"),
         format!("bench-dlq-{tag}"),
     );
-    let (shadow, metrics) = (format!("bench-shadow-{tag}"), format!("bench-metrics-{tag}"));
+    let (shadow, metrics) = (
+        format!("bench-shadow-{tag}"),
+        format!("bench-metrics-{tag}"),
+    );
     let mut extra: Vec<&str> = vec!["--metrics-topic", &metrics];
     match mode {
         "plain" => extra.clear(),
