@@ -47,15 +47,9 @@ impl Drift {
         })
     }
 
-    /// Adds a scored record.
-    pub fn observe(
-        &mut self,
-        values: &[model::Value<'_>; model::INPUT_COLUMNS.len()],
-        p: &model::Prediction,
-    ) {
-        let mut bins = [0u16; model::DRIFT_SERIES.len()];
-        model::drift_bins(values, p, &mut bins);
-        self.window.push(&bins);
+    /// Adds a scored record's bins (`model::drift_bins`).
+    pub fn push(&mut self, bins: &[u16; model::DRIFT_SERIES.len()]) {
+        self.window.push(bins);
     }
 
     /// The report, once per period when the window has records.

@@ -197,12 +197,13 @@ pub fn values<'a, V: Reading<'a>, const N: usize>(
 }
 
 /// Closes an output JSON object begun with a prediction's members: the
-/// model id and where the record came from.
-pub fn finish(out: &mut String, model_id: &str, source: &Json) {
+/// model id and where the record came from (`source`, a JSON object's
+/// text).
+pub fn finish(out: &mut String, model_id: &str, source: &str) {
     out.push_str(",\"model_id\":");
     out.push_str(&Json::from(model_id).to_string());
     out.push_str(",\"source\":");
-    out.push_str(&source.to_string());
+    out.push_str(source);
     out.push('}');
 }
 
@@ -211,7 +212,7 @@ pub fn finish(out: &mut String, model_id: &str, source: &Json) {
 fn output(
     p: &model::Prediction,
     values: &[model::Value<'_>; model::INPUT_COLUMNS.len()],
-    source: &Json,
+    source: &str,
 ) -> String {
     let mut out = String::with_capacity(256);
     out.push('{');
@@ -242,6 +243,16 @@ impl Monitors {
     }
 }
 
+/// What scoring part of a batch saw, for the monitors: each scored
+/// record's drift bins, in order (when drift is watched), and the
+/// challenger's agreement.
+#[derive(Default)]
+pub struct Seen {
+    pub bins: Vec<[u16; model::DRIFT_SERIES.len()]>,
+    #[cfg(feature = "challenger")]
+    pub agreement: crate::shadow::Agreement,
+}
+
 /// A scored record: its output JSON, whether it is an alert, and the
 /// challenger's output JSON when there is one.
 #[derive(Debug, Clone, PartialEq)]
@@ -251,15 +262,56 @@ pub struct Scored {
     pub shadow: Option<String>,
 }
 
-/// Scores a batch of record values, each with its source: per record, its
-/// outputs, or the reason it can't be scored. The readable records are
-/// scored together by the model's `predict_batch`, which gives what
-/// `predict` gives row by row; each scored record is shown to `monitors`
-/// (and, with a challenger, scored by it too).
+/// Fewest records a scoring thread is given: below, a thread costs more
+/// than it saves.
+const MIN_SHARE: usize = 256;
+
+/// Scores a batch of record values, each with the JSON text of its source:
+/// per record, its outputs, or the reason it can't be scored. The batch is
+/// cut into up to `threads` consecutive parts scored at once, each by the
+/// model's `predict_batch` (which gives what `predict` gives row by row);
+/// the results come back in record order, and each scored record is shown
+/// to `monitors` in that order (and, with a challenger, scored by it too).
 pub fn score_batch(
-    records: &[(Option<&[u8]>, Json)],
+    records: &[(Option<&[u8]>, String)],
     monitors: &mut Monitors,
+    threads: usize,
 ) -> Vec<Result<Scored, String>> {
+    let drift = monitors.drift.is_some();
+    let share = records.len().div_ceil(threads.max(1)).max(MIN_SHARE);
+    let parts: Vec<(Vec<Result<Scored, String>>, Seen)> = std::thread::scope(|scope| {
+        let others: Vec<_> = records
+            .chunks(share)
+            .skip(1)
+            .map(|part| (part.len(), scope.spawn(move || score_part(part, drift))))
+            .collect();
+        let first = score_part(&records[..share.min(records.len())], drift);
+        let joined = others.into_iter().map(|(len, thread)| {
+            thread.join().unwrap_or_else(|_| {
+                let failed = Err("scoring panicked".to_string());
+                (vec![failed; len], Seen::default())
+            })
+        });
+        std::iter::once(first).chain(joined).collect()
+    });
+    let mut results = Vec::with_capacity(records.len());
+    for (part, seen) in parts {
+        results.extend(part);
+        if let Some(d) = monitors.drift.as_mut() {
+            seen.bins.iter().for_each(|bins| d.push(bins));
+        }
+        #[cfg(feature = "challenger")]
+        monitors.agreement.merge(&seen.agreement);
+    }
+    results
+}
+
+/// Scores one part of a batch, noting the drift bins of each scored record
+/// when `drift`.
+fn score_part(
+    records: &[(Option<&[u8]>, String)],
+    drift: bool,
+) -> (Vec<Result<Scored, String>>, Seen) {
     let bools = ["false".to_string(), "true".to_string()];
     let objects: Vec<Result<Row<'_>, String>> =
         records.iter().map(|(payload, _)| row(*payload)).collect();
@@ -279,11 +331,14 @@ pub fn score_batch(
             Err(e) => results[i] = Err(e),
         }
     }
+    let mut seen = Seen::default();
     let mut champion: Vec<Option<model::Prediction>> = vec![None; records.len()];
     model::predict_batch(&rows, |r, p| {
         let i = row_of[r];
-        if let (Some(drift), Ok(p)) = (monitors.drift.as_mut(), &p) {
-            drift.observe(&rows[r], p);
+        if let (true, Ok(p)) = (drift, &p) {
+            let mut bins = [0u16; model::DRIFT_SERIES.len()];
+            model::drift_bins(&rows[r], p, &mut bins);
+            seen.bins.push(bins);
         }
         champion[i] = p.as_ref().ok().copied();
         results[i] = p
@@ -295,20 +350,30 @@ pub fn score_batch(
             .map_err(|e| e.to_string());
     });
     #[cfg(feature = "challenger")]
-    crate::shadow::score(&objects, records, &champion, &mut results, monitors);
-    results
+    crate::shadow::score(
+        &objects,
+        records,
+        &champion,
+        &mut results,
+        &mut seen.agreement,
+    );
+    (results, seen)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn source() -> Json {
-        serde_json::json!({"topic": "t", "partition": 0, "offset": 1})
+    fn source() -> String {
+        r#"{"topic":"t","partition":0,"offset":1}"#.to_string()
     }
 
-    fn score(payload: Option<&[u8]>, source: &Json) -> Result<Scored, String> {
-        let mut results = score_batch(&[(payload, source.clone())], &mut Monitors::default());
+    fn score(payload: Option<&[u8]>, source: &str) -> Result<Scored, String> {
+        let mut results = score_batch(
+            &[(payload, source.to_string())],
+            &mut Monitors::default(),
+            1,
+        );
         results.pop().expect("one result per record")
     }
 
@@ -369,12 +434,29 @@ mod tests {
     #[test]
     fn a_batch_gives_each_record_what_it_gets_alone() {
         let payloads: [&[u8]; 4] = [b"{}", b"not json", b"[1]", b"{}"];
-        let records: Vec<(Option<&[u8]>, Json)> =
+        let records: Vec<(Option<&[u8]>, String)> =
             payloads.iter().map(|p| (Some(*p), source())).collect();
-        let batch = score_batch(&records, &mut Monitors::default());
+        let batch = score_batch(&records, &mut Monitors::default(), 1);
         assert_eq!(batch.len(), records.len());
         for ((payload, source), result) in records.iter().zip(&batch) {
             assert_eq!(result, &score(*payload, source));
         }
+    }
+
+    #[test]
+    fn a_batch_cut_among_threads_gives_what_one_thread_gives_in_order() {
+        let sources: Vec<String> = (0..700)
+            .map(|i| format!(r#"{{"topic":"t","partition":0,"offset":{i}}}"#))
+            .collect();
+        let payloads: [&[u8]; 3] = [b"{}", b"not json", b"[1]"];
+        let records: Vec<(Option<&[u8]>, String)> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (Some(payloads[i % 3]), s.clone()))
+            .collect();
+        let one = score_batch(&records, &mut Monitors::default(), 1);
+        let three = score_batch(&records, &mut Monitors::default(), 3);
+        assert_eq!(one.len(), 700);
+        assert_eq!(one, three);
     }
 }

@@ -18,6 +18,8 @@ pub struct Settings {
     pub validate: bool,
     /// Where to serve Prometheus metrics (`HOST:PORT`), if anywhere.
     pub metrics_addr: Option<String>,
+    /// Threads that score a batch (its records cut among them).
+    pub threads: usize,
     /// Topic for the challenger's outputs (a project with a challenger).
     pub shadow: Option<String>,
     /// Topic that receives drift (and agreement) reports as JSON.
@@ -35,7 +37,7 @@ const HELP: &str = concat!(
     env!("CARGO_PKG_NAME"),
     " --brokers HOSTS --input TOPIC --output TOPIC --dead-letter TOPIC --group ID",
     " [--alerts TOPIC (anomaly models)] [--shadow TOPIC (with a challenger)] [--validate] [--metrics-addr HOST:PORT] [--metrics-topic TOPIC]",
-    " [--drift-seconds N [--drift-window RECORDS] [--drift-threshold PSI]] [--stats-seconds N] [-X key=value]..."
+    " [--drift-seconds N [--drift-window RECORDS] [--drift-threshold PSI]] [--threads N] [--stats-seconds N] [-X key=value]..."
 );
 
 /// Reads the settings from the environment, then the command line; the
@@ -55,6 +57,9 @@ pub fn settings() -> Result<Settings, String> {
         properties: Vec::new(),
         validate: env("KAFKA_VALIDATE").is_some_and(|v| v == "1" || v == "true"),
         metrics_addr: env("METRICS_ADDR").filter(|a| !a.is_empty()),
+        threads: env("SCORING_THREADS")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
         shadow: env("KAFKA_SHADOW_TOPIC").filter(|t| !t.is_empty()),
         metrics_topic: env("KAFKA_METRICS_TOPIC").filter(|t| !t.is_empty()),
         drift_seconds: env("DRIFT_SECONDS").and_then(|v| v.parse().ok()),
@@ -78,6 +83,7 @@ pub fn settings() -> Result<Settings, String> {
             "--validate" => s.validate = true,
             "--metrics-addr" => s.metrics_addr = Some(value()?),
             "--shadow" => s.shadow = Some(value()?),
+            "--threads" => s.threads = number(&flag, &value()?)?,
             "--metrics-topic" => s.metrics_topic = Some(value()?),
             "--drift-seconds" => s.drift_seconds = Some(number(&flag, &value()?)?),
             "--drift-window" => s.drift_window = number(&flag, &value()?)?,
@@ -117,6 +123,9 @@ fn check(s: &Settings) -> Result<(), String> {
         if v.is_empty() {
             return Err(format!("{name} is required\n{HELP}"));
         }
+    }
+    if s.threads == 0 {
+        return Err("--threads must be at least 1".into());
     }
     if s.drift_window == 0 || s.drift_threshold.is_nan() || s.drift_threshold <= 0.0 {
         return Err("--drift-window must be at least 1 and --drift-threshold above 0".into());

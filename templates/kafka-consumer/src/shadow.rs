@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value as Json};
 
-use crate::record::{finish, values, Monitors, Reading, Row, Scored};
+use crate::record::{finish, values, Reading, Row, Scored};
 use crate::{challenger, fields, model};
 
 impl<'a> Reading<'a> for challenger::Value<'a> {
@@ -25,10 +25,10 @@ impl<'a> Reading<'a> for challenger::Value<'a> {
 /// record it can't score, `{"error": reason}` — to each such result.
 pub fn score(
     objects: &[Result<Row<'_>, String>],
-    records: &[(Option<&[u8]>, Json)],
+    records: &[(Option<&[u8]>, String)],
     champion: &[Option<model::Prediction>],
     results: &mut [Result<Scored, String>],
-    monitors: &mut Monitors,
+    agreement: &mut Agreement,
 ) {
     let bools = ["false".to_string(), "true".to_string()];
     let (mut rows, mut row_of) = (Vec::new(), Vec::new());
@@ -49,7 +49,7 @@ pub fn score(
         let text = match q {
             Ok(q) => {
                 if let Some(p) = champion[i] {
-                    monitors.agreement.add(p.compared(), q.compared());
+                    agreement.add(p.compared(), q.compared());
                 }
                 let mut out = String::from("{");
                 q.write_json(&mut out);
@@ -69,7 +69,7 @@ fn shadow(results: &mut [Result<Scored, String>], i: usize, text: String) {
 }
 
 /// The shadow output of a record the challenger can't score.
-fn refused(reason: &str, source: &Json) -> String {
+fn refused(reason: &str, source: &str) -> String {
     let mut out = format!("{{\"error\":{}", Json::from(reason));
     finish(&mut out, challenger::MODEL_ID, source);
     out
@@ -110,6 +110,14 @@ impl Agreement {
             let total: f64 = p.iter().zip(q).map(|(x, y)| (x - y).abs()).sum();
             self.differences += total / p.len() as f64;
         }
+    }
+
+    /// Adds what another part of the batch compared.
+    pub fn merge(&mut self, other: &Agreement) {
+        self.compared += other.compared;
+        self.classed += other.classed;
+        self.equal += other.equal;
+        self.differences += other.differences;
     }
 
     /// The report since the last one (none if nothing was compared), and a
