@@ -62,9 +62,16 @@ impl ClientContext for Rebalances {}
 
 impl ConsumerContext for Rebalances {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let partitions = |tpl: &rdkafka::TopicPartitionList| -> Vec<i32> {
+            tpl.elements().iter().map(|e| e.partition()).collect()
+        };
         match rebalance {
-            Rebalance::Assign(tpl) => eprintln!("assigned: {} partitions", tpl.count()),
-            Rebalance::Revoke(tpl) => eprintln!("revoked: {} partitions", tpl.count()),
+            Rebalance::Assign(tpl) => {
+                eprintln!("assigned: {} partitions {:?}", tpl.count(), partitions(tpl))
+            }
+            Rebalance::Revoke(tpl) => {
+                eprintln!("revoked: {} partitions {:?}", tpl.count(), partitions(tpl))
+            }
             Rebalance::Error(e) => eprintln!("rebalance error: {e}"),
         }
     }
@@ -204,16 +211,27 @@ fn run(s: &Settings) -> Result<(), String> {
             &mut monitors,
             (&stop, number),
         )?;
-        seal(&ledger, number, next, sent);
+        // Every record read gives a write, so a batch without writes read
+        // nothing and has nothing to commit.
+        if sent > 0 {
+            seal(&ledger, number, next, sent);
+            number += 1;
+        }
         counters.export(metrics.as_ref(), &mut exported);
         if let Some(report) = monitors.drift.as_mut().and_then(drift::Drift::due) {
             publish_drift(&report, &producer, s, metrics.as_ref())?;
         }
-        number += 1;
         redeliver(&producer, s, &ledger, &mut counters)?;
         commit_acknowledged(&consumer, &ledger, &failed, s, CommitMode::Async)?;
-        while open_batches(&ledger) > MAX_OPEN_BATCHES && failed.load(Ordering::SeqCst) == 0 {
+        // Too many batches unacknowledged: wait, dead-lettering refused
+        // writes and committing the batches that settle meanwhile (which
+        // is what ends the wait).
+        while open_batches(&ledger) > MAX_OPEN_BATCHES
+            && failed.load(Ordering::SeqCst) == 0
+            && !stop.load(Ordering::SeqCst)
+        {
             redeliver(&producer, s, &ledger, &mut counters)?;
+            commit_acknowledged(&consumer, &ledger, &failed, s, CommitMode::Async)?;
             std::thread::sleep(Duration::from_millis(1));
         }
         if last_stats.elapsed() >= Duration::from_secs(s.stats_seconds) {
