@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command. Starts a Kafka-protocol broker (tansu, in
-# memory) on a free port of 127.0.0.1 for the Kafka tests, runs the whole
+# The project's test command. Starts a Kafka-protocol broker (tansu, on a
+# fresh SQLite store) on a free port of 127.0.0.1 for the Kafka tests, runs the whole
 # test suite, and stops the broker. Installs tansu with cargo when missing
 # (about 13 minutes of compiling on 2 cores, once).
 set -euo pipefail
@@ -13,8 +13,9 @@ if command -v rustup >/dev/null 2>&1; then
   rustup component add clippy rustfmt >/dev/null
 fi
 
-# In-memory storage (dynostore) for the shared broker; SQLite storage
-# (libsql) for the test that crashes and restarts a broker of its own.
+# SQLite storage (libsql) for the shared broker and for the test that
+# crashes and restarts a broker of its own; in-memory storage (dynostore)
+# for bench/kafka.sh.
 if ! grep -q '"tansu 0.6.0 [^}]*"libsql"' "$HOME/.cargo/.crates2.json" 2>/dev/null; then
   cargo install tansu --version 0.6.0 --locked --features dynostore,libsql --force
 fi
