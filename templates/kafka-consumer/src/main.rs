@@ -239,18 +239,23 @@ fn run(s: &Settings) -> Result<(), String> {
             if let Some(m) = &metrics {
                 m.lag(lag);
             }
+            // With a challenger, the line ends with the agreement since the
+            // last one.
+            #[allow(unused_mut)]
+            let mut agreement = String::new();
+            #[cfg(feature = "challenger")]
+            if let Some(report) = monitors.agreement.take() {
+                agreement = report.line();
+                publish_agreement(&report, &producer, s, metrics.as_ref())?;
+            }
             eprintln!(
-                "counters: in={} out={} dead-lettered={} alerts={} shadow={} lag={lag}",
+                "counters: in={} out={} dead-lettered={} alerts={} shadow={} lag={lag}{agreement}",
                 counters.read,
                 counters.written,
                 counters.dead_lettered,
                 counters.alerts,
                 counters.shadowed,
             );
-            #[cfg(feature = "challenger")]
-            if let Some(report) = monitors.agreement.take() {
-                publish_agreement(&report, &producer, s, metrics.as_ref())?;
-            }
             last_stats = Instant::now();
         }
     }
@@ -507,8 +512,8 @@ fn publish_drift(
     report_to_topic(&report.json(), producer, s)
 }
 
-/// Logs the agreement of champion and challenger since the last report,
-/// sets its metrics and sends it to the metrics topic.
+/// Sets the metrics of the agreement of champion and challenger since the
+/// last report and sends it to the metrics topic.
 #[cfg(feature = "challenger")]
 fn publish_agreement(
     report: &shadow::Report,
@@ -516,7 +521,6 @@ fn publish_agreement(
     s: &Settings,
     metrics: Option<&metrics::Metrics>,
 ) -> Result<(), String> {
-    eprintln!("{}", report.line());
     if let Some(m) = metrics {
         m.agreement(report.equal_share, report.mean_abs_diff);
     }

@@ -153,13 +153,13 @@ impl Report {
         .to_string()
     }
 
-    /// The counters line's part.
+    /// The counters line's end.
     pub fn line(&self) -> String {
         let equal = self
             .equal_share
             .map_or("-".to_string(), |e| format!("{e:.4}"));
         format!(
-            "agreement: records={} equal-share={equal} mean-abs-diff={:.6}",
+            " compared={} equal-share={equal} mean-abs-diff={:.6}",
             self.window, self.mean_abs_diff
         )
     }

@@ -200,7 +200,23 @@ fn two_challenged_consumers_with_drift_share_four_partitions_and_lose_nothing() 
     let shadows = keyed_bodies(&t.brokers, &shadow, scored.len());
     // Agreement is reported every second; wait for a report of each.
     std::thread::sleep(Duration::from_millis(2500));
+    let logs = [Arc::clone(&a.log), Arc::clone(&b.log)];
     let (read_a, read_b) = (stop_model(a, "ensemble-"), stop_model(b, "ensemble-"));
+    // The counters line ends with the agreement when there was some.
+    let agreement_lines = logs
+        .iter()
+        .flat_map(|log| {
+            let log = log.lock().unwrap().clone();
+            log.lines()
+                .filter(|l| l.starts_with("counters:") && l.contains(" compared="))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .count();
+    assert!(
+        agreement_lines > 0,
+        "no counters line reports the agreement"
+    );
     assert!(
         read_a > 0 && read_b > 0,
         "{read_a} and {read_b} records read"
