@@ -44,14 +44,20 @@ fn main() -> Result<()> {
         format!("bench-shadow-{tag}"),
         format!("bench-metrics-{tag}"),
     );
-    let mut extra: Vec<&str> = vec!["--metrics-topic", &metrics];
-    match mode {
-        "plain" => extra.clear(),
-        "drift" => extra.extend(["--drift-seconds", "5"]),
-        "challenger" => extra.extend(["--shadow", &shadow]),
-        "both" => extra.extend(["--drift-seconds", "5", "--shadow", &shadow]),
+    let extra: Vec<&str> = match mode {
+        "plain" => vec![],
+        "drift" => vec!["--metrics-topic", &metrics, "--drift-seconds", "5"],
+        "challenger" => vec!["--metrics-topic", &metrics, "--shadow", &shadow],
+        "both" => vec![
+            "--metrics-topic",
+            &metrics,
+            "--drift-seconds",
+            "5",
+            "--shadow",
+            &shadow,
+        ],
         other => return Err(format!("unknown mode {other}").into()),
-    }
+    };
     let topics = [
         (&input, "4"),
         (&output, "1"),

@@ -438,7 +438,7 @@ fn write_table(out: &mut String, name: &str, table: &Table) {
     };
 }
 
-fn ints<T: ToString>(v: &[T]) -> String {
+pub(super) fn ints<T: ToString>(v: &[T]) -> String {
     list(v.iter().map(ToString::to_string))
 }
 

@@ -5,6 +5,8 @@
 //! in model.json; a Kafka consumer compares the records it scores against
 //! it (population stability index, `model/psi.rs`).
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::psi;
@@ -116,12 +118,9 @@ impl Reference {
         }
         let all = self.columns.iter().chain(std::iter::once(&self.prediction));
         for (d, c) in all.zip(prep.columns.iter().map(Some).chain([None])) {
-            let kind_fits = match (c.map(|c| c.kind), &d.bins) {
-                (Some(ColumnKind::Categorical), Bins::Levels { .. }) => true,
-                (Some(ColumnKind::Categorical), _) | (None, Bins::Levels { .. }) => false,
-                (_, Bins::Levels { .. }) => false,
-                (_, Bins::Numbers { .. }) => true,
-            };
+            // Levels for a categorical column, numbers for the rest.
+            let categorical = c.is_some_and(|c| c.kind == ColumnKind::Categorical);
+            let kind_fits = categorical == matches!(d.bins, Bins::Levels { .. });
             let sized = d.shares.len() == d.bins.width() && d.bins.width() <= usize::from(u16::MAX);
             if !kind_fits || !sized || !d.shares.iter().all(|s| s.is_finite()) {
                 return Err(format!("drift reference of '{}' is malformed", d.name));
@@ -167,16 +166,19 @@ fn column(table: &Table, c: &ColumnPrep, markers: &[String]) -> Distribution {
         }
     };
     let bins = if c.kind == ColumnKind::Categorical {
-        let mut counts: Vec<(String, usize)> = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
         values(&mut |v| {
             let mut text = NumText::new();
             if let Some(l) = cell::read_level(v, markers, &mut text) {
-                match counts.iter_mut().find(|(k, _)| k == l) {
-                    Some((_, n)) => *n += 1,
-                    None => counts.push((l.to_string(), 1)),
+                match seen.get_mut(l) {
+                    Some(n) => *n += 1,
+                    None => {
+                        seen.insert(l.to_string(), 1);
+                    }
                 }
             }
         });
+        let mut counts: Vec<(String, usize)> = seen.into_iter().collect();
         counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         counts.truncate(MAX_LEVELS);
         Bins::Levels {
