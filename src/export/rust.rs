@@ -415,6 +415,15 @@ fn write_table(out: &mut String, name: &str, table: &Table) {
             list(v.iter().map(|x| float(*x)))
         ),
         Table::U32s(v) => writeln!(out, "static {name}: [u32; {}] = [{}];", v.len(), ints(v)),
+        Table::Links(v) => writeln!(
+            out,
+            "static {name}: [u64; {}] = [{}];",
+            v.len(),
+            list(
+                v.iter()
+                    .map(|l| format!("0x{:x}_{:08x}", l >> 32, l & 0xffff_ffff))
+            )
+        ),
         Table::F64(x) => writeln!(out, "const {name}: f64 = {};", float(*x)),
         Table::MaybeF64(x) => writeln!(
             out,
@@ -442,14 +451,13 @@ pub(super) fn ints<T: ToString>(v: &[T]) -> String {
     list(v.iter().map(ToString::to_string))
 }
 
-/// Tree tables `NAME_THRESHOLD`, `NAME_FEATURE`, … and the
+/// Tree tables `NAME_THRESHOLD`, `NAME_LINK`, … and the
 /// `kernels::Trees` view over them, named `NAME`.
 fn write_trees(out: &mut String, name: &str, t: &PackedTrees) {
     let threshold = Table::F64s(t.threshold.clone());
     write_table(out, &format!("{name}_THRESHOLD"), &threshold);
+    write_table(out, &format!("{name}_LINK"), &Table::Links(t.link.clone()));
     for (part, v) in [
-        ("FEATURE", &t.feature),
-        ("RIGHT", &t.right),
         ("ROOTS", &t.roots),
         ("OUTPUTS", &t.outputs),
         ("DEPTHS", &t.depths),
@@ -465,8 +473,7 @@ fn write_trees(out: &mut String, name: &str, t: &PackedTrees) {
         out,
         "static {name}: kernels::Trees<'static> = kernels::Trees {{
     threshold: &{name}_THRESHOLD,
-    feature: &{name}_FEATURE,
-    right: &{name}_RIGHT,
+    link: &{name}_LINK,
     roots: &{name}_ROOTS,
     outputs: &{name}_OUTPUTS,
     depths: &{name}_DEPTHS,

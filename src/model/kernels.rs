@@ -96,19 +96,19 @@ pub const LANES: usize = 16;
 
 /// Many trees' nodes in one set of arrays, each tree's nodes in the order
 /// a walk visits them: a split's left child is the node after it, its
-/// right child is `right`. Every split compares `x < t` (a `x <= t` split
+/// right child is in its `link`. Every split compares `x < t` (a `x <= t` split
 /// is stored as `x <` the next double above `t`, the same comparison for
 /// every value). A leaf sends every row to itself (its threshold is NaN,
-/// which no value is less than, and `right` is its own index), so a walk
+/// which no value is less than, and its right child is itself), so a walk
 /// may take more steps than its tree is deep and stays at the leaf.
 #[derive(Debug, Clone, Copy)]
 pub struct Trees<'a> {
     /// `x[feature] < threshold` goes left; NaN for a leaf.
     pub threshold: &'a [f64],
-    /// The feature a split reads (0 for a leaf).
-    pub feature: &'a [u32],
-    /// Index of the right child (a leaf's own index).
-    pub right: &'a [u32],
+    /// The feature a split reads (0 for a leaf) in the low 32 bits, the
+    /// index of its right child (a leaf's own index) in the high 32: one
+    /// load where a step needs both (see [`link`]).
+    pub link: &'a [u64],
     /// Root node of each tree.
     pub roots: &'a [u32],
     /// First output each tree adds into.
@@ -121,10 +121,26 @@ pub struct Trees<'a> {
     pub width: usize,
 }
 
+/// A node's link: the feature a split reads (0 for a leaf) in the low 32
+/// bits, its right child (a leaf's own index) in the high 32.
+pub const fn link(feature: u32, right: u32) -> u64 {
+    feature as u64 | (right as u64) << 32
+}
+
 impl Trees<'_> {
     /// Number of trees.
     pub fn count(&self) -> usize {
         self.roots.len()
+    }
+
+    /// The feature node `at` splits on (0 for a leaf).
+    pub fn feature(&self, at: usize) -> usize {
+        self.link[at] as u32 as usize
+    }
+
+    /// Node `at`'s right child (a leaf's own index).
+    pub fn right(&self, at: usize) -> usize {
+        (self.link[at] >> 32) as usize
     }
 
     /// One step of a walk: the node after `at` for row `x`. A branch here
@@ -134,8 +150,9 @@ impl Trees<'_> {
     /// picks, 100 trees of depth 6 took 2.6 times as long).
     #[inline(always)]
     fn step(&self, at: usize, x: &[f64]) -> usize {
-        let left = x[self.feature[at] as usize] < self.threshold[at];
-        core::hint::select_unpredictable(left, at + 1, self.right[at] as usize)
+        let link = self.link[at];
+        let left = x[link as u32 as usize] < self.threshold[at];
+        core::hint::select_unpredictable(left, at + 1, (link >> 32) as usize)
     }
 
     /// Walks `at` (nodes of `N` trees) `steps` steps for row `x`. Kept
@@ -760,7 +777,7 @@ impl Explained<'_> {
     fn add_expected(&self, root: usize, end: usize, phi: &mut [f64]) {
         let total = self.cover[root];
         for n in root..end {
-            if self.trees.right[n] as usize == n && total > 0.0 {
+            if self.trees.right(n) == n && total > 0.0 {
                 let share = self.cover[n] / total * self.scale;
                 self.add_leaf(n, share, self.x.len(), phi);
             }
@@ -779,7 +796,7 @@ impl Explained<'_> {
     ) {
         extend_path(path, depth, step);
         let t = self.trees;
-        let right = t.right[at] as usize;
+        let right = t.right(at);
         if right == at {
             for i in 1..=depth {
                 let s = path[i];
@@ -788,7 +805,7 @@ impl Explained<'_> {
             }
             return;
         }
-        let feature = t.feature[at] as usize;
+        let feature = t.feature(at);
         let (hot, cold) = if self.x[feature] < t.threshold[at] {
             (at + 1, right)
         } else {

@@ -236,16 +236,14 @@ fn refused(column: usize) -> impl Fn(cell::Refusal) -> InputError {
 
 static BASE: [f64; 3] = [0.0, 0.0, 0.0];
 static TREES_THRESHOLD: [f64; 9] = [2.4500000000000006, f64::NAN, 1.7500000000000002, 4.950000000000001, f64::NAN, f64::NAN, 5.950000000000001, f64::NAN, f64::NAN];
-static TREES_FEATURE: [u32; 9] = [2, 0, 3, 2, 0, 0, 0, 0, 0];
-static TREES_RIGHT: [u32; 9] = [2, 1, 6, 5, 4, 5, 8, 7, 8];
+static TREES_LINK: [u64; 9] = [0x2_00000002, 0x1_00000000, 0x6_00000003, 0x5_00000002, 0x4_00000000, 0x5_00000000, 0x8_00000000, 0x7_00000000, 0x8_00000000];
 static TREES_ROOTS: [u32; 1] = [0];
 static TREES_OUTPUTS: [u32; 1] = [0];
 static TREES_DEPTHS: [u32; 1] = [3];
 static TREES_VALUES: [f64; 27] = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9791666666666666, 0.020833333333333332, 0.0, 0.3333333333333333, 0.6666666666666666, 0.0, 0.0, 0.0, 0.0, 0.14285714285714285, 0.8571428571428571, 0.0, 0.0, 1.0];
 static TREES: kernels::Trees<'static> = kernels::Trees {
     threshold: &TREES_THRESHOLD,
-    feature: &TREES_FEATURE,
-    right: &TREES_RIGHT,
+    link: &TREES_LINK,
     roots: &TREES_ROOTS,
     outputs: &TREES_OUTPUTS,
     depths: &TREES_DEPTHS,
@@ -602,19 +600,19 @@ mod kernels {
 
     /// Many trees' nodes in one set of arrays, each tree's nodes in the order
     /// a walk visits them: a split's left child is the node after it, its
-    /// right child is `right`. Every split compares `x < t` (a `x <= t` split
+    /// right child is in its `link`. Every split compares `x < t` (a `x <= t` split
     /// is stored as `x <` the next double above `t`, the same comparison for
     /// every value). A leaf sends every row to itself (its threshold is NaN,
-    /// which no value is less than, and `right` is its own index), so a walk
+    /// which no value is less than, and its right child is itself), so a walk
     /// may take more steps than its tree is deep and stays at the leaf.
     #[derive(Debug, Clone, Copy)]
     pub struct Trees<'a> {
         /// `x[feature] < threshold` goes left; NaN for a leaf.
         pub threshold: &'a [f64],
-        /// The feature a split reads (0 for a leaf).
-        pub feature: &'a [u32],
-        /// Index of the right child (a leaf's own index).
-        pub right: &'a [u32],
+        /// The feature a split reads (0 for a leaf) in the low 32 bits, the
+        /// index of its right child (a leaf's own index) in the high 32: one
+        /// load where a step needs both (see [`link`]).
+        pub link: &'a [u64],
         /// Root node of each tree.
         pub roots: &'a [u32],
         /// First output each tree adds into.
@@ -627,10 +625,26 @@ mod kernels {
         pub width: usize,
     }
 
+    /// A node's link: the feature a split reads (0 for a leaf) in the low 32
+    /// bits, its right child (a leaf's own index) in the high 32.
+    pub const fn link(feature: u32, right: u32) -> u64 {
+        feature as u64 | (right as u64) << 32
+    }
+
     impl Trees<'_> {
         /// Number of trees.
         pub fn count(&self) -> usize {
             self.roots.len()
+        }
+
+        /// The feature node `at` splits on (0 for a leaf).
+        pub fn feature(&self, at: usize) -> usize {
+            self.link[at] as u32 as usize
+        }
+
+        /// Node `at`'s right child (a leaf's own index).
+        pub fn right(&self, at: usize) -> usize {
+            (self.link[at] >> 32) as usize
         }
 
         /// One step of a walk: the node after `at` for row `x`. A branch here
@@ -640,8 +654,9 @@ mod kernels {
         /// picks, 100 trees of depth 6 took 2.6 times as long).
         #[inline(always)]
         fn step(&self, at: usize, x: &[f64]) -> usize {
-            let left = x[self.feature[at] as usize] < self.threshold[at];
-            core::hint::select_unpredictable(left, at + 1, self.right[at] as usize)
+            let link = self.link[at];
+            let left = x[link as u32 as usize] < self.threshold[at];
+            core::hint::select_unpredictable(left, at + 1, (link >> 32) as usize)
         }
 
         /// Walks `at` (nodes of `N` trees) `steps` steps for row `x`. Kept
@@ -1266,7 +1281,7 @@ mod kernels {
         fn add_expected(&self, root: usize, end: usize, phi: &mut [f64]) {
             let total = self.cover[root];
             for n in root..end {
-                if self.trees.right[n] as usize == n && total > 0.0 {
+                if self.trees.right(n) == n && total > 0.0 {
                     let share = self.cover[n] / total * self.scale;
                     self.add_leaf(n, share, self.x.len(), phi);
                 }
@@ -1285,7 +1300,7 @@ mod kernels {
         ) {
             extend_path(path, depth, step);
             let t = self.trees;
-            let right = t.right[at] as usize;
+            let right = t.right(at);
             if right == at {
                 for i in 1..=depth {
                     let s = path[i];
@@ -1294,7 +1309,7 @@ mod kernels {
                 }
                 return;
             }
-            let feature = t.feature[at] as usize;
+            let feature = t.feature(at);
             let (hot, cold) = if self.x[feature] < t.threshold[at] {
                 (at + 1, right)
             } else {

@@ -53,6 +53,9 @@ pub enum Table {
     F64s(Vec<f64>),
     /// `static NAME: [u32; N]`.
     U32s(Vec<u32>),
+    /// `static NAME: [u64; N]` of tree links (`kernels::link`), each
+    /// written as its two halves in hex: right child, then feature.
+    Links(Vec<u64>),
     /// `const NAME: f64`.
     F64(f64),
     /// `const NAME: Option<f64>`.
@@ -65,7 +68,7 @@ pub enum Table {
     Combine(Combine),
     /// `const NAME: kernels::Weighting`.
     Weighting(Weighting),
-    /// Trees as `NAME_THRESHOLD`, `NAME_FEATURE`, … and a `static NAME:
+    /// Trees as `NAME_THRESHOLD`, `NAME_LINK`, … and a `static NAME:
     /// kernels::Trees` over them.
     Trees(PackedTrees),
 }

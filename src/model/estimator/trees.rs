@@ -557,10 +557,9 @@ pub(super) fn check_trees(trees: &[Tree], d: usize, outputs: usize) -> Result<()
 pub struct PackedTrees {
     /// Split threshold per node (`x <` it goes left), NaN for a leaf.
     pub threshold: Vec<f64>,
-    /// Split feature per node, 0 for a leaf.
-    pub feature: Vec<u32>,
-    /// Right child per node, a leaf's own index.
-    pub right: Vec<u32>,
+    /// Split feature (0 for a leaf) and right child (a leaf's own index)
+    /// per node, as [`kernels::link`] packs them.
+    pub link: Vec<u64>,
     /// Root node of each tree.
     pub roots: Vec<u32>,
     /// First output of each tree.
@@ -582,7 +581,7 @@ impl PartialEq for PackedTrees {
     fn eq(&self, other: &PackedTrees) -> bool {
         let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
         bits(&self.threshold) == bits(&other.threshold)
-            && (&self.feature, &self.right, &self.roots) == (&other.feature, &other.right, &other.roots)
+            && (&self.link, &self.roots) == (&other.link, &other.roots)
             && (&self.outputs, &self.depths, self.width) == (&other.outputs, &other.depths, other.width)
             && bits(&self.values) == bits(&other.values)
     }
@@ -611,8 +610,7 @@ impl PackedTrees {
     pub fn view(&self) -> kernels::Trees<'_> {
         kernels::Trees {
             threshold: &self.threshold,
-            feature: &self.feature,
-            right: &self.right,
+            link: &self.link,
             roots: &self.roots,
             outputs: &self.outputs,
             depths: &self.depths,
@@ -648,7 +646,8 @@ impl PackedTrees {
             }
         }
         for (split, right) in splits {
-            self.right[split as usize] = at[right];
+            let feature = self.link[split as usize] as u32;
+            self.link[split as usize] = kernels::link(feature, at[right]);
         }
         depth
     }
@@ -664,8 +663,7 @@ impl PackedTrees {
 
     fn push_node(&mut self, threshold: f64, feature: u32, right: u32) {
         self.threshold.push(threshold);
-        self.feature.push(feature);
-        self.right.push(right);
+        self.link.push(kernels::link(feature, right));
     }
 
     /// Number of nodes.
@@ -766,11 +764,12 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
         let trees: Vec<Tree> = (0..10).map(|_| random_tree(&mut rng, 6, 1, Rule::Less)).collect();
         let packed = PackedTrees::of(&trees);
-        for (i, (t, right)) in packed.threshold.iter().zip(&packed.right).enumerate() {
+        for (i, t) in packed.threshold.iter().enumerate() {
+            let right = packed.view().right(i);
             if t.is_nan() {
-                assert_eq!(*right as usize, i, "a leaf loops to itself");
+                assert_eq!(right, i, "a leaf loops to itself");
             } else {
-                assert!(*right as usize > i + 1, "the right child follows the left subtree");
+                assert!(right > i + 1, "the right child follows the left subtree");
             }
         }
         let depth = |t: &Tree| -> u32 {
