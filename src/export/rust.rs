@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use minijinja::{context, AutoEscape, Environment};
 
 use crate::error::{Error, Result};
-use crate::model::estimator::{Lowered, PackedTrees, Table};
+use crate::model::estimator::{Lowered, PackedBits, PackedTrees, Table};
 use crate::model::Model;
 use crate::prep::{ColumnKind, ColumnPrep, Encoding};
 
@@ -469,6 +469,10 @@ fn write_trees(out: &mut String, name: &str, t: &PackedTrees) {
         &format!("{name}_VALUES"),
         &Table::F64s(t.values.clone()),
     );
+    let bits = t
+        .bits
+        .as_ref()
+        .map_or("None".into(), |b| write_bits(out, name, b));
     let _ = writeln!(
         out,
         "static {name}: kernels::Trees<'static> = kernels::Trees {{
@@ -479,9 +483,44 @@ fn write_trees(out: &mut String, name: &str, t: &PackedTrees) {
     depths: &{name}_DEPTHS,
     values: &{name}_VALUES,
     width: {},
+    bits: {},
 }};",
-        t.width
+        t.width, bits
     );
+}
+
+/// The bit-vector walk's tables `NAME_BIT_STARTS`, …; returns the
+/// `kernels::BitTrees` over them.
+fn write_bits(out: &mut String, name: &str, b: &PackedBits) -> String {
+    write_table(
+        out,
+        &format!("{name}_BIT_THRESHOLD"),
+        &Table::F64s(b.threshold.clone()),
+    );
+    for (part, v) in [
+        ("STARTS", &b.starts),
+        ("TREE", &b.tree),
+        ("FIRST_LEAF", &b.first_leaf),
+        ("LEAVES", &b.leaves),
+    ] {
+        write_table(out, &format!("{name}_BIT_{part}"), &Table::U32s(v.clone()));
+    }
+    let masks = list(b.mask.iter().map(|m| format!("0x{m:x}")));
+    let _ = writeln!(
+        out,
+        "static {name}_BIT_MASK: [u64; {}] = [{masks}];",
+        b.mask.len()
+    );
+    format!(
+        "Some(kernels::BitTrees {{
+        starts: &{name}_BIT_STARTS,
+        threshold: &{name}_BIT_THRESHOLD,
+        tree: &{name}_BIT_TREE,
+        mask: &{name}_BIT_MASK,
+        first_leaf: &{name}_BIT_FIRST_LEAF,
+        leaves: &{name}_BIT_LEAVES,
+    }})"
+    )
 }
 
 #[cfg(test)]

@@ -119,7 +119,44 @@ pub struct Trees<'a> {
     pub values: &'a [f64],
     /// Values per leaf.
     pub width: usize,
+    /// The same trees for the bit-vector walk of a batch, when they have
+    /// it (see [`BitTrees`]).
+    pub bits: Option<BitTrees<'a>>,
 }
+
+/// Trees of at most 64 leaves each, arranged for QuickScorer's walk of a
+/// batch (Lucchese et al., SIGIR 2015): instead of following each row
+/// down each tree, every split is visited once per group of rows, feature
+/// by feature in ascending thresholds, and a row that goes right at a split
+/// loses the leaves of its left subtree from its tree's 64-bit set of
+/// reachable leaves (leaves numbered left to right); the leftmost leaf left
+/// is the one the walk would reach. A feature's splits stop at the first
+/// threshold above every row's value, so splits no row goes right at (on
+/// one-hot features, most) cost nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct BitTrees<'a> {
+    /// Feature `j`'s splits are `starts[j]..starts[j + 1]` of the arrays
+    /// below, in ascending threshold.
+    pub starts: &'a [u32],
+    /// Each split's threshold (`x <` it goes left).
+    pub threshold: &'a [f64],
+    /// Each split's tree.
+    pub tree: &'a [u32],
+    /// The leaves a row keeps when it goes right at the split.
+    pub mask: &'a [u64],
+    /// Index in `leaves` of each tree's first leaf.
+    pub first_leaf: &'a [u32],
+    /// Every tree's leaves left to right: their nodes in [`Trees`].
+    pub leaves: &'a [u32],
+}
+
+/// Rows [`BitTrees`] walks together.
+const BIT_LANES: usize = 8;
+
+/// Trees and features [`BitTrees`] may have at most: the walk keeps one
+/// leaf set per tree and row, and the group's values per feature and row,
+/// on the stack.
+pub const BIT_TREES_MAX: usize = 512;
 
 /// A node's link: the feature a split reads (0 for a leaf) in the low 32
 /// bits, its right child (a leaf's own index) in the high 32.
@@ -240,13 +277,23 @@ impl Trees<'_> {
     }
 
     /// [`Trees::add_all`] for many rows (`x` row-major, `d` values each;
-    /// `out` `w` values each): tree by tree, so a tree's nodes stay in
-    /// cache across the rows, [`LANES`] rows at a time (the rest four or
-    /// one at a time). Each row's leaves are added in tree order, as one
-    /// row at a time.
+    /// `out` `w` values each): with [`BitTrees`] when the trees have them,
+    /// else tree by tree, so a tree's nodes stay in cache across the rows,
+    /// [`LANES`] rows at a time (the rest four or one at a time). Each
+    /// row's leaves are added in tree order, as one row at a time.
     fn add_all_batch(&self, x: &[f64], d: usize, out: &mut [f64], w: usize) {
         let d = d.max(1);
         let rows = (x.len() / d).min(out.len() / w.max(1));
+        if let Some(bits) = &self.bits {
+            let (x, out) = (&x[..rows * d], &mut out[..rows * w]);
+            // The walk's scratch is on the stack, sized for the trees.
+            return match self.count().max(bits.starts.len()) {
+                0..=64 => self.add_bit_rows::<64>(bits, x, d, out, w),
+                65..=128 => self.add_bit_rows::<128>(bits, x, d, out, w),
+                129..=256 => self.add_bit_rows::<256>(bits, x, d, out, w),
+                _ => self.add_bit_rows::<BIT_TREES_MAX>(bits, x, d, out, w),
+            };
+        }
         for t in 0..self.count() {
             let mut first = 0;
             while first < rows {
@@ -255,6 +302,81 @@ impl Trees<'_> {
                     n if n >= 4 => self.add_rows::<4>(t, first, x, d, out, w),
                     _ => self.add_rows::<1>(t, first, x, d, out, w),
                 };
+            }
+        }
+    }
+}
+
+impl Trees<'_> {
+    /// [`Trees::add_all_batch`] with `bits` (at most `M` trees and
+    /// features): [`BIT_LANES`] rows at a time.
+    fn add_bit_rows<const M: usize>(
+        &self,
+        bits: &BitTrees<'_>,
+        x: &[f64],
+        d: usize,
+        out: &mut [f64],
+        w: usize,
+    ) {
+        let mut values = [[0.0; BIT_LANES]; M];
+        let mut reachable = [[0; BIT_LANES]; M];
+        for (x, out) in x.chunks(BIT_LANES * d).zip(out.chunks_mut(BIT_LANES * w)) {
+            self.add_bit_group(bits, x, d, out, w, (&mut values, &mut reachable));
+        }
+    }
+
+    /// [`Trees::add_all_batch`] for up to [`BIT_LANES`] rows with `bits`,
+    /// given scratch for each feature's values and each tree's leaf sets.
+    #[allow(clippy::type_complexity)]
+    fn add_bit_group(
+        &self,
+        bits: &BitTrees<'_>,
+        x: &[f64],
+        d: usize,
+        out: &mut [f64],
+        w: usize,
+        (values, reachable): (&mut [[f64; BIT_LANES]], &mut [[u64; BIT_LANES]]),
+    ) {
+        let n = x.len() / d;
+        let features = bits.starts.len().saturating_sub(1);
+        let (values, reachable) = (&mut values[..features], &mut reachable[..self.count()]);
+        // Lanes without a row hold -inf: below every threshold but -inf.
+        values
+            .iter_mut()
+            .for_each(|v| *v = [f64::NEG_INFINITY; BIT_LANES]);
+        for (l, row) in x.chunks_exact(d).enumerate() {
+            for (v, x) in values.iter_mut().zip(row) {
+                v[l] = *x;
+            }
+        }
+        reachable
+            .iter_mut()
+            .for_each(|r| *r = [u64::MAX; BIT_LANES]);
+        for (j, xs) in values.iter().enumerate() {
+            // NaN goes right everywhere, as if above every threshold.
+            let top = xs.iter().fold(f64::NEG_INFINITY, |m, &x| {
+                if x.is_nan() {
+                    f64::INFINITY
+                } else {
+                    m.max(x)
+                }
+            });
+            for k in bits.starts[j] as usize..bits.starts[j + 1] as usize {
+                let t = bits.threshold[k];
+                // Neither is NaN: no row goes right here or further on.
+                if t > top {
+                    break;
+                }
+                let (set, mask) = (&mut reachable[bits.tree[k] as usize], bits.mask[k]);
+                for (s, x) in set.iter_mut().zip(xs) {
+                    *s &= if *x < t { u64::MAX } else { mask };
+                }
+            }
+        }
+        for (t, sets) in reachable.iter().enumerate() {
+            for (l, set) in sets[..n].iter().enumerate() {
+                let leaf = bits.leaves[bits.first_leaf[t] as usize + set.trailing_zeros() as usize];
+                self.add_leaf(t, leaf as usize, &mut out[l * w..(l + 1) * w]);
             }
         }
     }

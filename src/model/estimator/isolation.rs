@@ -63,7 +63,7 @@ impl Kind for Isolation {
     fn lower(&self) -> Lowered {
         Lowered::new(
             vec![
-                ("TREES", Table::Trees(self.trees.packed().clone())),
+                ("TREES", Table::Trees(Box::new(self.trees.packed().clone()))),
                 ("NORMALIZER", Table::F64(self.normalizer)),
                 ("THRESHOLD", Table::F64(self.threshold)),
             ],

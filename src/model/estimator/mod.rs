@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::kernels::{Combine, Link, Weighting};
 pub use ensemble::Member;
-pub use trees::{PackedTrees, Rule, Tree, Trees};
+pub use trees::{PackedBits, PackedTrees, Rule, Tree, Trees};
 
 use super::graph::Graph;
 use super::Predictions;
@@ -70,7 +70,7 @@ pub enum Table {
     Weighting(Weighting),
     /// Trees as `NAME_THRESHOLD`, `NAME_LINK`, … and a `static NAME:
     /// kernels::Trees` over them.
-    Trees(PackedTrees),
+    Trees(Box<PackedTrees>),
 }
 
 /// An estimator as the generated module holds it: named tables, and the

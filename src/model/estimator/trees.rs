@@ -379,7 +379,7 @@ impl Kind for TreeEnsemble {
         let lowered = Lowered::new(
             vec![
                 ("BASE", Table::F64s(self.base.clone())),
-                ("TREES", Table::Trees(self.trees.packed().clone())),
+                ("TREES", Table::Trees(Box::new(self.trees.packed().clone()))),
                 ("COMBINE", Table::Combine(self.combine)),
                 ("LINK", Table::Link(self.link)),
             ],
@@ -574,6 +574,8 @@ pub struct PackedTrees {
     pub cover: Vec<f64>,
     /// Whether every tree recorded its cover.
     pub covered: bool,
+    /// The bit-vector walk's tables, when the trees suit it.
+    pub bits: Option<PackedBits>,
 }
 
 /// Equal bit for bit (a leaf's NaN threshold equals itself).
@@ -584,6 +586,110 @@ impl PartialEq for PackedTrees {
             && (&self.link, &self.roots) == (&other.link, &other.roots)
             && (&self.outputs, &self.depths, self.width) == (&other.outputs, &other.depths, other.width)
             && bits(&self.values) == bits(&other.values)
+    }
+}
+
+/// Splits per step of the walk below which the trees get a bit-vector
+/// walk for batches: QuickScorer visits splits (those of one-hot features
+/// mostly not), the walk takes each tree's depth in steps. Measured: see
+/// "Bit vectors" in the benchmarks chapter.
+const BIT_SPLITS_PER_STEP: usize = 3;
+
+/// The owned form of [`kernels::BitTrees`].
+#[derive(Debug, Clone, Default)]
+pub struct PackedBits {
+    /// Each feature's first split.
+    pub starts: Vec<u32>,
+    /// Split thresholds, ascending within a feature.
+    pub threshold: Vec<f64>,
+    /// Each split's tree.
+    pub tree: Vec<u32>,
+    /// The leaves a row keeps when it goes right at the split.
+    pub mask: Vec<u64>,
+    /// Each tree's first leaf in `leaves`.
+    pub first_leaf: Vec<u32>,
+    /// Every tree's leaf nodes, left to right.
+    pub leaves: Vec<u32>,
+}
+
+/// A split for [`PackedBits`]: feature, threshold, tree, mask.
+type BitSplit = (u32, f64, u32, u64);
+
+impl PackedBits {
+    /// The tables for `trees` when the walk suits them: at most 64 leaves
+    /// a tree, [`kernels::BIT_TREES_MAX`] trees and features, and fewer
+    /// than [`BIT_SPLITS_PER_STEP`] splits per step a walk takes.
+    fn of(trees: &kernels::Trees<'_>) -> Option<PackedBits> {
+        let steps: usize = trees.depths.iter().map(|&d| d as usize).sum();
+        PackedBits::build(trees).filter(|b| b.threshold.len() < BIT_SPLITS_PER_STEP * steps)
+    }
+
+    /// The tables for `trees`, if they have at most 64 leaves a tree and
+    /// [`kernels::BIT_TREES_MAX`] trees and features.
+    fn build(trees: &kernels::Trees<'_>) -> Option<PackedBits> {
+        let count = trees.count();
+        if count == 0 || count > kernels::BIT_TREES_MAX || trees.depths.iter().any(|&d| d > 63) {
+            return None;
+        }
+        let mut bits = PackedBits::default();
+        let mut splits = Vec::new();
+        for t in 0..count {
+            bits.first_leaf.push(bits.leaves.len() as u32);
+            let first = bits.leaves.len();
+            bits.number(trees, trees.roots[t] as usize, (t as u32, first), &mut splits)?;
+        }
+        let features = splits.iter().map(|s| s.0 as usize + 1).max().unwrap_or(0);
+        if features > kernels::BIT_TREES_MAX {
+            return None;
+        }
+        splits.sort_by(|a, b| (a.0, a.1).partial_cmp(&(b.0, b.1)).unwrap_or(std::cmp::Ordering::Equal));
+        bits.starts = (0..=features)
+            .map(|j| splits.partition_point(|s| (s.0 as usize) < j) as u32)
+            .collect();
+        for (_, threshold, tree, mask) in splits {
+            bits.threshold.push(threshold);
+            bits.tree.push(tree);
+            bits.mask.push(mask);
+        }
+        Some(bits)
+    }
+
+    /// Numbers the leaves under node `at` of tree `t` (whose first leaf is
+    /// `leaves[first]`) left to right, and records its splits; `None` past
+    /// 64 leaves.
+    fn number(
+        &mut self,
+        trees: &kernels::Trees<'_>,
+        at: usize,
+        (t, first): (u32, usize),
+        splits: &mut Vec<BitSplit>,
+    ) -> Option<()> {
+        if trees.right(at) == at {
+            self.leaves.push(at as u32);
+            return (self.leaves.len() - first <= 64).then_some(());
+        }
+        let lo = self.leaves.len() - first;
+        self.number(trees, at + 1, (t, first), splits)?;
+        let hi = self.leaves.len() - first;
+        if hi - lo >= 64 {
+            return None;
+        }
+        // Going right here rules out the left subtree's leaves.
+        let mask = !(((1u64 << (hi - lo)) - 1) << lo);
+        splits.push((trees.feature(at) as u32, trees.threshold[at], t, mask));
+        self.number(trees, trees.right(at), (t, first), splits)
+    }
+
+    /// The kernels' view.
+    pub fn view(&self) -> kernels::BitTrees<'_> {
+        kernels::BitTrees {
+            starts: &self.starts,
+            threshold: &self.threshold,
+            tree: &self.tree,
+            mask: &self.mask,
+            first_leaf: &self.first_leaf,
+            leaves: &self.leaves,
+        }
     }
 }
 
@@ -603,6 +709,7 @@ impl PackedTrees {
             let depth = packed.push(tree);
             packed.depths.push(depth);
         }
+        packed.bits = PackedBits::of(&packed.view());
         packed
     }
 
@@ -616,6 +723,7 @@ impl PackedTrees {
             depths: &self.depths,
             values: &self.values,
             width: self.width,
+            bits: self.bits.as_ref().map(PackedBits::view),
         }
     }
 
@@ -730,10 +838,11 @@ mod tests {
     fn packed_trees_score_as_their_arrays_walk_to_the_bit() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
         for (width, rule) in [(1, Rule::Less), (1, Rule::LessOrEqual), (2, Rule::LessOrEqual)] {
-            // 19 trees: two full groups of lanes and a short one, of mixed depth.
+            // 19 trees: two full groups of lanes and a short one, of mixed
+            // depth, at most 64 leaves each (so that they have bit vectors).
             let trees: Trees = (0..19)
                 .map(|t| {
-                    let mut tree = random_tree(&mut rng, 1 + t % 7, width, rule);
+                    let mut tree = random_tree(&mut rng, 1 + t % 6, width, rule);
                     tree.output = if width == 1 { t as usize % 2 } else { 0 };
                     tree
                 })
@@ -746,15 +855,23 @@ mod tests {
             };
             let rows = rows();
             let flat: Vec<f64> = rows.iter().flatten().copied().collect();
-            let mut batch = vec![0.0; rows.len() * 2];
-            ensemble.score_batch(&flat, 3, &mut batch, 2);
-            for (x, from_batch) in rows.iter().zip(batch.chunks(2)) {
-                let expected = by_arrays(&ensemble.trees, &ensemble.base, x);
-                let mut out = [0.0; 2];
-                ensemble.score(x, &mut out);
-                let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&out), bits(&expected), "{rule:?}, row {x:?}");
-                assert_eq!(bits(from_batch), bits(&expected), "{rule:?}, batch row {x:?}");
+            let with_bits = PackedBits::build(&ensemble.trees.view());
+            assert!(with_bits.is_some());
+            for bits in [None, with_bits.as_ref()] {
+                let mut trees = ensemble.trees.view();
+                trees.bits = bits.map(PackedBits::view);
+                let mut batch = vec![0.0; rows.len() * 2];
+                let (base, combine, link) = (&ensemble.base, Combine::Sum, Link::Identity);
+                kernels::tree_ensemble_batch(&trees, base, combine, link, &flat, 3, &mut batch, 2);
+                for (x, from_batch) in rows.iter().zip(batch.chunks(2)) {
+                    let expected = by_arrays(&ensemble.trees, &ensemble.base, x);
+                    let mut out = [0.0; 2];
+                    ensemble.score(x, &mut out);
+                    let b = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    let walk = if bits.is_some() { "bit vectors" } else { "lanes" };
+                    assert_eq!(b(&out), b(&expected), "{rule:?}, row {x:?}");
+                    assert_eq!(b(from_batch), b(&expected), "{rule:?}, {walk}, batch row {x:?}");
+                }
             }
         }
     }
