@@ -669,7 +669,7 @@ mod kernels {
     }
 
     /// Rows [`BitTrees`] walks together.
-    const BIT_LANES: usize = 8;
+    const BIT_LANES: usize = 16;
 
     /// Trees and features [`BitTrees`] may have at most: the walk keeps one
     /// leaf set per tree and row, and the group's values per feature and row,
@@ -879,14 +879,14 @@ mod kernels {
                         m.max(x)
                     }
                 });
-                for k in bits.starts[j] as usize..bits.starts[j + 1] as usize {
-                    let t = bits.threshold[k];
+                let splits = bits.starts[j] as usize..bits.starts[j + 1] as usize;
+                let (trees, masks) = (&bits.tree[splits.clone()], &bits.mask[splits.clone()]);
+                for ((&t, &tree), &mask) in bits.threshold[splits].iter().zip(trees).zip(masks) {
                     // Neither is NaN: no row goes right here or further on.
                     if t > top {
                         break;
                     }
-                    let (set, mask) = (&mut reachable[bits.tree[k] as usize], bits.mask[k]);
-                    for (s, x) in set.iter_mut().zip(xs) {
+                    for (s, x) in reachable[tree as usize].iter_mut().zip(xs) {
                         *s &= if *x < t { u64::MAX } else { mask };
                     }
                 }
