@@ -836,40 +836,26 @@ mod kernels {
             out: &mut [f64],
             w: usize,
         ) {
-            let mut values = [[0.0; BIT_LANES]; M];
-            let mut reachable = [[0; BIT_LANES]; M];
-            for (x, out) in x.chunks(BIT_LANES * d).zip(out.chunks_mut(BIT_LANES * w)) {
-                self.add_bit_group(bits, x, d, out, w, (&mut values, &mut reachable));
-            }
-        }
-
-        /// [`Trees::add_all_batch`] for up to [`BIT_LANES`] rows with `bits`,
-        /// given scratch for each feature's values and each tree's leaf sets.
-        #[allow(clippy::type_complexity)]
-        fn add_bit_group(
-            &self,
-            bits: &BitTrees<'_>,
-            x: &[f64],
-            d: usize,
-            out: &mut [f64],
-            w: usize,
-            (values, reachable): (&mut [[f64; BIT_LANES]], &mut [[u64; BIT_LANES]]),
-        ) {
-            let n = x.len() / d;
+            let (mut values, mut sets) = ([[0.0; BIT_LANES]; M], [[0; BIT_LANES]; M]);
             let features = bits.starts.len().saturating_sub(1);
-            let (values, reachable) = (&mut values[..features], &mut reachable[..self.count()]);
-            // Lanes without a row hold -inf: below every threshold but -inf.
-            values
-                .iter_mut()
-                .for_each(|v| *v = [f64::NEG_INFINITY; BIT_LANES]);
-            for (l, row) in x.chunks_exact(d).enumerate() {
-                for (v, x) in values.iter_mut().zip(row) {
-                    v[l] = *x;
+            let (values, sets) = (&mut values[..features], &mut sets[..self.count()]);
+            for (x, out) in x.chunks(BIT_LANES * d).zip(out.chunks_mut(BIT_LANES * w)) {
+                lanes_by_feature(x, d, values);
+                sets.iter_mut().for_each(|s| *s = [u64::MAX; BIT_LANES]);
+                bits.clear_unreachable(values, sets);
+                for (t, sets) in sets.iter().enumerate() {
+                    for (l, set) in sets[..x.len() / d].iter().enumerate() {
+                        self.add_leaf(t, bits.leaf(t, *set), &mut out[l * w..(l + 1) * w]);
+                    }
                 }
             }
-            reachable
-                .iter_mut()
-                .for_each(|r| *r = [u64::MAX; BIT_LANES]);
+        }
+    }
+
+    impl BitTrees<'_> {
+        /// Clears from each tree's leaf `sets` the leaves each lane's row can
+        /// no longer reach, given the rows' `values` feature by feature.
+        fn clear_unreachable(&self, values: &[[f64; BIT_LANES]], sets: &mut [[u64; BIT_LANES]]) {
             for (j, xs) in values.iter().enumerate() {
                 // NaN goes right everywhere, as if above every threshold.
                 let top = xs.iter().fold(f64::NEG_INFINITY, |m, &x| {
@@ -879,23 +865,37 @@ mod kernels {
                         m.max(x)
                     }
                 });
-                let splits = bits.starts[j] as usize..bits.starts[j + 1] as usize;
-                let (trees, masks) = (&bits.tree[splits.clone()], &bits.mask[splits.clone()]);
-                for ((&t, &tree), &mask) in bits.threshold[splits].iter().zip(trees).zip(masks) {
+                let splits = self.starts[j] as usize..self.starts[j + 1] as usize;
+                let (trees, masks) = (&self.tree[splits.clone()], &self.mask[splits.clone()]);
+                for ((&t, &tree), &mask) in self.threshold[splits].iter().zip(trees).zip(masks) {
                     // Neither is NaN: no row goes right here or further on.
                     if t > top {
                         break;
                     }
-                    for (s, x) in reachable[tree as usize].iter_mut().zip(xs) {
+                    for (s, x) in sets[tree as usize].iter_mut().zip(xs) {
                         *s &= if *x < t { u64::MAX } else { mask };
                     }
                 }
             }
-            for (t, sets) in reachable.iter().enumerate() {
-                for (l, set) in sets[..n].iter().enumerate() {
-                    let leaf = bits.leaves[bits.first_leaf[t] as usize + set.trailing_zeros() as usize];
-                    self.add_leaf(t, leaf as usize, &mut out[l * w..(l + 1) * w]);
-                }
+        }
+
+        /// The leaf node of tree `t` a row reaches, given the leaves it can
+        /// reach: the leftmost.
+        fn leaf(&self, t: usize, set: u64) -> usize {
+            self.leaves[self.first_leaf[t] as usize + set.trailing_zeros() as usize] as usize
+        }
+    }
+
+    /// Lays up to [`BIT_LANES`] rows (`x`, row-major, `d` values each) out
+    /// feature by feature in `values` (as many features as it holds); lanes
+    /// without a row hold -inf, below every threshold but -inf.
+    fn lanes_by_feature(x: &[f64], d: usize, values: &mut [[f64; BIT_LANES]]) {
+        values
+            .iter_mut()
+            .for_each(|v| *v = [f64::NEG_INFINITY; BIT_LANES]);
+        for (l, row) in x.chunks_exact(d).enumerate() {
+            for (v, x) in values.iter_mut().zip(row) {
+                v[l] = *x;
             }
         }
     }
