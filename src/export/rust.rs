@@ -519,7 +519,9 @@ fn write_bits(out: &mut String, name: &str, b: &PackedBits) -> String {
         mask: &{name}_BIT_MASK,
         first_leaf: &{name}_BIT_FIRST_LEAF,
         leaves: &{name}_BIT_LEAVES,
-    }})"
+        narrow: {},
+    }})",
+        b.narrow
     )
 }
 

@@ -148,6 +148,40 @@ pub struct BitTrees<'a> {
     pub first_leaf: &'a [u32],
     /// Every tree's leaves left to right: their nodes in [`Trees`].
     pub leaves: &'a [u32],
+    /// Whether every tree has at most 32 leaves: the walk then keeps
+    /// 32-bit leaf sets, twice as many to an instruction.
+    pub narrow: bool,
+}
+
+/// A tree's set of leaves a row can still reach, a bit a leaf: `u32` or
+/// `u64` (see [`BitTrees::narrow`]).
+trait LeafSet: Copy + core::ops::BitAndAssign {
+    /// Every leaf.
+    const ALL: Self;
+    /// A split's mask (of 64 bits) as a set.
+    fn of(mask: u64) -> Self;
+    /// The leftmost leaf in the set.
+    fn first(self) -> usize;
+}
+
+impl LeafSet for u32 {
+    const ALL: u32 = u32::MAX;
+    fn of(mask: u64) -> u32 {
+        mask as u32
+    }
+    fn first(self) -> usize {
+        self.trailing_zeros() as usize
+    }
+}
+
+impl LeafSet for u64 {
+    const ALL: u64 = u64::MAX;
+    fn of(mask: u64) -> u64 {
+        mask
+    }
+    fn first(self) -> usize {
+        self.trailing_zeros() as usize
+    }
 }
 
 /// Rows [`BitTrees`] walks together.
@@ -309,7 +343,7 @@ impl Trees<'_> {
 
 impl Trees<'_> {
     /// [`Trees::add_all_batch`] with `bits` (at most `M` trees and
-    /// features): [`BIT_LANES`] rows at a time.
+    /// features), with leaf sets as narrow as the trees allow.
     fn add_bit_rows<const M: usize>(
         &self,
         bits: &BitTrees<'_>,
@@ -318,12 +352,29 @@ impl Trees<'_> {
         out: &mut [f64],
         w: usize,
     ) {
-        let (mut values, mut sets) = ([[0.0; BIT_LANES]; M], [[0; BIT_LANES]; M]);
+        if bits.narrow {
+            self.add_bit_sets::<M, u32>(bits, x, d, out, w);
+        } else {
+            self.add_bit_sets::<M, u64>(bits, x, d, out, w);
+        }
+    }
+
+    /// [`Trees::add_bit_rows`] with leaf sets `S`: [`BIT_LANES`] rows at a
+    /// time.
+    fn add_bit_sets<const M: usize, S: LeafSet>(
+        &self,
+        bits: &BitTrees<'_>,
+        x: &[f64],
+        d: usize,
+        out: &mut [f64],
+        w: usize,
+    ) {
+        let (mut values, mut sets) = ([[0.0; BIT_LANES]; M], [[S::ALL; BIT_LANES]; M]);
         let features = bits.starts.len().saturating_sub(1);
         let (values, sets) = (&mut values[..features], &mut sets[..self.count()]);
         for (x, out) in x.chunks(BIT_LANES * d).zip(out.chunks_mut(BIT_LANES * w)) {
             lanes_by_feature(x, d, values);
-            sets.iter_mut().for_each(|s| *s = [u64::MAX; BIT_LANES]);
+            sets.iter_mut().for_each(|s| *s = [S::ALL; BIT_LANES]);
             bits.clear_unreachable(values, sets);
             for (t, sets) in sets.iter().enumerate() {
                 for (l, set) in sets[..x.len() / d].iter().enumerate() {
@@ -337,7 +388,11 @@ impl Trees<'_> {
 impl BitTrees<'_> {
     /// Clears from each tree's leaf `sets` the leaves each lane's row can
     /// no longer reach, given the rows' `values` feature by feature.
-    fn clear_unreachable(&self, values: &[[f64; BIT_LANES]], sets: &mut [[u64; BIT_LANES]]) {
+    fn clear_unreachable<S: LeafSet>(
+        &self,
+        values: &[[f64; BIT_LANES]],
+        sets: &mut [[S; BIT_LANES]],
+    ) {
         for (j, xs) in values.iter().enumerate() {
             // NaN goes right everywhere, as if above every threshold.
             let top = xs.iter().fold(f64::NEG_INFINITY, |m, &x| {
@@ -355,7 +410,7 @@ impl BitTrees<'_> {
                     break;
                 }
                 for (s, x) in sets[tree as usize].iter_mut().zip(xs) {
-                    *s &= if *x < t { u64::MAX } else { mask };
+                    *s &= if *x < t { S::ALL } else { S::of(mask) };
                 }
             }
         }
@@ -363,8 +418,8 @@ impl BitTrees<'_> {
 
     /// The leaf node of tree `t` a row reaches, given the leaves it can
     /// reach: the leftmost.
-    fn leaf(&self, t: usize, set: u64) -> usize {
-        self.leaves[self.first_leaf[t] as usize + set.trailing_zeros() as usize] as usize
+    fn leaf<S: LeafSet>(&self, t: usize, set: S) -> usize {
+        self.leaves[self.first_leaf[t] as usize + set.first()] as usize
     }
 }
 

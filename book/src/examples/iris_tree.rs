@@ -262,6 +262,7 @@ static TREES: kernels::Trees<'static> = kernels::Trees {
         mask: &TREES_BIT_MASK,
         first_leaf: &TREES_BIT_FIRST_LEAF,
         leaves: &TREES_BIT_LEAVES,
+        narrow: true,
     }),
 };
 const COMBINE: kernels::Combine = kernels::Combine::Mean;
@@ -666,6 +667,40 @@ mod kernels {
         pub first_leaf: &'a [u32],
         /// Every tree's leaves left to right: their nodes in [`Trees`].
         pub leaves: &'a [u32],
+        /// Whether every tree has at most 32 leaves: the walk then keeps
+        /// 32-bit leaf sets, twice as many to an instruction.
+        pub narrow: bool,
+    }
+
+    /// A tree's set of leaves a row can still reach, a bit a leaf: `u32` or
+    /// `u64` (see [`BitTrees::narrow`]).
+    trait LeafSet: Copy + core::ops::BitAndAssign {
+        /// Every leaf.
+        const ALL: Self;
+        /// A split's mask (of 64 bits) as a set.
+        fn of(mask: u64) -> Self;
+        /// The leftmost leaf in the set.
+        fn first(self) -> usize;
+    }
+
+    impl LeafSet for u32 {
+        const ALL: u32 = u32::MAX;
+        fn of(mask: u64) -> u32 {
+            mask as u32
+        }
+        fn first(self) -> usize {
+            self.trailing_zeros() as usize
+        }
+    }
+
+    impl LeafSet for u64 {
+        const ALL: u64 = u64::MAX;
+        fn of(mask: u64) -> u64 {
+            mask
+        }
+        fn first(self) -> usize {
+            self.trailing_zeros() as usize
+        }
     }
 
     /// Rows [`BitTrees`] walks together.
@@ -827,7 +862,7 @@ mod kernels {
 
     impl Trees<'_> {
         /// [`Trees::add_all_batch`] with `bits` (at most `M` trees and
-        /// features): [`BIT_LANES`] rows at a time.
+        /// features), with leaf sets as narrow as the trees allow.
         fn add_bit_rows<const M: usize>(
             &self,
             bits: &BitTrees<'_>,
@@ -836,12 +871,29 @@ mod kernels {
             out: &mut [f64],
             w: usize,
         ) {
-            let (mut values, mut sets) = ([[0.0; BIT_LANES]; M], [[0; BIT_LANES]; M]);
+            if bits.narrow {
+                self.add_bit_sets::<M, u32>(bits, x, d, out, w);
+            } else {
+                self.add_bit_sets::<M, u64>(bits, x, d, out, w);
+            }
+        }
+
+        /// [`Trees::add_bit_rows`] with leaf sets `S`: [`BIT_LANES`] rows at a
+        /// time.
+        fn add_bit_sets<const M: usize, S: LeafSet>(
+            &self,
+            bits: &BitTrees<'_>,
+            x: &[f64],
+            d: usize,
+            out: &mut [f64],
+            w: usize,
+        ) {
+            let (mut values, mut sets) = ([[0.0; BIT_LANES]; M], [[S::ALL; BIT_LANES]; M]);
             let features = bits.starts.len().saturating_sub(1);
             let (values, sets) = (&mut values[..features], &mut sets[..self.count()]);
             for (x, out) in x.chunks(BIT_LANES * d).zip(out.chunks_mut(BIT_LANES * w)) {
                 lanes_by_feature(x, d, values);
-                sets.iter_mut().for_each(|s| *s = [u64::MAX; BIT_LANES]);
+                sets.iter_mut().for_each(|s| *s = [S::ALL; BIT_LANES]);
                 bits.clear_unreachable(values, sets);
                 for (t, sets) in sets.iter().enumerate() {
                     for (l, set) in sets[..x.len() / d].iter().enumerate() {
@@ -855,7 +907,11 @@ mod kernels {
     impl BitTrees<'_> {
         /// Clears from each tree's leaf `sets` the leaves each lane's row can
         /// no longer reach, given the rows' `values` feature by feature.
-        fn clear_unreachable(&self, values: &[[f64; BIT_LANES]], sets: &mut [[u64; BIT_LANES]]) {
+        fn clear_unreachable<S: LeafSet>(
+            &self,
+            values: &[[f64; BIT_LANES]],
+            sets: &mut [[S; BIT_LANES]],
+        ) {
             for (j, xs) in values.iter().enumerate() {
                 // NaN goes right everywhere, as if above every threshold.
                 let top = xs.iter().fold(f64::NEG_INFINITY, |m, &x| {
@@ -873,7 +929,7 @@ mod kernels {
                         break;
                     }
                     for (s, x) in sets[tree as usize].iter_mut().zip(xs) {
-                        *s &= if *x < t { u64::MAX } else { mask };
+                        *s &= if *x < t { S::ALL } else { S::of(mask) };
                     }
                 }
             }
@@ -881,8 +937,8 @@ mod kernels {
 
         /// The leaf node of tree `t` a row reaches, given the leaves it can
         /// reach: the leftmost.
-        fn leaf(&self, t: usize, set: u64) -> usize {
-            self.leaves[self.first_leaf[t] as usize + set.trailing_zeros() as usize] as usize
+        fn leaf<S: LeafSet>(&self, t: usize, set: S) -> usize {
+            self.leaves[self.first_leaf[t] as usize + set.first()] as usize
         }
     }
 

@@ -610,6 +610,8 @@ pub struct PackedBits {
     pub first_leaf: Vec<u32>,
     /// Every tree's leaf nodes, left to right.
     pub leaves: Vec<u32>,
+    /// Whether every tree has at most 32 leaves.
+    pub narrow: bool,
 }
 
 /// A split for [`PackedBits`]: feature, threshold, tree, mask.
@@ -642,6 +644,8 @@ impl PackedBits {
         if features > kernels::BIT_TREES_MAX {
             return None;
         }
+        let ends = bits.first_leaf.iter().skip(1).copied().chain([bits.leaves.len() as u32]);
+        bits.narrow = bits.first_leaf.iter().zip(ends).all(|(a, b)| b - a <= 32);
         splits.sort_by(|a, b| (a.0, a.1).partial_cmp(&(b.0, b.1)).unwrap_or(std::cmp::Ordering::Equal));
         bits.starts = (0..=features)
             .map(|j| splits.partition_point(|s| (s.0 as usize) < j) as u32)
@@ -689,6 +693,7 @@ impl PackedBits {
             mask: &self.mask,
             first_leaf: &self.first_leaf,
             leaves: &self.leaves,
+            narrow: self.narrow,
         }
     }
 }
@@ -792,13 +797,22 @@ mod tests {
     /// rows land on thresholds exactly.
     pub(super) fn random_tree(rng: &mut impl Rng, depth: u32, width: usize, rule: Rule) -> Tree {
         let mut tree = Tree::empty(width, rule);
-        grow(rng, &mut tree, depth);
+        grow(rng, &mut tree, depth, 0.75);
         tree
     }
 
-    fn grow(rng: &mut impl Rng, tree: &mut Tree, depth: u32) -> u32 {
+    /// [`random_tree`] with every node above `depth` a split.
+    fn full_tree(rng: &mut impl Rng, depth: u32, width: usize, rule: Rule) -> Tree {
+        let mut tree = Tree::empty(width, rule);
+        grow(rng, &mut tree, depth, 1.0);
+        tree
+    }
+
+    /// Grows a node of `tree` and, with probability `p` where `depth`
+    /// allows, its two subtrees; returns its index.
+    fn grow(rng: &mut impl Rng, tree: &mut Tree, depth: u32, p: f64) -> u32 {
         let at = tree.len();
-        let split = depth > 0 && rng.gen_bool(0.75);
+        let split = depth > 0 && rng.gen_bool(p);
         tree.feature.push(if split { rng.gen_range(0..3) } else { -1 });
         tree.threshold.push(if split { [-1.0, -0.0, 0.5, 2.0, f64::MAX][rng.gen_range(0..5)] } else { 0.0 });
         tree.left.push(0);
@@ -807,8 +821,8 @@ mod tests {
             tree.values.push(if split { 0.0 } else { rng.gen_range(-1.0..1.0) });
         }
         if split {
-            tree.left[at] = grow(rng, tree, depth - 1);
-            tree.right[at] = grow(rng, tree, depth - 1);
+            tree.left[at] = grow(rng, tree, depth - 1, p);
+            tree.right[at] = grow(rng, tree, depth - 1, p);
         }
         at as u32
     }
@@ -837,12 +851,17 @@ mod tests {
     #[test]
     fn packed_trees_score_as_their_arrays_walk_to_the_bit() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-        for (width, rule) in [(1, Rule::Less), (1, Rule::LessOrEqual), (2, Rule::LessOrEqual)] {
+        let cases = [(1, Rule::Less), (1, Rule::LessOrEqual), (2, Rule::LessOrEqual)];
+        for ((width, rule), narrow) in cases.into_iter().flat_map(|c| [(c, true), (c, false)]) {
             // 19 trees: two full groups of lanes and a short one, of mixed
-            // depth, at most 64 leaves each (so that they have bit vectors).
+            // depth, at most 32 leaves each, or one of 64 (so that they
+            // have bit vectors, of 32 bits or of 64).
             let trees: Trees = (0..19)
                 .map(|t| {
-                    let mut tree = random_tree(&mut rng, 1 + t % 6, width, rule);
+                    let mut tree = match t {
+                        0 if !narrow => full_tree(&mut rng, 6, width, rule),
+                        _ => random_tree(&mut rng, 1 + t % 5, width, rule),
+                    };
                     tree.output = if width == 1 { t as usize % 2 } else { 0 };
                     tree
                 })
@@ -856,7 +875,7 @@ mod tests {
             let rows = rows();
             let flat: Vec<f64> = rows.iter().flatten().copied().collect();
             let with_bits = PackedBits::build(&ensemble.trees.view());
-            assert!(with_bits.is_some());
+            assert_eq!(with_bits.as_ref().map(|b| b.narrow), Some(narrow));
             for bits in [None, with_bits.as_ref()] {
                 let mut trees = ensemble.trees.view();
                 trees.bits = bits.map(PackedBits::view);
@@ -869,6 +888,7 @@ mod tests {
                     ensemble.score(x, &mut out);
                     let b = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                     let walk = if bits.is_some() { "bit vectors" } else { "lanes" };
+                    let walk = format!("{walk}, narrow {narrow}");
                     assert_eq!(b(&out), b(&expected), "{rule:?}, row {x:?}");
                     assert_eq!(b(from_batch), b(&expected), "{rule:?}, {walk}, batch row {x:?}");
                 }
