@@ -14,6 +14,7 @@ use minijinja::{context, AutoEscape, Environment};
 
 use crate::error::{Error, Result};
 use crate::model::estimator::{Lowered, PackedBits, PackedTrees, Table};
+use crate::model::kernels;
 use crate::model::Model;
 use crate::prep::{ColumnKind, ColumnPrep, Encoding};
 
@@ -419,10 +420,10 @@ fn write_table(out: &mut String, name: &str, table: &Table) {
             out,
             "static {name}: [u64; {}] = [{}];",
             v.len(),
-            list(
-                v.iter()
-                    .map(|l| format!("0x{:x}_{:08x}", l >> 32, l & 0xffff_ffff))
-            )
+            list(v.iter().map(|&l| {
+                let (feature, right) = kernels::link_parts(l);
+                format!("0x{right:x}_{feature:08x}")
+            }))
         ),
         Table::F64(x) => writeln!(out, "const {name}: f64 = {};", float(*x)),
         Table::MaybeF64(x) => writeln!(

@@ -647,8 +647,8 @@ mod kernels {
     /// batch (Lucchese et al., SIGIR 2015): instead of following each row
     /// down each tree, every split is visited once per group of rows, feature
     /// by feature in ascending thresholds, and a row that goes right at a split
-    /// loses the leaves of its left subtree from its tree's 64-bit set of
-    /// reachable leaves (leaves numbered left to right); the leftmost leaf left
+    /// loses the leaves of its left subtree from its tree's set of reachable
+    /// leaves (a bit a leaf, left to right, in 64 or 32 bits); the leftmost leaf left
     /// is the one the walk would reach. A feature's splits stop at the first
     /// threshold above every row's value, so splits no row goes right at (on
     /// one-hot features, most) cost nothing.
@@ -717,6 +717,12 @@ mod kernels {
         feature as u64 | (right as u64) << 32
     }
 
+    /// A [`link`]'s feature and right child.
+    #[inline(always)]
+    pub const fn link_parts(link: u64) -> (u32, u32) {
+        (link as u32, (link >> 32) as u32)
+    }
+
     impl Trees<'_> {
         /// Number of trees.
         pub fn count(&self) -> usize {
@@ -725,12 +731,12 @@ mod kernels {
 
         /// The feature node `at` splits on (0 for a leaf).
         pub fn feature(&self, at: usize) -> usize {
-            self.link[at] as u32 as usize
+            link_parts(self.link[at]).0 as usize
         }
 
         /// Node `at`'s right child (a leaf's own index).
         pub fn right(&self, at: usize) -> usize {
-            (self.link[at] >> 32) as usize
+            link_parts(self.link[at]).1 as usize
         }
 
         /// One step of a walk: the node after `at` for row `x`. A branch here
@@ -740,9 +746,9 @@ mod kernels {
         /// picks, 100 trees of depth 6 took 2.6 times as long).
         #[inline(always)]
         fn step(&self, at: usize, x: &[f64]) -> usize {
-            let link = self.link[at];
-            let left = x[link as u32 as usize] < self.threshold[at];
-            core::hint::select_unpredictable(left, at + 1, (link >> 32) as usize)
+            let (feature, right) = link_parts(self.link[at]);
+            let left = x[feature as usize] < self.threshold[at];
+            core::hint::select_unpredictable(left, at + 1, right as usize)
         }
 
         /// Walks `at` (nodes of `N` trees) `steps` steps for row `x`. Kept

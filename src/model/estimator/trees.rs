@@ -646,7 +646,7 @@ impl PackedBits {
         }
         let ends = bits.first_leaf.iter().skip(1).copied().chain([bits.leaves.len() as u32]);
         bits.narrow = bits.first_leaf.iter().zip(ends).all(|(a, b)| b - a <= 32);
-        splits.sort_by(|a, b| (a.0, a.1).partial_cmp(&(b.0, b.1)).unwrap_or(std::cmp::Ordering::Equal));
+        splits.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
         bits.starts = (0..=features)
             .map(|j| splits.partition_point(|s| (s.0 as usize) < j) as u32)
             .collect();
@@ -759,7 +759,7 @@ impl PackedTrees {
             }
         }
         for (split, right) in splits {
-            let feature = self.link[split as usize] as u32;
+            let (feature, _) = kernels::link_parts(self.link[split as usize]);
             self.link[split as usize] = kernels::link(feature, at[right]);
         }
         depth
@@ -877,6 +877,8 @@ mod tests {
             let with_bits = PackedBits::build(&ensemble.trees.view());
             assert_eq!(with_bits.as_ref().map(|b| b.narrow), Some(narrow));
             for bits in [None, with_bits.as_ref()] {
+                let walk = if bits.is_some() { "bit vectors" } else { "lanes" };
+                let walk = format!("{walk}, narrow {narrow}");
                 let mut trees = ensemble.trees.view();
                 trees.bits = bits.map(PackedBits::view);
                 let mut batch = vec![0.0; rows.len() * 2];
@@ -887,8 +889,6 @@ mod tests {
                     let mut out = [0.0; 2];
                     ensemble.score(x, &mut out);
                     let b = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                    let walk = if bits.is_some() { "bit vectors" } else { "lanes" };
-                    let walk = format!("{walk}, narrow {narrow}");
                     assert_eq!(b(&out), b(&expected), "{rule:?}, row {x:?}");
                     assert_eq!(b(from_batch), b(&expected), "{rule:?}, {walk}, batch row {x:?}");
                 }
