@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use minijinja::{context, AutoEscape, Environment};
 
 use crate::error::{Error, Result};
-use crate::model::estimator::{Lowered, PackedBits, PackedTrees, Table};
+use crate::model::estimator::{Lowered, PackedBits, PackedRanks, PackedTrees, Table};
 use crate::model::kernels;
 use crate::model::Model;
 use crate::prep::{ColumnKind, ColumnPrep, Encoding};
@@ -474,6 +474,10 @@ fn write_trees(out: &mut String, name: &str, t: &PackedTrees) {
         .bits
         .as_ref()
         .map_or("None".into(), |b| write_bits(out, name, b));
+    let ranks = t
+        .ranks
+        .as_ref()
+        .map_or("None".into(), |r| write_ranks(out, name, r));
     let _ = writeln!(
         out,
         "static {name}: kernels::Trees<'static> = kernels::Trees {{
@@ -485,9 +489,31 @@ fn write_trees(out: &mut String, name: &str, t: &PackedTrees) {
     values: &{name}_VALUES,
     width: {},
     bits: {},
+    ranks: {},
 }};",
-        t.width, bits
+        t.width, bits, ranks
     );
+}
+
+/// The rank walk's tables `NAME_RANK_STARTS`, …; returns the
+/// `kernels::RankTrees` over them.
+fn write_ranks(out: &mut String, name: &str, r: &PackedRanks) -> String {
+    for (part, v) in [("CUTS", &r.cuts), ("VALUES", &r.values)] {
+        write_table(out, &format!("{name}_RANK_{part}"), &Table::F64s(v.clone()));
+    }
+    for (part, v) in [("STARTS", &r.starts), ("SPLITS", &r.splits)] {
+        write_table(out, &format!("{name}_RANK_{part}"), &Table::U32s(v.clone()));
+    }
+    format!(
+        "Some(kernels::RankTrees {{
+        starts: &{name}_RANK_STARTS,
+        cuts: &{name}_RANK_CUTS,
+        splits: &{name}_RANK_SPLITS,
+        values: &{name}_RANK_VALUES,
+        depth: {},
+    }})",
+        r.depth
+    )
 }
 
 /// The bit-vector walk's tables `NAME_BIT_STARTS`, …; returns the

@@ -122,7 +122,50 @@ pub struct Trees<'a> {
     /// The same trees for the bit-vector walk of a batch, when they have
     /// it (see [`BitTrees`]).
     pub bits: Option<BitTrees<'a>>,
+    /// The same trees for one row at a time, when they have them (see
+    /// [`RankTrees`]).
+    pub ranks: Option<RankTrees<'a>>,
 }
+
+/// Trees completed to one depth and laid out level by level (node `i`'s
+/// children at `2i + 1` and `2i + 2`), whose splits compare a row's rank
+/// among their feature's thresholds instead of its value: four bytes a
+/// split instead of sixteen, and no child index to load, so a large
+/// ensemble's splits fit in the cache that its [`Trees`] tables outgrow.
+/// With `cuts` ascending and `r` the number of them at or below `x`,
+/// `x < cuts[k]` exactly when `r <= k`, so a walk reaches the same leaf.
+/// A leaf above the bottom level becomes splits that send every row left.
+#[derive(Debug, Clone, Copy)]
+pub struct RankTrees<'a> {
+    /// Feature `j`'s distinct thresholds are `cuts[starts[j]..starts[j + 1]]`.
+    pub starts: &'a [u32],
+    /// The thresholds, ascending within a feature.
+    pub cuts: &'a [f64],
+    /// Each tree's `2^depth - 1` splits, tree after tree: the feature in
+    /// the low 16 bits, the rank of its threshold in the high 16 (a row
+    /// goes left when its rank is at most this; [`RANK_LEFT`] sends every
+    /// row left).
+    pub splits: &'a [u32],
+    /// Each tree's `2^depth` bottom positions, tree after tree: the values
+    /// of the leaf a walk ending there has reached (as many as
+    /// [`Trees::width`]), so that reading them takes one load, not two.
+    pub values: &'a [f64],
+    /// The depth every tree is completed to.
+    pub depth: u32,
+}
+
+/// The rank of a split no row's rank exceeds: a feature may have at most
+/// `RANK_LEFT - 1` thresholds, and a NaN ranks above all of them.
+pub const RANK_LEFT: u16 = u16::MAX;
+
+/// A [`RankTrees`] split: `feature` in the low 16 bits, `rank` in the high.
+pub const fn rank_split(feature: u16, rank: u16) -> u32 {
+    feature as u32 | (rank as u32) << 16
+}
+
+/// Features [`RankTrees`] may split on at most: the walk keeps a row's
+/// ranks on the stack.
+pub const RANK_FEATURES_MAX: usize = 4096;
 
 /// Trees of at most 64 leaves each, arranged for QuickScorer's walk of a
 /// batch (Lucchese et al., SIGIR 2015): instead of following each row
@@ -181,6 +224,51 @@ impl LeafSet for u64 {
     }
     fn first(self) -> usize {
         self.trailing_zeros() as usize
+    }
+}
+
+impl RankTrees<'_> {
+    /// Writes row `x`'s rank among each feature's thresholds into `ranks`
+    /// (one per feature it holds): how many are at or below the value, all
+    /// of them for NaN, which goes right at every split.
+    fn rank(&self, x: &[f64], ranks: &mut [u16]) {
+        for ((j, r), x) in ranks.iter_mut().enumerate().zip(x) {
+            let cuts = &self.cuts[self.starts[j] as usize..self.starts[j + 1] as usize];
+            let below = if x.is_nan() {
+                cuts.len()
+            } else {
+                cuts.partition_point(|c| c <= x)
+            };
+            *r = below as u16;
+        }
+    }
+
+    /// One step of a walk in the tree whose splits start at `first`: the
+    /// position after `at` for a row of `ranks`.
+    #[inline(always)]
+    fn step(&self, first: usize, at: usize, ranks: &[u16]) -> usize {
+        let split = self.splits[first + at];
+        let left = ranks[(split & 0xffff) as usize] <= (split >> 16) as u16;
+        2 * at + 2 - usize::from(left)
+    }
+
+    /// Walks trees `first..first + N` to their bottom positions for a row
+    /// of `ranks`, side by side; out of line, as [`Trees::walk_trees`].
+    #[inline(never)]
+    fn walk<const N: usize>(&self, first: usize, ranks: &[u16], at: &mut [usize; N]) {
+        let splits = (1usize << self.depth) - 1;
+        for _ in 0..self.depth {
+            for (l, a) in at.iter_mut().enumerate() {
+                *a = self.step((first + l) * splits, *a, ranks);
+            }
+        }
+    }
+
+    /// The values of the leaf tree `t`'s walk reached at position `at`
+    /// (`width` of them).
+    fn leaf(&self, t: usize, at: usize, width: usize) -> &[f64] {
+        let bottom = ((t << self.depth) + at + 1 - (1 << self.depth)) * width;
+        &self.values[bottom..bottom + width]
     }
 }
 
@@ -257,9 +345,14 @@ impl Trees<'_> {
 
     /// Adds tree `t`'s values at `leaf` into `out`.
     fn add_leaf(&self, t: usize, leaf: usize, out: &mut [f64]) {
-        let (o, w) = (self.outputs[t] as usize, self.width);
-        let values = &self.values[leaf * w..(leaf + 1) * w];
-        for (o, v) in out[o..o + w].iter_mut().zip(values) {
+        let w = self.width;
+        self.add_values(t, &self.values[leaf * w..(leaf + 1) * w], out);
+    }
+
+    /// Adds `values`, a leaf's of tree `t`, into `out`.
+    fn add_values(&self, t: usize, values: &[f64], out: &mut [f64]) {
+        let o = self.outputs[t] as usize;
+        for (o, v) in out[o..o + values.len()].iter_mut().zip(values) {
             *o += v;
         }
     }
@@ -284,6 +377,14 @@ impl Trees<'_> {
     /// trees at a time, the rest four or one at a time (a spare lane would
     /// walk a tree for nothing).
     fn add_all(&self, x: &[f64], out: &mut [f64]) {
+        if let Some(ranks) = &self.ranks {
+            // The row's ranks are on the stack, sized for the features.
+            return match ranks.starts.len() {
+                0..=65 => self.add_ranked::<64>(ranks, x, out),
+                66..=513 => self.add_ranked::<512>(ranks, x, out),
+                _ => self.add_ranked::<RANK_FEATURES_MAX>(ranks, x, out),
+            };
+        }
         let mut first = 0;
         while first < self.count() {
             first += match self.count() - first {
@@ -348,6 +449,39 @@ impl Trees<'_> {
 }
 
 impl Trees<'_> {
+    /// [`Trees::add_all`] with `ranks` (at most `F` features): [`LANES`]
+    /// trees at a time, the rest four or one at a time.
+    fn add_ranked<const F: usize>(&self, ranks: &RankTrees<'_>, x: &[f64], out: &mut [f64]) {
+        let mut row = [0u16; F];
+        let row = &mut row[..ranks.starts.len().saturating_sub(1)];
+        ranks.rank(x, row);
+        let mut first = 0;
+        while first < self.count() {
+            first += match self.count() - first {
+                n if n >= LANES => self.add_ranked_trees::<LANES>(ranks, first, row, out),
+                n if n >= 4 => self.add_ranked_trees::<4>(ranks, first, row, out),
+                _ => self.add_ranked_trees::<1>(ranks, first, row, out),
+            };
+        }
+    }
+
+    /// Adds the leaves a row of `row` ranks reaches in trees `first..first
+    /// + N` into `out`; returns `N`.
+    fn add_ranked_trees<const N: usize>(
+        &self,
+        ranks: &RankTrees<'_>,
+        first: usize,
+        row: &[u16],
+        out: &mut [f64],
+    ) -> usize {
+        let mut at = [0; N];
+        ranks.walk(first, row, &mut at);
+        for (t, at) in (first..).zip(at) {
+            self.add_values(t, ranks.leaf(t, at, self.width), out);
+        }
+        N
+    }
+
     /// [`Trees::add_all_batch`] with `bits` (at most `M` trees and
     /// features), with leaf sets as narrow as the trees allow.
     fn add_bit_rows<const M: usize>(

@@ -327,6 +327,55 @@ fn gbdt_export_matches_predict_bit_for_bit() {
     assert!(parity("gbdt") > 10_000);
 }
 
+#[path = "../../examples/synthetic/mod.rs"]
+mod synthetic;
+
+/// Only ensembles of more than 2^17 nodes get the rank walk for one row
+/// at a time: 257 trees of depth 8 (131 327 nodes) do. Rows sit on every
+/// few thresholds exactly, between them, far outside them and missing.
+#[test]
+fn a_large_ensemble_exports_its_rank_walk_and_matches_predict_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = synthetic::model(257, 8, 20);
+    let path = dir.path().join("model.json");
+    model.save(&path).unwrap();
+    let automl::model::estimator::Estimator::Trees(ensemble) = &model.estimator else {
+        panic!("a tree ensemble");
+    };
+    let thresholds: Vec<f64> = ensemble
+        .trees
+        .iter()
+        .flat_map(|t| t.threshold.clone())
+        .collect();
+    let mut csv = (0..20)
+        .map(|j| format!("x{j}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for r in 0..400usize {
+        let cells = (0..20usize).map(|j| match (r * 7 + j * 13) % 10 {
+            0 => String::new(),
+            1 => format!("{}", (r as f64 - 200.0) * 1e6),
+            2..=5 => format!("{}", (r * j) as f64 / 100.0 - 3.0),
+            _ => format!("{:?}", thresholds[(r * 131 + j * 17) % thresholds.len()]),
+        });
+        csv.push('\n');
+        csv.push_str(&cells.collect::<Vec<_>>().join(","));
+    }
+    let data = dir.path().join("rows.csv");
+    std::fs::write(&data, &csv).unwrap();
+    let (generated, expected) =
+        generated_and_expected(dir.path(), &path, &data, &unit_separated(&csv));
+    let source = std::fs::read_to_string(dir.path().join("model.rs")).unwrap();
+    assert!(
+        source.contains("TREES_RANK_SPLITS"),
+        "the module has the rank walk"
+    );
+    assert_eq!(
+        same_lines(&expected, &generated, "257 trees of depth 8"),
+        400
+    );
+}
+
 #[test]
 fn random_forest_export_matches_predict_bit_for_bit() {
     assert!(parity("random_forest") > 10_000);

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::kernels::{Combine, Link, Weighting};
 pub use ensemble::Member;
-pub use trees::{PackedBits, PackedTrees, Rule, Tree, Trees};
+pub use trees::{PackedBits, PackedRanks, PackedTrees, Rule, Tree, Trees};
 
 use super::graph::Graph;
 use super::Predictions;

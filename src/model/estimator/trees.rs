@@ -576,6 +576,8 @@ pub struct PackedTrees {
     pub covered: bool,
     /// The bit-vector walk's tables, when the trees suit it.
     pub bits: Option<PackedBits>,
+    /// The rank walk's tables, when the trees suit it.
+    pub ranks: Option<PackedRanks>,
 }
 
 /// Equal bit for bit (a leaf's NaN threshold equals itself).
@@ -698,6 +700,121 @@ impl PackedBits {
     }
 }
 
+/// The owned form of [`kernels::RankTrees`].
+#[derive(Debug, Clone, Default)]
+pub struct PackedRanks {
+    /// Each feature's first threshold in `cuts`.
+    pub starts: Vec<u32>,
+    /// Each feature's distinct thresholds, ascending.
+    pub cuts: Vec<f64>,
+    /// Each tree's splits level by level: feature and threshold's rank.
+    pub splits: Vec<u32>,
+    /// Each tree's bottom positions: the values of the leaf each stands for.
+    pub values: Vec<f64>,
+    /// The depth every tree is completed to.
+    pub depth: u32,
+}
+
+/// Deepest trees [`PackedRanks`] completes.
+const RANK_DEPTH_MAX: u32 = 24;
+
+/// Nodes from which the trees get the rank walk for one row at a time: 2
+/// MiB of the ordinary walk's tables, 16 bytes a node, twice the L2 cache
+/// of a core here. Below it ranking the row costs more than the smaller
+/// tables save (see "Ranks for large ensembles" in the benchmarks chapter).
+const RANK_NODES_MIN: usize = 1 << 17;
+
+impl PackedRanks {
+    /// The tables for `trees` when the walk suits them: at least
+    /// [`RANK_NODES_MIN`] nodes, and completing every tree to the deepest
+    /// one's depth at most doubles them.
+    fn of(trees: &kernels::Trees<'_>) -> Option<PackedRanks> {
+        let nodes = trees.threshold.len();
+        let depth = trees.depths.iter().copied().max()?;
+        let completed = trees.count().checked_shl(depth)?;
+        if nodes < RANK_NODES_MIN || depth > RANK_DEPTH_MAX || completed > nodes {
+            return None;
+        }
+        PackedRanks::build(trees, depth.max(1))
+    }
+
+    /// The tables for `trees` completed to `depth` (at least each tree's),
+    /// if every split's threshold is a number and there are at most
+    /// [`kernels::RANK_FEATURES_MAX`] features and fewer than
+    /// [`kernels::RANK_LEFT`] thresholds a feature.
+    fn build(trees: &kernels::Trees<'_>, depth: u32) -> Option<PackedRanks> {
+        let splits = (0..trees.threshold.len()).filter(|&at| trees.right(at) != at);
+        let mut by_feature: Vec<Vec<f64>> = Vec::new();
+        for at in splits {
+            let (j, t) = (trees.feature(at), trees.threshold[at]);
+            if t.is_nan() || j >= kernels::RANK_FEATURES_MAX {
+                return None;
+            }
+            by_feature.resize_with(by_feature.len().max(j + 1), Vec::new);
+            by_feature[j].push(t);
+        }
+        let mut ranks = PackedRanks {
+            depth,
+            starts: vec![0],
+            ..PackedRanks::default()
+        };
+        for mut cuts in by_feature {
+            cuts.sort_by(f64::total_cmp);
+            cuts.dedup_by(|a, b| a == b);
+            if cuts.len() >= usize::from(kernels::RANK_LEFT) {
+                return None;
+            }
+            ranks.cuts.extend(cuts);
+            ranks.starts.push(ranks.cuts.len() as u32);
+        }
+        for &root in trees.roots {
+            let first = ranks.splits.len();
+            let left = kernels::rank_split(0, kernels::RANK_LEFT);
+            ranks.splits.resize(first + (1 << depth) - 1, left);
+            let bottom = ranks.values.len() + (trees.width << depth);
+            ranks.values.resize(bottom, 0.0);
+            ranks.place(trees, root as usize, 0, 0);
+        }
+        Some(ranks)
+    }
+
+    /// Places node `at` (and its subtree) of the last tree at position
+    /// `pos` of level `level`.
+    fn place(&mut self, trees: &kernels::Trees<'_>, at: usize, pos: usize, level: u32) {
+        let splits = (1usize << self.depth) - 1;
+        if trees.right(at) == at || level == self.depth {
+            // Every bottom position under `pos` stands for this leaf.
+            let (below, w) = (self.depth - level, trees.width);
+            let tree = self.values.len() - ((splits + 1) * w);
+            let lo = ((pos + 1) << below) - 1 - splits;
+            let hi = ((pos + 2) << below) - 1 - splits;
+            let leaf = &trees.values[at * w..(at + 1) * w];
+            for bottom in self.values[tree + lo * w..tree + hi * w].chunks_exact_mut(w) {
+                bottom.copy_from_slice(leaf);
+            }
+            return;
+        }
+        let j = trees.feature(at);
+        let cuts = &self.cuts[self.starts[j] as usize..self.starts[j + 1] as usize];
+        let rank = cuts.partition_point(|c| *c < trees.threshold[at]) as u16;
+        let first = self.splits.len() - splits;
+        self.splits[first + pos] = kernels::rank_split(j as u16, rank);
+        self.place(trees, at + 1, 2 * pos + 1, level + 1);
+        self.place(trees, trees.right(at), 2 * pos + 2, level + 1);
+    }
+
+    /// The kernels' view.
+    pub fn view(&self) -> kernels::RankTrees<'_> {
+        kernels::RankTrees {
+            starts: &self.starts,
+            cuts: &self.cuts,
+            splits: &self.splits,
+            values: &self.values,
+            depth: self.depth,
+        }
+    }
+}
+
 impl PackedTrees {
     /// Packs `trees` (of one leaf width) in order. A malformed tree (which
     /// a model's check refuses before anything scores) still packs into
@@ -715,6 +832,7 @@ impl PackedTrees {
             packed.depths.push(depth);
         }
         packed.bits = PackedBits::of(&packed.view());
+        packed.ranks = PackedRanks::of(&packed.view());
         packed
     }
 
@@ -729,6 +847,7 @@ impl PackedTrees {
             values: &self.values,
             width: self.width,
             bits: self.bits.as_ref().map(PackedBits::view),
+            ranks: self.ranks.as_ref().map(PackedRanks::view),
         }
     }
 
@@ -876,6 +995,7 @@ mod tests {
             let flat: Vec<f64> = rows.iter().flatten().copied().collect();
             let with_bits = PackedBits::build(&ensemble.trees.view());
             assert_eq!(with_bits.as_ref().map(|b| b.narrow), Some(narrow));
+            ranks_score_as_arrays(&ensemble, &rows);
             for bits in [None, with_bits.as_ref()] {
                 let walk = if bits.is_some() { "bit vectors" } else { "lanes" };
                 let walk = format!("{walk}, narrow {narrow}");
@@ -892,6 +1012,25 @@ mod tests {
                     assert_eq!(b(&out), b(&expected), "{rule:?}, row {x:?}");
                     assert_eq!(b(from_batch), b(&expected), "{rule:?}, {walk}, batch row {x:?}");
                 }
+            }
+        }
+    }
+
+    /// One row at a time with the rank walk, the trees completed to their
+    /// deepest one's depth and one deeper, gives what `by_arrays` gives.
+    fn ranks_score_as_arrays(ensemble: &TreeEnsemble, rows: &[[f64; 3]]) {
+        let deepest = ensemble.trees.view().depths.iter().copied().max().unwrap_or(0);
+        for depth in [deepest, deepest + 1] {
+            let ranks = PackedRanks::build(&ensemble.trees.view(), depth).expect("ranks");
+            let mut trees = ensemble.trees.view();
+            trees.ranks = Some(ranks.view());
+            for x in rows {
+                let mut out = [0.0; 2];
+                let (base, combine, link) = (&ensemble.base, Combine::Sum, Link::Identity);
+                kernels::tree_ensemble(&trees, base, combine, link, x, &mut out);
+                let expected = by_arrays(&ensemble.trees, &ensemble.base, x);
+                let b = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(b(&out), b(&expected), "ranks to depth {depth}, row {x:?}");
             }
         }
     }
