@@ -11,7 +11,10 @@
 # rows; bench/tl2cgen_speed.py) and, for a boosted sum, LightGBM 4.7 on the
 # same trees written in its text model format (on the encoded rows, its
 # predictions checked against automl's first; bench/lightgbm_speed.py).
-# Prints a Markdown table with each runtime's time over the generated
+# Every runtime is timed once a round, one after another, in ROUNDS rounds
+# (default 5), so that a slow spell of a shared machine hits every runtime
+# of a round alike. Prints a Markdown table of medians over the rounds with
+# the median of each round's ratio of the runtime's time over the generated
 # Rust's fed what that runtime is fed: raw cells for the portable model and
 # ONNX Runtime (`predict`, `predict_batch`), encoded rows for TL2cgen and
 # LightGBM (`predict_row`, `predict_rows`).
@@ -27,34 +30,41 @@ SHARED=${SHARED:-../shared/bench}
 # TL2cgen's gcc build of a large model can take very long; past this it is
 # reported as not built.
 TL2CGEN_SECONDS=${TL2CGEN_SECONDS:-1500}
+# Rounds of timings a model; the table shows medians.
+ROUNDS=${ROUNDS:-5}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 source bench/scorers.sh
 export RAYON_NUM_THREADS=1
 
-ratio() { [[ $1 =~ ^[0-9.]+$ ]] && echo "$1 / $2" | bc -l | xargs printf '%.1f×' || echo n/a; }
-
 # What a model is: its estimator's kind and size, from `automl inspect`.
 what() { "$BIN" inspect "$1" | grep '^estimator' | grep -o -E 'weighted ensemble of [0-9]+ members|[0-9]+ trees' | head -1; }
 
+# One round: every runtime once on the model in $dir, one line of 12 fields.
+round() { # model.json data.csv repeats dir
+  local model=$1 data=$2 repeats=$3 dir=$4 tl="" tl_b=""
+  if [[ ! -e $dir/tl2cgen.timeout ]]; then
+    read -r tl tl_b < <(taskset -c 0 timeout "$TL2CGEN_SECONDS" "$VENV/bin/python" bench/tl2cgen_speed.py "$model" "$dir/encoded.csv" 1 "$dir" 2>/dev/null | tail -1) || true
+    [[ -n $tl ]] || touch "$dir/tl2cgen.timeout"
+  fi
+  echo "$(taskset -c 0 "$dir/h" "$data" "$repeats" "$dir/encoded.csv")" \
+    "$(taskset -c 0 target/release/examples/score_speed "$model" "$data" "$repeats")" \
+    "$(taskset -c 0 "$VENV/bin/python" bench/onnx_speed.py "$dir/model.onnx" "$data" 1)" \
+    "${tl:-over_${TL2CGEN_SECONDS}_s}" "${tl_b:-(gcc_build)}" \
+    "$(taskset -c 0 "$VENV/bin/python" bench/lightgbm_speed.py "$model" "$dir/encoded.csv" "$dir/encoded.csv.outputs.csv" 1)"
+}
+
+# Builds what the runtimes need (TL2cgen's library in the first round), then
+# times them in ROUNDS rounds, one runtime after another, and prints the
+# model's row of medians.
 measure() { # label model.json data.csv repeats
   local label=$1 model=$2 data=$3 repeats=$4 dir="$work/$1"
   mkdir -p "$dir"
   compile_harness "$model" "$dir" > /dev/null
   "$BIN" export --onnx --model "$model" --out "$dir/model.onnx"
   target/release/examples/score_speed "$model" "$data" --encode "$dir/encoded.csv"
-  local gen gen_b enc enc_b port port_b ort ort_b tl tl_b lg lg_b
-  read -r gen gen_b enc enc_b < <(taskset -c 0 "$dir/h" "$data" "$repeats" "$dir/encoded.csv")
-  read -r port port_b < <(taskset -c 0 target/release/examples/score_speed "$model" "$data" "$repeats")
-  read -r ort ort_b < <(taskset -c 0 "$VENV/bin/python" bench/onnx_speed.py "$dir/model.onnx" "$data" 1)
-  read -r tl tl_b < <(taskset -c 0 timeout "$TL2CGEN_SECONDS" "$VENV/bin/python" bench/tl2cgen_speed.py "$model" "$dir/encoded.csv" 1 "$dir" 2>/dev/null | tail -1)
-  tl=${tl:-"over ${TL2CGEN_SECONDS} s"} tl_b=${tl_b:-"(gcc build)"}
-  read -r lg lg_b < <(taskset -c 0 "$VENV/bin/python" bench/lightgbm_speed.py "$model" "$dir/encoded.csv" "$dir/encoded.csv.outputs.csv" 1)
-  printf '| %s | %s | %s | %s | %s | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) |\n' "$label" "$gen" "$gen_b" "$enc" "$enc_b" \
-    "$port" "$(ratio "$port" "$gen")" "$port_b" "$(ratio "$port_b" "$gen_b")" \
-    "$ort" "$(ratio "$ort" "$gen")" "$ort_b" "$(ratio "$ort_b" "$gen_b")" \
-    "$tl" "$(ratio "$tl" "$enc")" "$tl_b" "$(ratio "$tl_b" "$enc_b")" \
-    "$lg" "$(ratio "$lg" "$enc")" "$lg_b" "$(ratio "$lg_b" "$enc_b")"
+  for _ in $(seq "$ROUNDS"); do round "$model" "$data" "$repeats" "$dir"; done > "$dir/rounds"
+  python3 bench/median_row.py "$label" "$dir/rounds"
 }
 
 printf '| model | generated, ns/row | generated, batch | generated, encoded rows | generated, encoded batch | portable | portable, batch | ONNX Runtime | ONNX Runtime, batch | TL2cgen | TL2cgen, batch | LightGBM | LightGBM, batch |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'

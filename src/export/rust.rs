@@ -538,6 +538,12 @@ fn write_bits(out: &mut String, name: &str, b: &PackedBits) -> String {
         "static {name}_BIT_MASK: [u64; {}] = [{masks}];",
         b.mask.len()
     );
+    let _ = writeln!(
+        out,
+        "static {name}_BIT_SINGLE: [bool; {}] = [{}];",
+        b.single.len(),
+        list(b.single.iter().map(ToString::to_string))
+    );
     format!(
         "Some(kernels::BitTrees {{
         starts: &{name}_BIT_STARTS,
@@ -547,6 +553,7 @@ fn write_bits(out: &mut String, name: &str, b: &PackedBits) -> String {
         first_leaf: &{name}_BIT_FIRST_LEAF,
         leaves: &{name}_BIT_LEAVES,
         narrow: {},
+        single: &{name}_BIT_SINGLE,
     }})",
         b.narrow
     )

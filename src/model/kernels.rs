@@ -194,6 +194,23 @@ pub struct BitTrees<'a> {
     /// Whether every tree has at most 32 leaves: the walk then keeps
     /// 32-bit leaf sets, twice as many to an instruction.
     pub narrow: bool,
+    /// Whether each feature's thresholds are all `f32` values: its rows
+    /// are then compared as `f32`s rounded down (see [`single_below`]),
+    /// twice as many to an instruction.
+    pub single: &'a [bool],
+}
+
+/// The largest `f32` at or below `x` (NaN for NaN): for a threshold `t`
+/// that is an `f32`, `x < t` exactly when `single_below(x) < t`, since no
+/// `f32` lies between the two.
+#[inline(always)]
+pub fn single_below(x: f64) -> f32 {
+    let near = x as f32;
+    if f64::from(near) > x {
+        near.next_down()
+    } else {
+        near
+    }
 }
 
 /// A tree's set of leaves a row can still reach, a bit a leaf: `u32` or
@@ -543,15 +560,36 @@ impl BitTrees<'_> {
                 }
             });
             let splits = self.starts[j] as usize..self.starts[j + 1] as usize;
-            let (trees, masks) = (&self.tree[splits.clone()], &self.mask[splits.clone()]);
-            for ((&t, &tree), &mask) in self.threshold[splits].iter().zip(trees).zip(masks) {
-                // Neither is NaN: no row goes right here or further on.
-                if t > top {
-                    break;
-                }
-                for (s, x) in sets[tree as usize].iter_mut().zip(xs) {
-                    *s &= if *x < t { S::ALL } else { S::of(mask) };
-                }
+            if self.single[j] {
+                let xs: [f32; BIT_LANES] = core::array::from_fn(|l| single_below(xs[l]));
+                self.clear_splits(splits, top, &xs, |t| t as f32, sets);
+            } else {
+                self.clear_splits(splits, top, xs, |t| t, sets);
+            }
+        }
+    }
+
+    /// Clears the leaves that rows of values `xs` (as `lane` converts a
+    /// threshold) lose at `splits`, one feature's, up to the first
+    /// threshold above `top`, the rows' largest value.
+    #[inline(always)]
+    fn clear_splits<S: LeafSet, V: Copy + PartialOrd>(
+        &self,
+        splits: core::ops::Range<usize>,
+        top: f64,
+        xs: &[V; BIT_LANES],
+        lane: impl Fn(f64) -> V,
+        sets: &mut [[S; BIT_LANES]],
+    ) {
+        let (trees, masks) = (&self.tree[splits.clone()], &self.mask[splits.clone()]);
+        for ((&t, &tree), &mask) in self.threshold[splits].iter().zip(trees).zip(masks) {
+            // Neither is NaN: no row goes right here or further on.
+            if t > top {
+                break;
+            }
+            let t = lane(t);
+            for (s, x) in sets[tree as usize].iter_mut().zip(xs) {
+                *s &= if *x < t { S::ALL } else { S::of(mask) };
             }
         }
     }

@@ -247,6 +247,7 @@ static TREES_BIT_TREE: [u32; 4] = [0, 0, 0, 0];
 static TREES_BIT_FIRST_LEAF: [u32; 1] = [0];
 static TREES_BIT_LEAVES: [u32; 5] = [1, 4, 5, 7, 8];
 static TREES_BIT_MASK: [u64; 4] = [0xfffffffffffffff7, 0xfffffffffffffffe, 0xfffffffffffffffd, 0xfffffffffffffff9];
+static TREES_BIT_SINGLE: [bool; 4] = [false, true, false, false];
 static TREES: kernels::Trees<'static> = kernels::Trees {
     threshold: &TREES_THRESHOLD,
     link: &TREES_LINK,
@@ -263,6 +264,7 @@ static TREES: kernels::Trees<'static> = kernels::Trees {
         first_leaf: &TREES_BIT_FIRST_LEAF,
         leaves: &TREES_BIT_LEAVES,
         narrow: true,
+        single: &TREES_BIT_SINGLE,
     }),
     ranks: None,
 };
@@ -714,6 +716,23 @@ mod kernels {
         /// Whether every tree has at most 32 leaves: the walk then keeps
         /// 32-bit leaf sets, twice as many to an instruction.
         pub narrow: bool,
+        /// Whether each feature's thresholds are all `f32` values: its rows
+        /// are then compared as `f32`s rounded down (see [`single_below`]),
+        /// twice as many to an instruction.
+        pub single: &'a [bool],
+    }
+
+    /// The largest `f32` at or below `x` (NaN for NaN): for a threshold `t`
+    /// that is an `f32`, `x < t` exactly when `single_below(x) < t`, since no
+    /// `f32` lies between the two.
+    #[inline(always)]
+    pub fn single_below(x: f64) -> f32 {
+        let near = x as f32;
+        if f64::from(near) > x {
+            near.next_down()
+        } else {
+            near
+        }
     }
 
     /// A tree's set of leaves a row can still reach, a bit a leaf: `u32` or
@@ -1063,15 +1082,36 @@ mod kernels {
                     }
                 });
                 let splits = self.starts[j] as usize..self.starts[j + 1] as usize;
-                let (trees, masks) = (&self.tree[splits.clone()], &self.mask[splits.clone()]);
-                for ((&t, &tree), &mask) in self.threshold[splits].iter().zip(trees).zip(masks) {
-                    // Neither is NaN: no row goes right here or further on.
-                    if t > top {
-                        break;
-                    }
-                    for (s, x) in sets[tree as usize].iter_mut().zip(xs) {
-                        *s &= if *x < t { S::ALL } else { S::of(mask) };
-                    }
+                if self.single[j] {
+                    let xs: [f32; BIT_LANES] = core::array::from_fn(|l| single_below(xs[l]));
+                    self.clear_splits(splits, top, &xs, |t| t as f32, sets);
+                } else {
+                    self.clear_splits(splits, top, xs, |t| t, sets);
+                }
+            }
+        }
+
+        /// Clears the leaves that rows of values `xs` (as `lane` converts a
+        /// threshold) lose at `splits`, one feature's, up to the first
+        /// threshold above `top`, the rows' largest value.
+        #[inline(always)]
+        fn clear_splits<S: LeafSet, V: Copy + PartialOrd>(
+            &self,
+            splits: core::ops::Range<usize>,
+            top: f64,
+            xs: &[V; BIT_LANES],
+            lane: impl Fn(f64) -> V,
+            sets: &mut [[S; BIT_LANES]],
+        ) {
+            let (trees, masks) = (&self.tree[splits.clone()], &self.mask[splits.clone()]);
+            for ((&t, &tree), &mask) in self.threshold[splits].iter().zip(trees).zip(masks) {
+                // Neither is NaN: no row goes right here or further on.
+                if t > top {
+                    break;
+                }
+                let t = lane(t);
+                for (s, x) in sets[tree as usize].iter_mut().zip(xs) {
+                    *s &= if *x < t { S::ALL } else { S::of(mask) };
                 }
             }
         }

@@ -614,6 +614,8 @@ pub struct PackedBits {
     pub leaves: Vec<u32>,
     /// Whether every tree has at most 32 leaves.
     pub narrow: bool,
+    /// Whether each feature's thresholds are all `f32` values.
+    pub single: Vec<bool>,
 }
 
 /// A split for [`PackedBits`]: feature, threshold, tree, mask.
@@ -651,6 +653,10 @@ impl PackedBits {
         splits.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
         bits.starts = (0..=features)
             .map(|j| splits.partition_point(|s| (s.0 as usize) < j) as u32)
+            .collect();
+        let single = |t: &f64| f64::from(*t as f32) == *t;
+        bits.single = (0..features)
+            .map(|j| splits[bits.starts[j] as usize..bits.starts[j + 1] as usize].iter().all(|s| single(&s.1)))
             .collect();
         for (_, threshold, tree, mask) in splits {
             bits.threshold.push(threshold);
@@ -696,6 +702,7 @@ impl PackedBits {
             first_leaf: &self.first_leaf,
             leaves: &self.leaves,
             narrow: self.narrow,
+            single: &self.single,
         }
     }
 }
@@ -718,11 +725,11 @@ pub struct PackedRanks {
 /// Deepest trees [`PackedRanks`] completes.
 const RANK_DEPTH_MAX: u32 = 24;
 
-/// Nodes from which the trees get the rank walk for one row at a time: 2
-/// MiB of the ordinary walk's tables, 16 bytes a node, twice the L2 cache
-/// of a core here. Below it ranking the row costs more than the smaller
-/// tables save (see "Ranks for large ensembles" in the benchmarks chapter).
-const RANK_NODES_MIN: usize = 1 << 17;
+/// Nodes from which the trees get the rank walk for one row at a time: 1
+/// MiB of the ordinary walk's tables, 16 bytes a node, the L2 cache of a
+/// core here. Below it ranking the row costs more than the smaller tables
+/// save (see "Ranks for large ensembles" in the benchmarks chapter).
+const RANK_NODES_MIN: usize = 1 << 16;
 
 impl PackedRanks {
     /// The tables for `trees` when the walk suits them: at least
@@ -932,8 +939,13 @@ mod tests {
     fn grow(rng: &mut impl Rng, tree: &mut Tree, depth: u32, p: f64) -> u32 {
         let at = tree.len();
         let split = depth > 0 && rng.gen_bool(p);
-        tree.feature.push(if split { rng.gen_range(0..3) } else { -1 });
-        tree.threshold.push(if split { [-1.0, -0.0, 0.5, 2.0, f64::MAX][rng.gen_range(0..5)] } else { 0.0 });
+        let feature = if split { rng.gen_range(0..3) } else { -1 };
+        // Feature 0's thresholds are all `f32`s (with `Rule::Less`); it
+        // varies fastest in `rows`, so a group of rows mixes its values.
+        let thresholds = [-1.0, -0.0, 0.5, 2.0, f64::MAX];
+        let thresholds = &thresholds[..if feature == 0 { 4 } else { 5 }];
+        tree.feature.push(feature);
+        tree.threshold.push(if split { thresholds[rng.gen_range(0..thresholds.len())] } else { 0.0 });
         tree.left.push(0);
         tree.right.push(0);
         for _ in 0..tree.width {
@@ -946,12 +958,25 @@ mod tests {
         at as u32
     }
 
-    /// Rows that sit on, between and beyond the thresholds.
+    /// Rows that sit on, between and beyond the thresholds, and just below
+    /// and above them closer than an `f32` can tell.
     pub(super) fn rows() -> Vec<[f64; 3]> {
-        let v = [-1.0, 0.0, -0.0, 0.5, 2.0, 0.7, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
-        (0..v.len() * v.len() * v.len())
-            .map(|i| [v[i % 9], v[(i / 9) % 9], v[i / 81]])
-            .collect()
+        let v = [
+            -1.0,
+            0.0,
+            -0.0,
+            0.5,
+            2.0,
+            0.7,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            0.5f64.next_down(),
+            2.0f64.next_up(),
+            1e300,
+        ];
+        let n = v.len();
+        (0..n * n * n).map(|i| [v[i % n], v[(i / n) % n], v[i / (n * n)]]).collect()
     }
 
     /// What the packed walk must give: every tree walked by its own arrays,
@@ -995,6 +1020,9 @@ mod tests {
             let flat: Vec<f64> = rows.iter().flatten().copied().collect();
             let with_bits = PackedBits::build(&ensemble.trees.view());
             assert_eq!(with_bits.as_ref().map(|b| b.narrow), Some(narrow));
+            let single = with_bits.as_ref().map(|b| b.single.clone()).unwrap_or_default();
+            let expected = [rule == Rule::Less, false, false];
+            assert_eq!(single, expected, "features compared as f32");
             ranks_score_as_arrays(&ensemble, &rows);
             for bits in [None, with_bits.as_ref()] {
                 let walk = if bits.is_some() { "bit vectors" } else { "lanes" };
