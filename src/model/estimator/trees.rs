@@ -654,9 +654,9 @@ impl PackedBits {
         bits.starts = (0..=features)
             .map(|j| splits.partition_point(|s| (s.0 as usize) < j) as u32)
             .collect();
-        let single = |t: &f64| f64::from(*t as f32) == *t;
-        bits.single = (0..features)
-            .map(|j| splits[bits.starts[j] as usize..bits.starts[j + 1] as usize].iter().all(|s| single(&s.1)))
+        let single = |s: &BitSplit| f64::from(s.1 as f32) == s.1;
+        bits.single = (bits.starts.windows(2))
+            .map(|w| splits[w[0] as usize..w[1] as usize].iter().all(single))
             .collect();
         for (_, threshold, tree, mask) in splits {
             bits.threshold.push(threshold);
@@ -722,9 +722,6 @@ pub struct PackedRanks {
     pub depth: u32,
 }
 
-/// Deepest trees [`PackedRanks`] completes.
-const RANK_DEPTH_MAX: u32 = 24;
-
 /// Nodes from which the trees get the rank walk for one row at a time: 1
 /// MiB of the ordinary walk's tables, 16 bytes a node, the L2 cache of a
 /// core here. Below it ranking the row costs more than the smaller tables
@@ -739,7 +736,7 @@ impl PackedRanks {
         let nodes = trees.threshold.len();
         let depth = trees.depths.iter().copied().max()?;
         let completed = trees.count().checked_shl(depth)?;
-        if nodes < RANK_NODES_MIN || depth > RANK_DEPTH_MAX || completed > nodes {
+        if nodes < RANK_NODES_MIN || completed > nodes {
             return None;
         }
         PackedRanks::build(trees, depth.max(1))
